@@ -1,0 +1,358 @@
+//! The public API's inputs and outputs (DESIGN §2), free of any HTTP library:
+//! bodies in, typed requests or `ApiError`s out; guard replies in, JSON out.
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde_json::{json, Map, Value};
+
+use super::code::{is_request_id, normalize_typed_code};
+use super::config::Config;
+use super::error::ApiError;
+use super::guard::{GuardReply, Mode, RequestView, VerifiedVia};
+use super::phone::{parse_phone, PhoneError};
+use super::time::{rfc3339, secs_until};
+use super::token::{sign_token, Claims};
+
+pub const API_BODY_LIMIT: usize = 4 * 1024;
+pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtpRequest {
+    pub phone: String,
+    pub language: Option<String>,
+    pub mode: Mode,
+    pub turnstile_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerifyTarget {
+    RequestId(String),
+    Phone(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyRequest {
+    pub target: VerifyTarget,
+    pub code: String,
+}
+
+/// Content type, size and JSON-object checks shared by every JSON route.
+pub fn json_object(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.len() > API_BODY_LIMIT {
+        return Err(ApiError::payload_too_large(API_BODY_LIMIT));
+    }
+    let is_json = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::unsupported_media_type());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid_request("body", "The body must be a JSON object.")),
+        Err(e) => Err(ApiError::invalid_json(&e.to_string())),
+    }
+}
+
+fn optional_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_request(field, format!("`{field}` must be a string."))),
+    }
+}
+
+fn required_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    optional_string(body, field)?.ok_or_else(|| ApiError::invalid_request(field, format!("`{field}` is required.")))
+}
+
+fn phone_field(body: &Map<String, Value>, config: &Config) -> Result<String, ApiError> {
+    parse_phone(required_string(body, "phone")?, &config.allowed_country_codes).map_err(|e| match e {
+        PhoneError::Invalid => ApiError::invalid_phone(),
+        PhoneError::CountryNotAllowed => {
+            ApiError::new(403, "country_not_allowed", "Codes cannot be sent to numbers in this country.")
+        }
+    })
+}
+
+/// `en_US`, `pt_BR`, `en`; `en-US` is accepted and written Meta's way.
+fn language_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(locale) = optional_string(body, "locale")? else {
+        return Ok(None);
+    };
+    let locale = locale.replace('-', "_");
+    let valid = match locale.split_once('_') {
+        None => (2..=3).contains(&locale.len()) && locale.bytes().all(|b| b.is_ascii_lowercase()),
+        Some((lang, region)) => {
+            (2..=3).contains(&lang.len())
+                && lang.bytes().all(|b| b.is_ascii_lowercase())
+                && (2..=4).contains(&region.len())
+                && region.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+    };
+    if valid {
+        Ok(Some(locale))
+    } else {
+        Err(ApiError::invalid_request("locale", "`locale` must look like en_US."))
+    }
+}
+
+pub fn parse_otp_request(content_type: Option<&str>, body: &[u8], config: &Config) -> Result<OtpRequest, ApiError> {
+    let body = json_object(content_type, body)?;
+    let mode = match optional_string(&body, "mode")? {
+        None | Some("outbound") => Mode::Outbound,
+        Some("inbound") => Mode::Inbound,
+        Some(_) => return Err(ApiError::invalid_request("mode", "`mode` must be \"outbound\" or \"inbound\".")),
+    };
+    let language = language_field(&body)?;
+    let turnstile_token = optional_string(&body, "turnstile_token")?.map(str::to_string);
+    if turnstile_token.as_ref().is_some_and(|t| t.len() > 2048) {
+        return Err(ApiError::invalid_request("turnstile_token", "`turnstile_token` is too long."));
+    }
+    let phone = phone_field(&body, config)?;
+    Ok(OtpRequest { phone, language, mode, turnstile_token })
+}
+
+pub fn parse_verify_request(content_type: Option<&str>, body: &[u8], config: &Config) -> Result<VerifyRequest, ApiError> {
+    let body = json_object(content_type, body)?;
+    let code_field = required_string(&body, "code")?;
+    let target = match optional_string(&body, "request_id")? {
+        Some(id) if is_request_id(id) => VerifyTarget::RequestId(id.to_string()),
+        Some(_) => return Err(ApiError::invalid_request("request_id", "`request_id` is not a request id.")),
+        None if body.get("phone").is_some() => VerifyTarget::Phone(phone_field(&body, config)?),
+        None => return Err(ApiError::invalid_request("request_id", "`request_id` or `phone` is required.")),
+    };
+    let code = normalize_typed_code(code_field, config.otp_length).ok_or_else(|| {
+        ApiError::invalid_request("code", format!("`code` must be {} digits.", config.otp_length))
+    })?;
+    Ok(VerifyRequest { target, code })
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn parse_idempotency_key(header: Option<&str>) -> Result<Option<String>, ApiError> {
+    match header {
+        None => Ok(None),
+        Some(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_string()))
+        }
+        Some(_) => Err(ApiError::invalid_request("Idempotency-Key", "The Idempotency-Key header must be 1 to 255 visible ASCII characters.")),
+    }
+}
+
+/// The guard's refusals as the contract's errors.
+pub fn guard_error(reply: &GuardReply) -> ApiError {
+    match reply {
+        GuardReply::WrongCode { attempts_left } => ApiError::invalid_code(*attempts_left),
+        GuardReply::TooManyAttempts => ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code."),
+        GuardReply::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
+        GuardReply::Expired => ApiError::new(410, "expired", "This code has expired; request a new one."),
+        GuardReply::Superseded => ApiError::new(410, "superseded", "A newer code was requested; use that one."),
+        GuardReply::NotFound => ApiError::not_found("live request"),
+        GuardReply::WrongChannel => ApiError::invalid_request(
+            "request_id",
+            "This is an inbound request: it is verified by sending the code from WhatsApp, not through this API.",
+        ),
+        GuardReply::OptedOut => ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in)."),
+        GuardReply::RateLimited { retry_after_s } => ApiError::rate_limited(*retry_after_s),
+        GuardReply::InFlight => ApiError::new(409, "request_in_progress", "A request with this Idempotency-Key is still being processed.").retry_after(1),
+        _ => ApiError::storage_unavailable(),
+    }
+}
+
+/// The 202 body of `POST /v1/otp/request`.
+pub fn accepted_body(request_id: &str, expires_ms: u64, resend_after_s: u64, attempts_left: u32, now_ms: u64) -> Value {
+    json!({
+        "request_id": request_id,
+        "status": "pending",
+        "expires_at": rfc3339(expires_ms),
+        "expires_in": secs_until(now_ms, expires_ms),
+        "resend_after": resend_after_s,
+        "attempts_left": attempts_left,
+    })
+}
+
+/// `https://wa.me/<business number>?text=<message>`: the user taps it and sends the code.
+pub fn wa_link(business_number: &str, code: &str) -> String {
+    let text = inbound_message(code);
+    format!("https://wa.me/{business_number}?text={}", utf8_percent_encode(&text, NON_ALPHANUMERIC))
+}
+
+pub fn inbound_message(code: &str) -> String {
+    format!("My verification code is {code}")
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_ms: u64,
+}
+
+pub fn issue_token(config: &Config, phone: &str, request_id: &str, verified_at_ms: u64, via: VerifiedVia) -> IssuedToken {
+    let iat = verified_at_ms / 1000;
+    let exp = iat + config.token_ttl_s;
+    let claims = Claims {
+        iss: &config.token_issuer,
+        sub: phone,
+        aud: config.token_audience.as_deref(),
+        iat,
+        exp,
+        jti: request_id,
+        amr: ["otp"],
+        verified_via: via,
+    };
+    IssuedToken { token: sign_token(&config.token_secret, &claims), expires_ms: exp * 1000 }
+}
+
+pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
+    json!({
+        "verified": true,
+        "request_id": request_id,
+        "token": token.token,
+        "token_expires_at": rfc3339(token.expires_ms),
+    })
+}
+
+/// The 200 body of `GET /v1/otp/status/{request_id}`.
+pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
+    let mut body = json!({
+        "request_id": view.request_id,
+        "status": view.status,
+        "expires_at": rfc3339(view.expires_ms),
+        "attempts_left": view.attempts_left,
+    });
+    if let Some(delivery) = &view.delivery {
+        let mut d = json!({ "status": delivery.status.as_str(), "updated_at": rfc3339(delivery.updated_ms) });
+        if let Some(code) = delivery.error_code {
+            d["error_code"] = code.into();
+        }
+        body["delivery"] = d;
+    }
+    if let Some((_, via)) = view.verified {
+        body["verified_via"] = json!(via);
+    }
+    if let Some(token) = token {
+        body["token"] = token.token.clone().into();
+        body["token_expires_at"] = rfc3339(token.expires_ms).into();
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::tests::full;
+    use crate::core::guard::{Delivery, DeliveryStatus};
+
+    fn config() -> Config {
+        let map = full();
+        Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+
+    fn request(body: &str) -> Result<OtpRequest, ApiError> {
+        parse_otp_request(JSON, body.as_bytes(), &config())
+    }
+
+    fn verify(body: &str) -> Result<VerifyRequest, ApiError> {
+        parse_verify_request(JSON, body.as_bytes(), &config())
+    }
+
+    #[test]
+    fn a_request_body_is_normalised() {
+        let r = request(r#"{"phone":"+1 (415) 555-0123","locale":"pt-BR","mode":"inbound"}"#).unwrap();
+        assert_eq!(r.phone, "+14155550123");
+        assert_eq!(r.language.as_deref(), Some("pt_BR"));
+        assert_eq!(r.mode, Mode::Inbound);
+        assert_eq!(request(r#"{"phone":"+14155550123"}"#).unwrap().mode, Mode::Outbound);
+    }
+
+    #[test]
+    fn malformed_bodies_get_the_contract_codes() {
+        let cases: &[(Option<&str>, &str, u16, &str)] = &[
+            (JSON, "{", 400, "invalid_json"),
+            (JSON, "", 400, "invalid_json"),
+            (JSON, "[]", 400, "invalid_request"),
+            (JSON, "{}", 400, "invalid_request"),
+            (JSON, r#"{"phone":14155550123}"#, 400, "invalid_request"),
+            (JSON, r#"{"phone":"abc"}"#, 400, "invalid_phone"),
+            (JSON, r#"{"phone":"+14155550123","mode":"sideways"}"#, 400, "invalid_request"),
+            (JSON, r#"{"phone":"+14155550123","locale":"english please"}"#, 400, "invalid_request"),
+            (Some("text/plain"), r#"{"phone":"+14155550123"}"#, 415, "unsupported_media_type"),
+            (None, r#"{"phone":"+14155550123"}"#, 415, "unsupported_media_type"),
+        ];
+        for (ct, body, status, code) in cases {
+            let e = parse_otp_request(*ct, body.as_bytes(), &config()).unwrap_err();
+            assert_eq!((e.status, e.code), (*status, *code), "{body}");
+        }
+        let big = format!(r#"{{"phone":"+14155550123","pad":"{}"}}"#, "x".repeat(API_BODY_LIMIT));
+        assert_eq!(request(&big).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn verify_bodies() {
+        let id = "otp_AAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            verify(&format!(r#"{{"request_id":"{id}","code":"123 456"}}"#)).unwrap(),
+            VerifyRequest { target: VerifyTarget::RequestId(id.into()), code: "123456".into() }
+        );
+        assert_eq!(
+            verify(r#"{"phone":"+14155550123","code":"123456"}"#).unwrap().target,
+            VerifyTarget::Phone("+14155550123".into())
+        );
+        for (body, field) in [
+            (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":"12345a"}"#, "code"),
+            (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":123456}"#, "code"),
+            (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA"}"#, "code"),
+            (r#"{"request_id":"nope","code":"123456"}"#, "request_id"),
+            (r#"{"code":"123456"}"#, "request_id"),
+        ] {
+            let e = verify(body).unwrap_err();
+            assert_eq!((e.code, e.extra["field"].as_str().unwrap()), ("invalid_request", field), "{body}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert_eq!(parse_idempotency_key(None).unwrap(), None);
+        assert_eq!(parse_idempotency_key(Some("abc-123")).unwrap().as_deref(), Some("abc-123"));
+        assert!(parse_idempotency_key(Some("")).is_err());
+        assert!(parse_idempotency_key(Some("has space")).is_err());
+        assert!(parse_idempotency_key(Some(&"k".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn wa_links_carry_the_code() {
+        assert_eq!(
+            wa_link("15550783881", "123456"),
+            "https://wa.me/15550783881?text=My%20verification%20code%20is%20123456"
+        );
+    }
+
+    #[test]
+    fn status_body_shows_delivery_and_token() {
+        let view = RequestView {
+            request_id: "otp_x".into(),
+            mode: Mode::Outbound,
+            status: "verified".into(),
+            live: false,
+            expires_ms: 0,
+            attempts_left: 4,
+            delivery: Some(Delivery { status: DeliveryStatus::Failed, error_code: Some(131026), updated_ms: 0, message_id: None }),
+            verified: Some((0, VerifiedVia::Reply)),
+        };
+        let token = IssuedToken { token: "t.t.t".into(), expires_ms: 600_000 };
+        let body = status_body(&view, Some(&token));
+        assert_eq!(body["delivery"]["status"], "failed");
+        assert_eq!(body["delivery"]["error_code"], 131026);
+        assert_eq!(body["verified_via"], "reply");
+        assert_eq!(body["token"], "t.t.t");
+        assert!(body["delivery"].get("message_id").is_none());
+    }
+
+    #[test]
+    fn tokens_carry_the_verification() {
+        let t = issue_token(&config(), "+14155550123", "otp_x", 1_700_000_000_500, VerifiedVia::Code);
+        assert_eq!(t.expires_ms, (1_700_000_000 + 600) * 1000);
+        assert_eq!(t.token.split('.').count(), 3);
+    }
+}

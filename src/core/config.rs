@@ -1,0 +1,320 @@
+//! DESIGN §6: every setting, parsed and validated once into a typed `Config`.
+
+use super::guard::SendPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageMode {
+    Template,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => list.iter().any(|o| o == origin),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub otp_secret: String,
+    pub token_secret: String,
+    pub turnstile_secret: Option<String>,
+    pub phone_number_id: String,
+    pub business_number: Option<String>,
+    pub api_base: String,
+    pub api_version: String,
+    pub message_mode: MessageMode,
+    pub template_name: String,
+    pub template_language: String,
+    pub otp_length: usize,
+    pub ttl_s: u64,
+    pub max_attempts: u32,
+    pub cooldown_s: u64,
+    pub max_per_hour: u32,
+    pub max_per_day: u32,
+    pub ip_max_per_hour: u32,
+    pub allowed_country_codes: Vec<String>,
+    pub allowed_origins: AllowedOrigins,
+    pub token_ttl_s: u64,
+    pub token_issuer: String,
+    pub token_audience: Option<String>,
+    pub demo_page: bool,
+    pub turnstile_verify_url: String,
+}
+
+/// A setting that is missing or invalid, by name only: never its value.
+pub type Problems = Vec<&'static str>;
+
+/// Shortest secret accepted for keys that sign or hash (HS256 wants ≥ 256 bits).
+const MIN_KEY_LEN: usize = 32;
+
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Problems,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &'static str, valid: impl Fn(&str) -> bool) -> String {
+        match self.get(name) {
+            Some(v) if valid(&v) => v,
+            _ => {
+                self.problems.push(name);
+                String::new()
+            }
+        }
+    }
+
+    fn optional(&mut self, name: &'static str, valid: impl Fn(&str) -> bool) -> Option<String> {
+        let value = self.get(name)?;
+        if valid(&value) {
+            Some(value)
+        } else {
+            self.problems.push(name);
+            None
+        }
+    }
+
+    fn or_default(&mut self, name: &'static str, default: &str, valid: impl Fn(&str) -> bool) -> String {
+        self.optional(name, valid).unwrap_or_else(|| default.to_string())
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + Copy>(&mut self, name: &'static str, default: T, min: T, max: T) -> T {
+        match self.get(name) {
+            None => default,
+            Some(v) => match v.parse::<T>() {
+                Ok(n) if n >= min && n <= max => n,
+                _ => {
+                    self.problems.push(name);
+                    default
+                }
+            },
+        }
+    }
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn http_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://")) && s.len() > 8 && !s.contains(char::is_whitespace)
+}
+
+fn api_version(s: &str) -> bool {
+    s.strip_prefix('v').and_then(|r| r.split_once('.')).is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+fn language(s: &str) -> bool {
+    (2..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+}
+
+fn long_key(s: &str) -> bool {
+    s.len() >= MIN_KEY_LEN
+}
+
+fn flag(s: &str) -> bool {
+    matches!(s, "true" | "false" | "1" | "0")
+}
+
+impl Config {
+    /// Reads every setting through `lookup` (secrets and vars alike). On failure,
+    /// the names of all problems at once, so one deploy fixes them all.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Problems> {
+        let mut r = Reader { lookup: &lookup, problems: Vec::new() };
+        let access_token = r.required("WHATSAPP_ACCESS_TOKEN", |_| true);
+        let app_secret = r.required("WHATSAPP_APP_SECRET", |_| true);
+        let verify_token = r.required("WHATSAPP_VERIFY_TOKEN", |_| true);
+        let otp_secret = r.required("OTP_SECRET", long_key);
+        let token_secret = r.required("TOKEN_SECRET", long_key);
+        let turnstile_secret = r.optional("TURNSTILE_SECRET_KEY", |_| true);
+        let phone_number_id = r.required("WHATSAPP_PHONE_NUMBER_ID", digits);
+        let business_number = r
+            .optional("WHATSAPP_BUSINESS_NUMBER", |v| super::phone::normalize_phone(&format!("+{}", v.trim_start_matches('+'))).is_some())
+            .map(|v| v.trim_start_matches('+').chars().filter(char::is_ascii_digit).collect());
+        let api_base = r.or_default("WHATSAPP_API_BASE", "https://graph.facebook.com", http_url);
+        let api_version = r.or_default("WHATSAPP_API_VERSION", "v23.0", api_version);
+        let message_mode = match r.or_default("WHATSAPP_MESSAGE_MODE", "template", |v| v == "template" || v == "text").as_str() {
+            "text" => MessageMode::Text,
+            _ => MessageMode::Template,
+        };
+        let template_name = match message_mode {
+            MessageMode::Template => r.required("WHATSAPP_TEMPLATE_NAME", |v| v.len() <= 512),
+            MessageMode::Text => r.or_default("WHATSAPP_TEMPLATE_NAME", "", |_| true),
+        };
+        let template_language = r.or_default("WHATSAPP_TEMPLATE_LANGUAGE", "en_US", language);
+        let otp_length = r.number("OTP_LENGTH", 6usize, 4, 10);
+        let ttl_s = r.number("OTP_TTL_SECONDS", 300u64, 1, 86_400);
+        let max_attempts = r.number("OTP_MAX_ATTEMPTS", 5u32, 1, 100);
+        let cooldown_s = r.number("RESEND_COOLDOWN_SECONDS", 30u64, 0, 86_400);
+        let max_per_hour = r.number("MAX_SENDS_PER_HOUR", 5u32, 1, 10_000);
+        let max_per_day = r.number("MAX_SENDS_PER_DAY", 10u32, 1, 100_000);
+        let ip_max_per_hour = r.number("IP_MAX_REQUESTS_PER_HOUR", 30u32, 1, 1_000_000);
+        let allowed_country_codes = r
+            .optional("ALLOWED_COUNTRY_CODES", |v| {
+                v.split(',').map(|c| c.trim().trim_start_matches('+')).all(|c| digits(c) && c.len() <= 3 && !c.starts_with('0'))
+            })
+            .map(|v| v.split(',').map(|c| c.trim().trim_start_matches('+').to_string()).collect())
+            .unwrap_or_default();
+        let allowed_origins = match r.optional("ALLOWED_ORIGINS", |v| v == "*" || v.split(',').all(|o| http_url(o.trim()))) {
+            Some(v) if v == "*" => AllowedOrigins::Any,
+            Some(v) => AllowedOrigins::List(v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).collect()),
+            None => AllowedOrigins::List(Vec::new()),
+        };
+        let token_ttl_s = r.number("TOKEN_TTL_SECONDS", 600u64, 30, 31 * 86_400);
+        let token_issuer = r.or_default("TOKEN_ISSUER", "whatsapp-otp-worker", |_| true);
+        let token_audience = r.optional("TOKEN_AUDIENCE", |_| true);
+        let demo_page = matches!(r.or_default("DEMO_PAGE", "false", flag).as_str(), "true" | "1");
+        let turnstile_verify_url = r.or_default(
+            "TURNSTILE_VERIFY_URL",
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            http_url,
+        );
+        if max_per_day < max_per_hour {
+            r.problems.push("MAX_SENDS_PER_DAY");
+        }
+        if !r.problems.is_empty() {
+            return Err(r.problems);
+        }
+        Ok(Config {
+            access_token,
+            app_secret,
+            verify_token,
+            otp_secret,
+            token_secret,
+            turnstile_secret,
+            phone_number_id,
+            business_number,
+            api_base: api_base.trim_end_matches('/').to_string(),
+            api_version,
+            message_mode,
+            template_name,
+            template_language,
+            otp_length,
+            ttl_s,
+            max_attempts,
+            cooldown_s,
+            max_per_hour,
+            max_per_day,
+            ip_max_per_hour,
+            allowed_country_codes,
+            allowed_origins,
+            token_ttl_s,
+            token_issuer,
+            token_audience,
+            demo_page,
+            turnstile_verify_url,
+        })
+    }
+
+    pub fn send_policy(&self) -> SendPolicy {
+        SendPolicy {
+            ttl_s: self.ttl_s,
+            max_attempts: self.max_attempts,
+            cooldown_s: self.cooldown_s,
+            max_per_hour: self.max_per_hour,
+            max_per_day: self.max_per_day,
+        }
+    }
+
+    pub fn messages_url(&self) -> String {
+        format!("{}/{}/{}/messages", self.api_base, self.api_version, self.phone_number_id)
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub fn full() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("WHATSAPP_ACCESS_TOKEN", "EAAG-token".to_string()),
+            ("WHATSAPP_APP_SECRET", "app-secret".to_string()),
+            ("WHATSAPP_VERIFY_TOKEN", "verify-me".to_string()),
+            ("OTP_SECRET", "o".repeat(32)),
+            ("TOKEN_SECRET", "t".repeat(32)),
+            ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".to_string()),
+            ("WHATSAPP_TEMPLATE_NAME", "otp_code".to_string()),
+        ])
+    }
+
+    fn parse(map: &HashMap<&'static str, String>) -> Result<Config, Problems> {
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = parse(&full()).unwrap();
+        assert_eq!(c.api_base, "https://graph.facebook.com");
+        assert_eq!(c.api_version, "v23.0");
+        assert_eq!(c.message_mode, MessageMode::Template);
+        assert_eq!(c.template_language, "en_US");
+        assert_eq!((c.otp_length, c.ttl_s, c.max_attempts), (6, 300, 5));
+        assert_eq!((c.cooldown_s, c.max_per_hour, c.max_per_day, c.ip_max_per_hour), (30, 5, 10, 30));
+        assert_eq!(c.token_ttl_s, 600);
+        assert!(c.allowed_country_codes.is_empty());
+        assert!(!c.demo_page);
+        assert_eq!(c.messages_url(), "https://graph.facebook.com/v23.0/106540352242922/messages");
+    }
+
+    #[test]
+    fn every_problem_is_named_never_valued() {
+        let mut m = full();
+        m.remove("WHATSAPP_APP_SECRET");
+        m.insert("OTP_SECRET", "short".into());
+        m.insert("OTP_LENGTH", "12".into());
+        m.insert("WHATSAPP_API_BASE", "ftp://x".into());
+        m.insert("ALLOWED_COUNTRY_CODES", "1,abc".into());
+        let problems = parse(&m).unwrap_err();
+        assert_eq!(problems, vec!["WHATSAPP_APP_SECRET", "OTP_SECRET", "WHATSAPP_API_BASE", "OTP_LENGTH", "ALLOWED_COUNTRY_CODES"]);
+    }
+
+    #[test]
+    fn text_mode_needs_no_template() {
+        let mut m = full();
+        m.remove("WHATSAPP_TEMPLATE_NAME");
+        assert_eq!(parse(&m).unwrap_err(), vec!["WHATSAPP_TEMPLATE_NAME"]);
+        m.insert("WHATSAPP_MESSAGE_MODE", "text".into());
+        assert_eq!(parse(&m).unwrap().message_mode, MessageMode::Text);
+    }
+
+    #[test]
+    fn lists_and_flags() {
+        let mut m = full();
+        m.insert("ALLOWED_COUNTRY_CODES", "+1, 44".into());
+        m.insert("ALLOWED_ORIGINS", "https://a.example, http://localhost:5173/".into());
+        m.insert("DEMO_PAGE", "true".into());
+        m.insert("WHATSAPP_BUSINESS_NUMBER", "+1 555 078 3881".into());
+        let c = parse(&m).unwrap();
+        assert_eq!(c.allowed_country_codes, vec!["1", "44"]);
+        assert!(c.allowed_origins.allows("http://localhost:5173"));
+        assert!(!c.allowed_origins.allows("https://evil.example"));
+        assert!(c.demo_page);
+        assert_eq!(c.business_number.as_deref(), Some("15550783881"));
+        m.insert("ALLOWED_ORIGINS", "*".into());
+        assert!(parse(&m).unwrap().allowed_origins.allows("https://anything"));
+    }
+
+    #[test]
+    fn daily_limit_must_cover_the_hourly_one() {
+        let mut m = full();
+        m.insert("MAX_SENDS_PER_HOUR", "20".into());
+        assert_eq!(parse(&m).unwrap_err(), vec!["MAX_SENDS_PER_DAY"]);
+    }
+}

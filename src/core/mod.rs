@@ -1,0 +1,14 @@
+//! The pure core (DESIGN §8): no Workers types, no I/O, no clock of its own.
+//! Everything here compiles and is tested natively with `cargo test`.
+
+pub mod api;
+pub mod cloud_api;
+pub mod code;
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod phone;
+pub mod record;
+pub mod time;
+pub mod token;
+pub mod webhook;

@@ -1,0 +1,138 @@
+//! Phone numbers: what a person types, normalised to E.164.
+
+/// Separators a person types between digits; anything else is rejected.
+const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '\u{a0}'];
+
+/// Why a phone number was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    Invalid,
+    CountryNotAllowed,
+}
+
+/// Normalises `+1 (415) 555-0123` to `+14155550123`.
+/// E.164 with a leading `+`, 8 to 15 digits, first digit not 0.
+pub fn normalize_phone(input: &str) -> Option<String> {
+    let trimmed = input.trim();
+    if trimmed.len() > 40 {
+        return None;
+    }
+    let rest = trimmed.strip_prefix('+')?;
+    let mut digits = String::with_capacity(16);
+    for c in rest.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else if !SEPARATORS.contains(&c) {
+            return None;
+        }
+    }
+    if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+        return None;
+    }
+    Some(format!("+{digits}"))
+}
+
+/// Webhooks carry numbers as bare digits (`16505551234`).
+pub fn from_wa_id(wa_id: &str) -> Option<String> {
+    normalize_phone(&format!("+{wa_id}"))
+}
+
+/// The digits Meta wants in `to`.
+pub fn wa_digits(e164: &str) -> &str {
+    e164.trim_start_matches('+')
+}
+
+/// `+14155550123` → `+1415****123`: enough to correlate logs, not to identify.
+pub fn mask_phone(e164: &str) -> String {
+    let chars: Vec<char> = e164.chars().collect();
+    if chars.len() < 8 {
+        return "****".to_string();
+    }
+    let head: String = chars[..5].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows all.
+pub fn country_allowed(e164: &str, allowed: &[String]) -> bool {
+    allowed.is_empty() || allowed.iter().any(|cc| wa_digits(e164).starts_with(cc.as_str()))
+}
+
+/// Normalise and apply the country allow-list in one step.
+pub fn parse_phone(input: &str, allowed: &[String]) -> Result<String, PhoneError> {
+    let phone = normalize_phone(input).ok_or(PhoneError::Invalid)?;
+    if country_allowed(&phone, allowed) {
+        Ok(phone)
+    } else {
+        Err(PhoneError::CountryNotAllowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_people_type() {
+        for input in [
+            "+14155550123",
+            "+1 415 555 0123",
+            "+1 (415) 555-0123",
+            "+1.415.555.0123",
+            "  +1-415-555-0123 ",
+        ] {
+            assert_eq!(normalize_phone(input).as_deref(), Some("+14155550123"), "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for input in [
+            "",
+            "+",
+            "14155550123",
+            "+0155550123",
+            "+1415555",
+            "+1234567890123456",
+            "+1415555012a",
+            "+1 415 555 0123 ext 4",
+            "++14155550123",
+            "+1/415/555/0123",
+            "+１４１５５５５０１２３",
+            "+99999999999999999999999999999999999999999999",
+        ] {
+            assert_eq!(normalize_phone(input), None, "{input}");
+        }
+    }
+
+    #[test]
+    fn length_bounds_are_inclusive() {
+        assert!(normalize_phone("+12345678").is_some());
+        assert!(normalize_phone("+123456789012345").is_some());
+        assert!(normalize_phone("+1234567").is_none());
+    }
+
+    #[test]
+    fn masks_for_logs() {
+        assert_eq!(mask_phone("+14155550123"), "+1415****123");
+        assert!(!mask_phone("+447700900123").contains("7009"));
+        assert_eq!(mask_phone("+1"), "****");
+    }
+
+    #[test]
+    fn country_allow_list() {
+        let allowed = vec!["1".to_string(), "44".to_string()];
+        assert_eq!(parse_phone("+14155550123", &allowed), Ok("+14155550123".into()));
+        assert_eq!(parse_phone("+447700900123", &allowed), Ok("+447700900123".into()));
+        assert_eq!(parse_phone("+33612345678", &allowed), Err(PhoneError::CountryNotAllowed));
+        assert_eq!(parse_phone("+33612345678", &[]), Ok("+33612345678".into()));
+        assert_eq!(parse_phone("nope", &allowed), Err(PhoneError::Invalid));
+    }
+
+    #[test]
+    fn wa_ids_round_trip() {
+        assert_eq!(from_wa_id("16505551234").as_deref(), Some("+16505551234"));
+        assert_eq!(wa_digits("+16505551234"), "16505551234");
+        assert_eq!(from_wa_id("abc"), None);
+    }
+}
