@@ -102,7 +102,7 @@ impl SendFailure {
                 ApiError::new(503, "whatsapp_auth_failed", "The WhatsApp account credentials were refused.")
             }
             FailureKind::Unavailable => {
-                ApiError::new(502, "whatsapp_unavailable", "WhatsApp did not answer in time; try again.")
+                ApiError::new(502, "whatsapp_unavailable", "WhatsApp could not be reached in time; try again.")
             }
         };
         match self.meta_code {

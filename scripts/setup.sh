@@ -1,0 +1,40 @@
+# Sourced by ./dev, ./test and ./bench: installs what is missing, exports the tool paths.
+# Nothing is downloaded from GitHub: wasm-bindgen comes from crates.io, wasm-opt and
+# esbuild from npm. A second run only checks.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+export WRANGLER_SEND_METRICS=false
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >&2
+fi
+
+# worker-build's minor version must match the `worker` crate's.
+WORKER_VERSION="$(awk '/^name = "worker"$/{getline; gsub(/"/,"",$3); print $3; exit}' "$ROOT/Cargo.lock")"
+if [ "$("$TOOLS/bin/worker-build" --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_VERSION" ]; then
+  step "installing worker-build $WORKER_VERSION"
+  cargo install --quiet worker-build --version "$WORKER_VERSION" --root "$TOOLS" >&2
+fi
+
+BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' "$ROOT/Cargo.lock")"
+if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $NF}')" != "$BINDGEN_VERSION" ]; then
+  step "installing wasm-bindgen-cli $BINDGEN_VERSION (matches Cargo.lock)"
+  # Not --locked: the registry here lacks one of its locked dependencies.
+  cargo install --quiet wasm-bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS" >&2
+fi
+
+if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+  step "installing node tools (npm ci)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+export PATH="$TOOLS/bin:$PATH"
+export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
+export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+export WRANGLER="$ROOT/node_modules/.bin/wrangler"

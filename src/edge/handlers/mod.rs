@@ -1,0 +1,5 @@
+//! Handlers translate between HTTP and the core; one module per concern.
+
+pub mod health;
+pub mod otp;
+pub mod webhook;

@@ -1,0 +1,82 @@
+//! HTTP plumbing: what handlers return, and how it becomes a `Response`.
+
+use serde_json::Value;
+use worker::{Headers, Request, Response, Result};
+
+use crate::core::config::AllowedOrigins;
+use crate::core::error::ApiError;
+
+/// What a handler produces; the router turns it into a `Response`.
+pub enum Reply {
+    Json(u16, Value),
+    Text(u16, String),
+    Html(String),
+    NoContent,
+}
+
+pub type Handled = std::result::Result<Reply, ApiError>;
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads at most `limit` bytes; larger bodies are refused before they are read
+/// when `Content-Length` says so, and after otherwise.
+pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
+    if let Some(len) = header(req, "Content-Length").and_then(|l| l.trim().parse::<usize>().ok()) {
+        if len > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+    }
+    let body = req.bytes().await.map_err(|_| ApiError::invalid_request("body", "The body could not be read."))?;
+    if body.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    Ok(body)
+}
+
+fn json_response(status: u16, body: &Value) -> Result<Response> {
+    let mut resp = Response::from_bytes(serde_json::to_vec(body).unwrap_or_default())?.with_status(status);
+    resp.headers_mut().set("Content-Type", "application/json; charset=utf-8")?;
+    Ok(resp)
+}
+
+pub fn to_response(handled: Handled) -> Result<Response> {
+    match handled {
+        Ok(Reply::Json(status, body)) => json_response(status, &body),
+        Ok(Reply::Text(status, text)) => {
+            let mut resp = Response::ok(text)?.with_status(status);
+            resp.headers_mut().set("Content-Type", "text/plain; charset=utf-8")?;
+            Ok(resp)
+        }
+        Ok(Reply::Html(html)) => Response::from_html(html),
+        Ok(Reply::NoContent) => Ok(Response::empty()?.with_status(204)),
+        Err(e) => {
+            let mut resp = json_response(e.status, &e.body())?;
+            if let Some(seconds) = e.retry_after {
+                resp.headers_mut().set("Retry-After", &seconds.to_string())?;
+            }
+            if let Some(allow) = e.allow {
+                resp.headers_mut().set("Allow", allow)?;
+            }
+            Ok(resp)
+        }
+    }
+}
+
+/// Adds CORS headers when the request's `Origin` is allowed.
+pub fn apply_cors(resp: &mut Response, origin: Option<&str>, allowed: &AllowedOrigins, preflight: bool) -> Result<()> {
+    let Some(origin) = origin.filter(|o| allowed.allows(o)) else {
+        return Ok(());
+    };
+    let headers: &mut Headers = resp.headers_mut();
+    headers.set("Access-Control-Allow-Origin", origin)?;
+    headers.append("Vary", "Origin")?;
+    headers.set("Access-Control-Expose-Headers", "Retry-After")?;
+    if preflight {
+        headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+        headers.set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key")?;
+        headers.set("Access-Control-Max-Age", "86400")?;
+    }
+    Ok(())
+}

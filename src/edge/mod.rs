@@ -1,0 +1,27 @@
+//! The edge shell: moves data between Workers (requests, KV, the Durable Object,
+//! outbound fetch) and the pure core. No policy lives here.
+
+mod codes;
+mod guard_client;
+mod guard_object;
+mod handlers;
+mod http;
+mod log;
+mod outbound;
+mod router;
+mod settings;
+
+#[allow(unused_imports)]
+pub use guard_object::PhoneGuard;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    router::handle(req, env, ctx).await
+}
+
+/// Milliseconds since the epoch (in Workers, the clock advances on I/O).
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}

@@ -1,0 +1,93 @@
+//! Routes requests to handlers; it only routes. Every outcome, including a
+//! failure inside a handler, leaves as the contract's JSON.
+
+use worker::{Context, Env, Method, Request, Response, Result};
+
+use super::handlers::{health, otp, webhook};
+use super::http::{apply_cors, header, to_response, Handled, Reply};
+use super::log::RequestLog;
+use super::settings;
+use crate::core::code::is_request_id;
+use crate::core::config::AllowedOrigins;
+use crate::core::error::ApiError;
+
+enum Route {
+    Health,
+    Demo,
+    OtpRequest,
+    OtpVerify,
+    OtpStatus(String),
+    Webhook,
+}
+
+impl Route {
+    fn find(path: &str) -> Option<Route> {
+        match path {
+            "/healthz" => Some(Route::Health),
+            "/" => Some(Route::Demo),
+            "/v1/otp/request" => Some(Route::OtpRequest),
+            "/v1/otp/verify" => Some(Route::OtpVerify),
+            "/webhook" => Some(Route::Webhook),
+            _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Route::Health => "healthz",
+            Route::Demo => "demo",
+            Route::OtpRequest => "otp_request",
+            Route::OtpVerify => "otp_verify",
+            Route::OtpStatus(_) => "otp_status",
+            Route::Webhook => "webhook",
+        }
+    }
+
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, OPTIONS",
+            Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
+            Route::Webhook => "GET, POST",
+        }
+    }
+}
+
+pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let started = super::now_ms();
+    let method = req.method();
+    let path = req.path();
+    let origin = header(&req, "Origin");
+    let mut log = RequestLog::default();
+    let route = Route::find(&path);
+    log.route = route.as_ref().map_or("unknown", Route::name);
+
+    let config = settings::config(&env);
+    let handled: Handled = match (&route, &method) {
+        (None, _) => Err(ApiError::not_found("route")),
+        (Some(_), Method::Options) => Ok(Reply::NoContent),
+        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(route), _) => match config.as_ref() {
+            Err(problems) => Err(ApiError::misconfigured(problems)),
+            Ok(config) => match (route, method.clone()) {
+                (Route::Demo, Method::Get) => health::demo_page(config),
+                (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, config, &mut log).await,
+                (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
+                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
+                (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
+                (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
+                (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
+                (route, _) => Err(ApiError::method_not_allowed(route.allow())),
+            },
+        },
+    };
+    if let Err(e) = &handled {
+        log.outcome = Some(e.code.to_string());
+    }
+    let mut resp = to_response(handled)?;
+    if !matches!(route, Some(Route::Webhook)) {
+        let allowed = config.as_ref().as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.allowed_origins.clone());
+        apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
+    }
+    log.emit(method.as_ref(), resp.status_code(), super::now_ms().saturating_sub(started));
+    Ok(resp)
+}

@@ -1,0 +1,27 @@
+//! DESIGN §6: settings read from the environment once per isolate.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::Env;
+
+use crate::core::config::{Config, Problems};
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Result<Config, Problems>>>> = const { RefCell::new(None) };
+}
+
+/// Secrets first, then plain vars (locally both come from `.dev.vars` / `--var`).
+fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// The typed configuration, or the names of the settings that are wrong.
+pub fn config(env: &Env) -> Rc<Result<Config, Problems>> {
+    if let Some(cached) = CONFIG.with(|c| c.borrow().clone()) {
+        return cached;
+    }
+    let parsed = Rc::new(Config::from_lookup(|name| lookup(env, name)));
+    CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
+    parsed
+}
