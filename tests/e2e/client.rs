@@ -1,0 +1,227 @@
+//! The running environment and the HTTP calls tests make against it.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+use crate::harness::{free_port, run_dir, wait_until_up, Service, StandIn, Worker};
+
+/// Every service started, so teardown finds them even after a panic.
+static SERVICES: Mutex<Vec<Service>> = Mutex::new(Vec::new());
+
+pub fn stop_all() {
+    let mut services = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    for service in services.iter_mut() {
+        service.stop();
+    }
+    services.clear();
+}
+
+pub struct Env {
+    pub http: reqwest::Client,
+    pub standin: String,
+    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set.
+    pub main: String,
+    /// `OTP_TTL_SECONDS=2`.
+    pub short_ttl: String,
+    /// `TOKEN_SECRET` missing.
+    pub broken: String,
+    /// `IP_MAX_REQUESTS_PER_HOUR=3`.
+    pub strict: String,
+    pub main_log: PathBuf,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn into_resp(response: reqwest::Response) -> Resp {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, headers, body, text }
+}
+
+/// A fresh US number in the 555 range, unique to the calling test.
+pub fn random_phone() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("random");
+    format!("+1555{:07}", u64::from_le_bytes(bytes) % 10_000_000)
+}
+
+pub fn digits(phone: &str) -> String {
+    phone.trim_start_matches('+').to_string()
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let dir = run_dir();
+        let main_port = free_port();
+        let main_url = format!("http://127.0.0.1:{main_port}");
+        let standin = StandIn::start(&dir, &format!("{main_url}/webhook"));
+        let api = standin.url.clone();
+        SERVICES.lock().unwrap().push(standin.service);
+
+        let main = Worker::start(
+            &dir,
+            "main",
+            main_port,
+            &api,
+            &[
+                ("RESEND_COOLDOWN_SECONDS", "2"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("ALLOWED_COUNTRY_CODES", "1,44"),
+                ("ALLOWED_ORIGINS", "http://localhost:5173"),
+                ("TOKEN_AUDIENCE", "e2e-backend"),
+            ],
+            &[],
+        );
+        let short_ttl = Worker::start(&dir, "short-ttl", free_port(), &api, &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000")], &[]);
+        let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
+        let strict = Worker::start(&dir, "strict", free_port(), &api, &[("IP_MAX_REQUESTS_PER_HOUR", "3")], &[]);
+        let env = Env {
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            standin: api,
+            main: main.url.clone(),
+            short_ttl: short_ttl.url.clone(),
+            broken: broken.url.clone(),
+            strict: strict.url.clone(),
+            main_log: main.service.log.clone(),
+        };
+        let workers = [main, short_ttl, broken, strict];
+        for w in &workers {
+            wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
+        }
+        SERVICES.lock().unwrap().extend(workers.into_iter().map(|w| w.service));
+        env
+    }
+
+    pub fn worker_count(&self) -> usize {
+        4
+    }
+
+    pub fn print_logs(&self) {
+        for service in SERVICES.lock().unwrap().iter() {
+            eprintln!("--- last lines of {} ({})\n{}", service.name, service.log.display(), service.log_tail(30));
+        }
+    }
+
+    pub fn stop(self) {
+        stop_all();
+    }
+
+    pub fn stop_shared(&self) {
+        stop_all();
+    }
+
+    pub async fn get(&self, url: &str) -> Resp {
+        into_resp(self.http.get(url).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, url: &str, body: &Value) -> Resp {
+        into_resp(self.http.post(url).json(body).send().await.expect("POST")).await
+    }
+
+    pub async fn request(&self, base: &str, body: Value) -> Resp {
+        self.post(&format!("{base}/v1/otp/request"), &body).await
+    }
+
+    pub async fn request_code(&self, phone: &str) -> Resp {
+        self.request(&self.main, json!({ "phone": phone })).await
+    }
+
+    pub async fn verify(&self, base: &str, request_id: &str, code: &str) -> Resp {
+        self.post(&format!("{base}/v1/otp/verify"), &json!({ "request_id": request_id, "code": code })).await
+    }
+
+    pub async fn status(&self, base: &str, request_id: &str) -> Resp {
+        self.get(&format!("{base}/v1/otp/status/{request_id}")).await
+    }
+
+    pub async fn inbox(&self, phone: &str) -> Vec<Value> {
+        let resp = self.get(&format!("{}/control/inbox?to={}", self.standin, digits(phone))).await;
+        resp.body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits for the `n`th message to `phone` (chat replies are sent in the background).
+    pub async fn wait_for_messages(&self, phone: &str, n: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let messages = self.inbox(phone).await;
+            if messages.len() >= n {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {n} messages reached {phone}: {:?}", self.inbox(phone).await);
+    }
+
+    /// The code in the newest template sent to `phone`.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let messages = self.wait_for_messages(phone, 1).await;
+        let last = messages.iter().rev().find(|m| m["type"] == "template").expect("a template message");
+        last["code"].as_str().expect("code in the template").to_string()
+    }
+
+    /// Requests a code for `phone` on the main worker; returns (request_id, code).
+    pub async fn issue(&self, phone: &str) -> (String, String) {
+        let resp = self.request_code(phone).await;
+        assert_eq!(resp.status, 202, "request failed: {}", resp.text);
+        let id = resp.body["request_id"].as_str().unwrap().to_string();
+        (id, self.latest_code(phone).await)
+    }
+
+    pub async fn script_failure(&self, script: Value) {
+        let resp = self.post(&format!("{}/control/fail", self.standin), &script).await;
+        assert_eq!(resp.status, 200, "scripting the stand-in failed: {}", resp.text);
+    }
+
+    /// The stand-in posts a signed text message from `phone` to the worker.
+    pub async fn reply(&self, phone: &str, text: &str) -> Value {
+        let body = json!({ "from": digits(phone), "text": text });
+        self.post(&format!("{}/control/webhook/reply", self.standin), &body).await.body
+    }
+
+    pub async fn send_status(&self, message_id: &str, phone: &str, status: &str, request_id: Option<&str>, error_code: Option<i64>) -> Value {
+        let mut body = json!({ "message_id": message_id, "recipient_id": digits(phone), "status": status });
+        if let Some(id) = request_id {
+            body["biz_opaque_callback_data"] = id.into();
+        }
+        if let Some(code) = error_code {
+            body["error_code"] = code.into();
+        }
+        self.post(&format!("{}/control/webhook/status", self.standin), &body).await.body
+    }
+
+    pub async fn raw_delivery(&self, payload: Value, signature: &str) -> Value {
+        let body = json!({ "payload": payload, "signature": signature });
+        self.post(&format!("{}/control/webhook/raw", self.standin), &body).await.body
+    }
+}
+
+/// Checks a token the way a customer's backend would: an independent JWT library.
+pub fn decode_token(token: &str) -> Value {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&["e2e-backend"]);
+    validation.set_issuer(&["whatsapp-otp-worker"]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    let key = DecodingKey::from_secret(crate::harness::TOKEN_SECRET.as_bytes());
+    decode::<Value>(token, &key, &validation).unwrap_or_else(|e| panic!("token rejected: {e}")).claims
+}

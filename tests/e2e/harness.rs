@@ -1,0 +1,191 @@
+//! Starts the real things on loopback: the Cloud API stand-in and the built
+//! worker inside workerd (`wrangler dev`, local KV and SQLite-backed Durable
+//! Objects), each in its own process group so teardown stops every child.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_TOKEN: &str = "e2e-access-token";
+pub const APP_SECRET: &str = "e2e-app-secret";
+pub const VERIFY_TOKEN: &str = "e2e-verify-token";
+pub const OTP_SECRET: &str = "e2e-otp-secret-0123456789abcdefghij";
+pub const TOKEN_SECRET: &str = "e2e-token-secret-0123456789abcdefghi";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+pub const BUSINESS_NUMBER: &str = "15550783881";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A child process and everything it starts.
+pub struct Service {
+    pub name: String,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Service {
+    fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
+        command.process_group(0);
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        record_group(child.id(), true);
+        Service { name: name.to_string(), child, log }
+    }
+
+    /// SIGTERM to the whole group, then SIGKILL if it lingers.
+    pub fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.child.wait();
+        record_group(self.child.id(), false);
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Process groups are listed on disk so `./test` can stop leftovers even if
+/// this process is killed before its teardown runs.
+fn record_group(pid: u32, alive: bool) {
+    let dir = root().join("target/e2e/groups");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(pid.to_string());
+    if alive {
+        let _ = std::fs::write(file, "");
+    } else {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+pub fn run_dir() -> PathBuf {
+    let dir = root().join("target/e2e").join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("run dir");
+    dir
+}
+
+fn artifact(path: &str) -> PathBuf {
+    let p = root().join(path);
+    assert!(p.exists(), "{} is missing: run ./test (it builds the worker and the stand-in first)", p.display());
+    p
+}
+
+pub struct StandIn {
+    pub url: String,
+    pub service: Service,
+}
+
+impl StandIn {
+    pub fn start(dir: &Path, webhook_url: &str) -> StandIn {
+        let bin = artifact("target/release/meta-standin");
+        let log = dir.join("standin.log");
+        let mut command = Command::new(bin);
+        command
+            .args(["--port", "0", "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET])
+            .args(["--phone-number-id", PHONE_NUMBER_ID, "--webhook-url", webhook_url])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let mut service = Service::spawn("meta-standin", command, log);
+        let stdout = service.child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("stand-in announces its port");
+        // Keep draining stdout so the stand-in never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected stand-in banner: {line:?}");
+        StandIn { url, service }
+    }
+}
+
+pub struct Worker {
+    pub url: String,
+    pub service: Service,
+}
+
+impl Worker {
+    /// `vars` override the defaults; a secret set to `None` is left out.
+    pub fn start(dir: &Path, name: &str, port: u16, api_base: &str, vars: &[(&str, &str)], secrets: &[(&str, Option<&str>)]) -> Worker {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).expect("worker dir");
+        let shim = artifact("build/worker/shim.mjs");
+        let mut all_vars: Vec<(String, String)> = vec![
+            ("WHATSAPP_PHONE_NUMBER_ID".into(), PHONE_NUMBER_ID.into()),
+            ("WHATSAPP_BUSINESS_NUMBER".into(), BUSINESS_NUMBER.into()),
+            ("WHATSAPP_API_BASE".into(), api_base.into()),
+            ("WHATSAPP_TEMPLATE_NAME".into(), "otp_code".into()),
+        ];
+        for (k, v) in vars {
+            all_vars.retain(|(name, _)| name != k);
+            all_vars.push((k.to_string(), v.to_string()));
+        }
+        let vars_toml: String = all_vars.iter().map(|(k, v)| format!("{k} = {v:?}\n")).collect();
+        let config = format!(
+            "name = \"otp-e2e-{name}\"\nmain = {shim:?}\ncompatibility_date = \"2026-04-01\"\n\
+             [[kv_namespaces]]\nbinding = \"OTP_CODES\"\nid = \"e2e\"\n\
+             [durable_objects]\nbindings = [{{ name = \"PHONE_GUARD\", class_name = \"PhoneGuard\" }}]\n\
+             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n[vars]\n{vars_toml}",
+            shim = shim.display().to_string()
+        );
+        std::fs::write(dir.join("wrangler.toml"), config).expect("wrangler.toml");
+        let mut dev_vars = String::new();
+        let defaults = [
+            ("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN),
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN),
+            ("OTP_SECRET", OTP_SECRET),
+            ("TOKEN_SECRET", TOKEN_SECRET),
+        ];
+        for (key, value) in defaults {
+            let value = secrets.iter().find(|(k, _)| *k == key).map_or(Some(value), |(_, v)| *v);
+            if let Some(value) = value {
+                dev_vars.push_str(&format!("{key}={value}\n"));
+            }
+        }
+        std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
+        let log = dir.join("wrangler.log");
+        let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
+        command
+            .current_dir(&dir)
+            .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+            .args(["--persist-to", "state", "--log-level", "info"])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::options().append(true).open(&log).expect("log"));
+        let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
+        Worker { url: format!("http://127.0.0.1:{port}"), service }
+    }
+}
+
+/// Waits until `url` answers HTTP at all (any status).
+pub async fn wait_until_up(client: &reqwest::Client, url: &str, service: &Service) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if client.get(url).timeout(Duration::from_secs(2)).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{} did not come up at {url}; log:\n{}", service.name, service.log_tail(40));
+}

@@ -1,0 +1,121 @@
+//! End-to-end tests: the built worker inside workerd (real local KV and Durable
+//! Objects) and the Cloud API stand-in, driven over HTTP on loopback.
+//!
+//! A custom runner (`harness = false`) so the services start once, every test
+//! runs concurrently against them, and teardown always runs, pass or fail.
+//! `cargo test --test e2e -- <substring>` runs only matching tests.
+
+mod client;
+mod harness;
+mod tests_foundation;
+mod tests_otp;
+mod tests_webhook;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use client::Env;
+
+type TestFn = fn(Arc<Env>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((concat!(stringify!($module), "::", stringify!($name)), (|env| Box::pin($module::$name(env))) as TestFn)),*]
+    };
+}
+
+fn all_tests() -> Vec<(&'static str, TestFn)> {
+    tests![
+        tests_foundation::healthz_is_200_with_full_configuration,
+        tests_foundation::healthz_is_503_naming_a_missing_secret,
+        tests_foundation::unknown_routes_and_methods_get_json_errors,
+        tests_foundation::stand_in_inbox_records_an_accepted_message,
+        tests_foundation::stand_in_answers_like_meta,
+        tests_foundation::signed_delivery_from_the_stand_in_reaches_the_worker,
+        tests_foundation::cors_preflight_for_allowed_origins,
+        tests_otp::request_then_verify_yields_a_standard_jwt,
+        tests_otp::status_follows_the_request,
+        tests_otp::verify_by_phone_uses_the_live_request,
+        tests_otp::concurrent_requests_send_one_message,
+        tests_otp::concurrent_wrong_codes_count_exactly_max_attempts,
+        tests_otp::concurrent_right_codes_verify_once,
+        tests_otp::a_new_request_supersedes_the_old_code,
+        tests_otp::codes_expire_after_the_ttl,
+        tests_otp::meta_errors_map_to_contract_errors,
+        tests_otp::transient_failures_are_retried_once,
+        tests_otp::our_configuration_failures_do_not_use_the_quota,
+        tests_otp::idempotency_key_replays_without_sending_again,
+        tests_otp::country_allow_list_is_enforced,
+        tests_otp::malformed_requests_get_contract_errors,
+        tests_otp::per_ip_limit_applies,
+        tests_otp::logs_carry_no_code_and_no_full_number,
+        tests_webhook::handshake_echoes_the_challenge_only_for_the_right_token,
+        tests_webhook::bad_signatures_are_refused_and_change_nothing,
+        tests_webhook::a_reply_with_the_code_verifies,
+        tests_webhook::wrong_replies_use_attempts_until_locked,
+        tests_webhook::a_retried_delivery_is_processed_once,
+        tests_webhook::inbound_mode_verifies_only_from_the_right_number,
+        tests_webhook::stop_and_start_toggle_opt_out,
+        tests_webhook::delivery_status_never_moves_backwards,
+        tests_webhook::failed_status_shows_the_error_code,
+        tests_webhook::oversized_and_unparseable_deliveries,
+        tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
+    ]
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let selected: Vec<(&str, TestFn)> =
+        all_tests().into_iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))).collect();
+    if selected.is_empty() {
+        println!("no e2e test matches {filters:?}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let failed = runtime.block_on(async {
+        let started = Instant::now();
+        let env = Arc::new(Env::start().await);
+        println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
+        println!("\nrunning {} tests", selected.len());
+        let mut handles = Vec::new();
+        for (name, test) in &selected {
+            let env = env.clone();
+            let test = *test;
+            handles.push((*name, tokio::spawn(async move {
+                let t = Instant::now();
+                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
+                t.elapsed()
+            })));
+        }
+        let mut failed = Vec::new();
+        for (name, handle) in handles {
+            match handle.await {
+                Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
+                Err(e) => {
+                    println!("test {name} ... FAILED");
+                    failed.push((name, e));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            env.print_logs();
+        }
+        println!(
+            "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
+            if failed.is_empty() { "ok" } else { "FAILED" },
+            selected.len() - failed.len(),
+            failed.len(),
+            started.elapsed().as_secs_f64()
+        );
+        match Arc::try_unwrap(env) {
+            Ok(env) => env.stop(),
+            Err(env) => env.stop_shared(),
+        }
+        failed.len()
+    });
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
