@@ -23,15 +23,17 @@ impl RequestLog {
     }
 
     pub fn emit(&self, method: &str, status: u16, elapsed_ms: u64) {
-        let line = json!({
+        let mut line = json!({
             "route": self.route,
             "method": method,
             "status": status,
             "outcome": self.outcome.as_deref().unwrap_or(if status < 400 { "ok" } else { "error" }),
             "phone": self.phone,
             "ms": elapsed_ms,
-            "detail": if self.detail.is_empty() { None } else { Some(&self.detail) },
         });
+        if !self.detail.is_empty() {
+            line["detail"] = json!(self.detail);
+        }
         worker::console_log!("{line}");
     }
 }

@@ -76,8 +76,17 @@ fn record_group(pid: u32, alive: bool) {
     }
 }
 
+/// A fresh folder for this run's configs, logs and persisted state; earlier runs' go.
 pub fn run_dir() -> PathBuf {
-    let dir = root().join("target/e2e").join(format!("run-{}", std::process::id()));
+    let base = root().join("target/e2e");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("run-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let dir = base.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("run dir");
     dir
 }
@@ -162,17 +171,19 @@ impl Worker {
         }
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
         let log = dir.join("wrangler.log");
+        // One append-mode handle for both streams, so neither overwrites the other.
+        let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
         let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
         command
             .current_dir(&dir)
             .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
             .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
-            .args(["--persist-to", "state", "--log-level", "info"])
+            .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::options().append(true).open(&log).expect("log"));
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
         Worker { url: format!("http://127.0.0.1:{port}"), service }
     }

@@ -1,0 +1,772 @@
+//! HTTP routes: the Cloud API send endpoint, control endpoints, inbox page, Turnstile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::inbox::{render_html, AppState, InboxMessage, Script};
+use crate::meta_errors;
+use crate::util::{mask_phone, new_wamid, now_ms, now_secs, parse_form, rfc3339_ms};
+use crate::validate::{template_context, validate};
+use crate::webhook::{self, StatusUpdate, STATUSES};
+
+type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(inbox_html))
+        .route("/inbox", get(inbox_html))
+        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/{version}/{phone_number_id}/messages", post(send_message))
+        .route("/control/fail", post(control_fail))
+        .route("/control/reset", post(control_reset))
+        .route("/control/inbox", get(control_inbox))
+        .route("/control/webhooks", get(control_webhooks))
+        .route("/control/webhook/reply", post(webhook_reply))
+        .route("/control/webhook/status", post(webhook_status))
+        .route("/control/webhook/raw", post(webhook_raw))
+        .route("/turnstile/v0/siteverify", post(turnstile_siteverify))
+        .fallback(|| async { control_error(StatusCode::NOT_FOUND, "not_found", "No such route") })
+        .method_not_allowed_fallback(|| async {
+            control_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One line per request on stderr; the path only (queries may hold phone numbers).
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    eprintln!(
+        "[meta-standin] {method} {path} -> {} ({} ms)",
+        resp.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    resp
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn status_code(n: u16) -> StatusCode {
+    StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Errors of the stand-in's own control API: `{"error":{"code":"slug","message":…}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(
+            self.status,
+            json!({"error": {"code": self.code, "message": self.message}}),
+        )
+    }
+}
+
+fn control_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    control_error(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// Parses a control body as a JSON object; an empty body is `{}`.
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(bad_request("Body must be a JSON object")),
+        Err(e) => Err(bad_request(format!("Body is not valid JSON: {e}"))),
+    }
+}
+
+fn reject_unknown_keys(m: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad_request(format!(
+            "Unknown field '{k}'; allowed: {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn opt_string(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad_request(format!("'{key}' must be a string"))),
+    }
+}
+
+/// Accepts a string or a number (ids, phone numbers, timestamps).
+fn opt_string_or_number(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(bad_request(format!("'{key}' must be a string or a number"))),
+    }
+}
+
+fn opt_u64(m: &Map<String, Value>, key: &str) -> Result<Option<u64>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .map(Some)
+            .ok_or_else(|| bad_request(format!("'{key}' must be a non-negative integer"))),
+    }
+}
+
+fn opt_i64(m: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| bad_request(format!("'{key}' must be an integer"))),
+    }
+}
+
+/// Phone digits without '+', 8 to 15 of them.
+fn phone_digits(s: &str) -> Option<String> {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    ((8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.to_string())
+}
+
+// ---------------------------------------------------------------- Cloud API
+
+fn is_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let Some((major, minor)) = rest.split_once('.') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, t)) => scheme.eq_ignore_ascii_case("bearer") && t.trim() == token,
+        None => false,
+    }
+}
+
+async fn send_message(
+    State(st): State<Shared>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_version(&version) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            meta_errors::unknown_path(&format!("/{version}/{phone_number_id}/messages")),
+        );
+    }
+    if let Some(expected) = &st.config.phone_number_id {
+        if expected != &phone_number_id {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                meta_errors::unknown_object(&phone_number_id),
+            );
+        }
+    }
+    if !bearer_ok(&headers, &st.config.access_token) {
+        let mut resp = json_response(StatusCode::UNAUTHORIZED, meta_errors::invalid_token());
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token - Cannot parse access token\"",
+            ),
+        );
+        return resp;
+    }
+
+    // Scripts aimed at one recipient let concurrent tests script failures independently.
+    let recipient = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["to"].as_str().map(|t| t.trim_start_matches('+').to_string()));
+    let script = {
+        let mut inner = st.lock();
+        let position = inner.scripts.iter().position(|s| s.applies_to(recipient.as_deref()));
+        position.and_then(|i| inner.scripts.remove(i))
+    };
+    if let Some(script) = script {
+        if let Some(ms) = script.delay_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if script.fails() {
+            let resp = scripted_failure(&script, &body);
+            eprintln!(
+                "[meta-standin] send -> scripted failure {} (code {:?})",
+                resp.status().as_u16(),
+                script.code
+            );
+            return resp;
+        }
+    }
+
+    let acc = match validate(&body) {
+        Ok(a) => a,
+        Err(inv) => {
+            eprintln!(
+                "[meta-standin] send rejected: ({}) {}",
+                inv.code, inv.details
+            );
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                meta_errors::send_error(inv.code, None, Some(&inv.details)),
+            );
+        }
+    };
+
+    let id = new_wamid(&acc.to_digits);
+    let mut messages = json!({"id": id});
+    if acc.kind == "template" {
+        messages["message_status"] = json!("accepted");
+    }
+    let answer = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": acc.to_input, "wa_id": acc.to_digits}],
+        "messages": [messages],
+    });
+    let msg = InboxMessage {
+        id: id.clone(),
+        received_at_ms: now_ms(),
+        version,
+        phone_number_id: phone_number_id.clone(),
+        to: acc.to_digits.clone(),
+        kind: acc.kind.to_string(),
+        text: acc.text,
+        code: acc.code,
+        button_code: acc.button_code,
+        template_name: acc.template_name,
+        language: acc.language,
+        biz_opaque_callback_data: acc.biz_opaque_callback_data,
+        payload: acc.payload,
+    };
+    eprintln!(
+        "[meta-standin] send {} {} to {} accepted as {}",
+        msg.kind,
+        msg.template_name.as_deref().unwrap_or(""),
+        mask_phone(&msg.to),
+        id
+    );
+    {
+        let mut inner = st.lock();
+        inner.last_phone_number_id = Some(phone_number_id);
+        inner.inbox.push(msg.clone());
+    }
+    if st.config.auto_status {
+        tokio::spawn(auto_status(st.clone(), msg));
+    }
+    json_response(StatusCode::OK, answer)
+}
+
+fn scripted_failure(script: &Script, request_body: &[u8]) -> Response {
+    if let Some(raw) = &script.raw_body {
+        let status = status_code(script.http_status.unwrap_or(500));
+        let ctype = if serde_json::from_str::<Value>(raw).is_ok() {
+            "application/json"
+        } else {
+            "text/html; charset=utf-8"
+        };
+        return (status, [(header::CONTENT_TYPE, ctype)], raw.clone()).into_response();
+    }
+    let code = script
+        .code
+        .unwrap_or_else(|| meta_errors::code_for_status(script.http_status.unwrap_or(500)));
+    let status = script
+        .http_status
+        .unwrap_or_else(|| meta_errors::lookup(code).http_status);
+    let details = script.details.clone().or_else(|| {
+        (code == 132_001)
+            .then(|| template_context(request_body))
+            .flatten()
+            .map(|(name, lang)| format!("template name ({name}) does not exist in {lang}"))
+    });
+    json_response(
+        status_code(status),
+        meta_errors::send_error(code, script.message.as_deref(), details.as_deref()),
+    )
+}
+
+/// `--auto-status`: `sent` shortly after the send, `delivered` ≈200 ms later.
+async fn auto_status(st: Shared, msg: InboxMessage) {
+    if st.config.webhook_url.is_none() {
+        eprintln!("[meta-standin] auto-status skipped: no --webhook-url");
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for (i, status) in ["sent", "delivered"].into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let update = StatusUpdate {
+            message_id: msg.id.clone(),
+            recipient_id: msg.to.clone(),
+            status: status.into(),
+            timestamp: now_secs(),
+            biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
+            category: msg.category().into(),
+            error_code: None,
+            error_details: None,
+        };
+        let delivery = webhook::status(&st.business(), &update);
+        let body = serde_json::to_vec(&delivery).unwrap_or_default();
+        let sig = webhook::signature_header(&st.config.app_secret, &body);
+        let _ = deliver(&st, &format!("auto-status:{status}"), body, Some(sig)).await;
+    }
+}
+
+// ---------------------------------------------------------------- control
+
+async fn control_fail(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let m = parse_object(&body)?;
+    reject_unknown_keys(
+        &m,
+        &[
+            "count",
+            "to",
+            "code",
+            "http_status",
+            "delay_ms",
+            "message",
+            "details",
+            "raw_body",
+        ],
+    )?;
+    let count = opt_u64(&m, "count")?.unwrap_or(1);
+    let http_status = match opt_u64(&m, "http_status")? {
+        None => None,
+        Some(s @ 100..=599) => Some(s as u16),
+        Some(_) => return Err(bad_request("'http_status' must be between 100 and 599")),
+    };
+    let script = Script {
+        to: opt_string(&m, "to")?.map(|t| t.trim_start_matches('+').to_string()),
+        delay_ms: opt_u64(&m, "delay_ms")?,
+        code: opt_i64(&m, "code")?,
+        http_status,
+        message: opt_string(&m, "message")?,
+        details: opt_string(&m, "details")?,
+        raw_body: opt_string(&m, "raw_body")?,
+    };
+    if !script.fails() && script.delay_ms.is_none() {
+        return Err(bad_request(
+            "Give at least one of 'code', 'http_status', 'delay_ms', 'raw_body'",
+        ));
+    }
+    if !(1..=10_000).contains(&count) {
+        return Err(bad_request("'count' must be between 1 and 10000"));
+    }
+    let queued = {
+        let mut inner = st.lock();
+        for _ in 0..count {
+            inner.scripts.push_back(script.clone());
+        }
+        inner.scripts.len()
+    };
+    Ok(json_response(StatusCode::OK, json!({"queued": queued})))
+}
+
+async fn control_reset(State(st): State<Shared>) -> Response {
+    {
+        let mut inner = st.lock();
+        inner.inbox.clear();
+        inner.scripts.clear();
+        inner.webhooks.clear();
+    }
+    json_response(StatusCode::OK, json!({"ok": true}))
+}
+
+async fn control_inbox(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let want = q
+        .get("to")
+        .map(|t| t.trim().trim_start_matches('+').to_string());
+    let messages: Vec<Value> = st
+        .lock()
+        .inbox
+        .iter()
+        .filter(|m| want.as_ref().is_none_or(|w| &m.to == w))
+        .map(InboxMessage::to_json)
+        .collect();
+    json_response(StatusCode::OK, json!({"messages": messages}))
+}
+
+async fn control_webhooks(State(st): State<Shared>) -> Response {
+    let deliveries = st.lock().webhooks.clone();
+    json_response(StatusCode::OK, json!({"deliveries": deliveries}))
+}
+
+async fn inbox_html(State(st): State<Shared>) -> Response {
+    let messages = st.lock().inbox.clone();
+    Html(render_html(&messages, &st.config)).into_response()
+}
+
+// ---------------------------------------------------------------- webhooks
+
+/// Posts one delivery and records it in the webhook log.
+async fn deliver(
+    st: &AppState,
+    kind: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> Result<(u16, String), webhook::PostFailure> {
+    let url = st.config.webhook_url.clone().unwrap_or_default();
+    let logged_body = serde_json::from_slice::<Value>(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let result = webhook::post(&st.http, &url, body, signature.as_deref()).await;
+    let mut entry = json!({
+        "at": rfc3339_ms(now_ms()),
+        "kind": kind,
+        "url": url,
+        "signature": signature,
+        "body": logged_body,
+    });
+    match &result {
+        Ok((status, text)) => {
+            entry["webhook_status"] = json!(status);
+            entry["webhook_body"] = json!(text);
+            eprintln!("[meta-standin] webhook {kind} -> {status}");
+        }
+        Err(f) => {
+            entry["error"] = json!(f.message);
+            eprintln!("[meta-standin] webhook {kind} failed: {}", f.message);
+        }
+    }
+    st.log_webhook(entry);
+    result
+}
+
+fn no_webhook_url() -> ApiError {
+    control_error(
+        StatusCode::CONFLICT,
+        "no_webhook_url",
+        "meta-standin was started without --webhook-url (or STANDIN_WEBHOOK_URL)",
+    )
+}
+
+/// The answer of every `/control/webhook/*` command.
+async fn post_and_answer(
+    st: &AppState,
+    kind: &str,
+    message_id: Option<String>,
+    delivery: Value,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> Result<Response, ApiError> {
+    match deliver(st, kind, body, signature).await {
+        Ok((status, text)) => Ok(json_response(
+            StatusCode::OK,
+            json!({"message_id": message_id, "webhook_status": status, "webhook_body": text, "delivery": delivery}),
+        )),
+        Err(f) if f.timed_out => Err(control_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "webhook_timeout",
+            f.message,
+        )),
+        Err(f) => Err(control_error(
+            StatusCode::BAD_GATEWAY,
+            "webhook_unreachable",
+            f.message,
+        )),
+    }
+}
+
+async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    if st.config.webhook_url.is_none() {
+        return Err(no_webhook_url());
+    }
+    let m = parse_object(&body)?;
+    reject_unknown_keys(&m, &["from", "text", "id", "name", "timestamp"])?;
+    let from =
+        opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
+    let from = phone_digits(&from).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?;
+    let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
+    let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(&from));
+    let name = opt_string(&m, "name")?.unwrap_or_else(|| "Test User".into());
+    let ts = opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string());
+
+    let delivery = webhook::incoming_text(&st.business(), &from, &name, &id, &ts, &text);
+    let body = serde_json::to_vec(&delivery).unwrap_or_default();
+    let sig = webhook::signature_header(&st.config.app_secret, &body);
+    eprintln!("[meta-standin] reply from {}", mask_phone(&from));
+    post_and_answer(&st, "reply", Some(id), delivery, body, Some(sig)).await
+}
+
+async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    if st.config.webhook_url.is_none() {
+        return Err(no_webhook_url());
+    }
+    let m = parse_object(&body)?;
+    reject_unknown_keys(
+        &m,
+        &[
+            "message_id",
+            "recipient_id",
+            "status",
+            "biz_opaque_callback_data",
+            "error_code",
+            "error_details",
+            "timestamp",
+            "category",
+        ],
+    )?;
+    let message_id =
+        opt_string(&m, "message_id")?.ok_or_else(|| bad_request("'message_id' is required"))?;
+    let status = opt_string(&m, "status")?.ok_or_else(|| bad_request("'status' is required"))?;
+    if !STATUSES.contains(&status.as_str()) {
+        return Err(bad_request(format!(
+            "'status' must be one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
+    let recipient_id = match opt_string_or_number(&m, "recipient_id")? {
+        Some(r) => {
+            phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?
+        }
+        None => known.as_ref().map(|k| k.to.clone()).ok_or_else(|| {
+            bad_request("'recipient_id' is required for a message id not in the inbox")
+        })?,
+    };
+    // Absent: echo what the send carried (as Meta does); explicit null: leave it out.
+    let biz_opaque_callback_data = if m.contains_key("biz_opaque_callback_data") {
+        opt_string(&m, "biz_opaque_callback_data")?
+    } else {
+        known
+            .as_ref()
+            .and_then(|k| k.biz_opaque_callback_data.clone())
+    };
+    let category = opt_string(&m, "category")?.unwrap_or_else(|| {
+        known
+            .as_ref()
+            .map_or("authentication", |k| k.category())
+            .to_string()
+    });
+    let update = StatusUpdate {
+        message_id,
+        recipient_id,
+        status,
+        timestamp: opt_u64(&m, "timestamp")?.unwrap_or_else(now_secs),
+        biz_opaque_callback_data,
+        category,
+        error_code: opt_i64(&m, "error_code")?,
+        error_details: opt_string(&m, "error_details")?,
+    };
+
+    let delivery = webhook::status(&st.business(), &update);
+    let body = serde_json::to_vec(&delivery).unwrap_or_default();
+    let sig = webhook::signature_header(&st.config.app_secret, &body);
+    let kind = format!("status:{}", update.status);
+    post_and_answer(
+        &st,
+        &kind,
+        Some(update.message_id),
+        delivery,
+        body,
+        Some(sig),
+    )
+    .await
+}
+
+/// The first `messages[].id` or `statuses[].id` of a delivery, if any.
+fn delivery_message_id(v: &Value) -> Option<String> {
+    let value = v
+        .get("entry")?
+        .get(0)?
+        .get("changes")?
+        .get(0)?
+        .get("value")?;
+    let list = value.get("messages").or_else(|| value.get("statuses"))?;
+    Some(list.get(0)?.get("id")?.as_str()?.to_string())
+}
+
+async fn webhook_raw(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    if st.config.webhook_url.is_none() {
+        return Err(no_webhook_url());
+    }
+    let m = parse_object(&body)?;
+    reject_unknown_keys(&m, &["payload", "signature"])?;
+    let (raw, delivery) = match m.get("payload") {
+        None => return Err(bad_request("'payload' is required")),
+        Some(Value::String(s)) => (
+            s.as_bytes().to_vec(),
+            serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.clone())),
+        ),
+        Some(v) => (serde_json::to_vec(v).unwrap_or_default(), v.clone()),
+    };
+    let secret = &st.config.app_secret;
+    let signature = match opt_string(&m, "signature")?.as_deref() {
+        None | Some("valid") => Some(webhook::signature_header(secret, &raw)),
+        Some("missing") => None,
+        Some("forged") => Some(webhook::signature_header(&format!("forged-{secret}"), &raw)),
+        Some(literal) => Some(literal.to_string()),
+    };
+    let message_id = delivery_message_id(&delivery);
+    post_and_answer(&st, "raw", message_id, delivery, raw, signature).await
+}
+
+// ---------------------------------------------------------------- Turnstile
+
+async fn turnstile_siteverify(headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let fields: HashMap<String, String> = if is_json {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                .collect(),
+            _ => HashMap::new(),
+        }
+    } else {
+        parse_form(&String::from_utf8_lossy(&body))
+            .into_iter()
+            .collect()
+    };
+    let secret = fields.get("secret").map(String::as_str).unwrap_or("");
+    let response = fields.get("response").map(String::as_str).unwrap_or("");
+    let answer = if secret.is_empty() {
+        json!({"success": false, "error-codes": ["missing-input-secret"]})
+    } else if response.is_empty() || response.starts_with("fail") {
+        json!({"success": false, "error-codes": ["invalid-input-response"]})
+    } else {
+        json!({"success": true, "error-codes": [], "challenge_ts": rfc3339_ms(now_ms()), "hostname": "localhost"})
+    };
+    json_response(StatusCode::OK, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(is_version("v23.0"));
+        assert!(is_version("v1.10"));
+        for bad in ["23.0", "v23", "v23.", "v.0", "vx.0", "v23.0.1", "V23.0"] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert!(!bearer_ok(&h, "tok"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tok"),
+        );
+        assert!(bearer_ok(&h, "tok"));
+        assert!(!bearer_ok(&h, "other"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer tok"),
+        );
+        assert!(bearer_ok(&h, "tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("tok"));
+        assert!(!bearer_ok(&h, "tok"));
+    }
+
+    #[test]
+    fn scripted_failures_pick_status_and_body() {
+        let s = Script {
+            code: Some(131_026),
+            ..Default::default()
+        };
+        assert_eq!(scripted_failure(&s, b"{}").status(), 400);
+        let s = Script {
+            code: Some(190),
+            ..Default::default()
+        };
+        assert_eq!(scripted_failure(&s, b"{}").status(), 401);
+        let s = Script {
+            code: Some(131_026),
+            http_status: Some(500),
+            ..Default::default()
+        };
+        assert_eq!(scripted_failure(&s, b"{}").status(), 500);
+        let s = Script {
+            http_status: Some(503),
+            ..Default::default()
+        };
+        assert_eq!(scripted_failure(&s, b"{}").status(), 503);
+        let s = Script {
+            raw_body: Some("<html>bad gateway</html>".into()),
+            http_status: Some(502),
+            ..Default::default()
+        };
+        let r = scripted_failure(&s, b"{}");
+        assert_eq!(r.status(), 502);
+        assert!(r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+    }
+
+    #[test]
+    fn finds_message_ids_in_deliveries() {
+        let v = crate::samples::load("incoming-text.json");
+        assert_eq!(
+            delivery_message_id(&v).as_deref(),
+            Some("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=")
+        );
+        let v = crate::samples::load("status-read.json");
+        assert!(delivery_message_id(&v).unwrap().starts_with("wamid."));
+        assert_eq!(delivery_message_id(&json!({"x": 1})), None);
+    }
+
+    #[test]
+    fn phone_digits_rules() {
+        assert_eq!(phone_digits("+16505551234").as_deref(), Some("16505551234"));
+        assert_eq!(phone_digits("1650"), None);
+        assert_eq!(phone_digits("1650555123a"), None);
+    }
+}

@@ -1,0 +1,351 @@
+//! Runs the real `meta-standin` binary on port 0 and drives it over HTTP, with a
+//! small in-test webhook receiver standing in for the worker.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const TOKEN: &str = "test-token";
+const SECRET: &str = "test-secret";
+
+struct Standin {
+    child: Child,
+    base: String,
+}
+
+impl Standin {
+    fn start(extra: &[&str]) -> Standin {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meta-standin"))
+            .args([
+                "--port",
+                "0",
+                "--access-token",
+                TOKEN,
+                "--app-secret",
+                SECRET,
+            ])
+            .args(extra)
+            .env_remove("STANDIN_PORT")
+            .env_remove("STANDIN_WEBHOOK_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn meta-standin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("meta-standin listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Standin { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Received = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+
+/// A webhook receiver that records (signature header, raw body) and answers 200.
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                let sig = headers
+                    .get("x-hub-signature-256")
+                    .map(|v| v.to_str().unwrap().to_string());
+                sink.lock().unwrap().push((sig, body.to_vec()));
+                "EVENT_RECEIVED"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/webhook"), got)
+}
+
+fn expected_signature(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn template(code: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+16505551234",
+        "type": "template",
+        "template": {
+            "name": "otp_auth",
+            "language": {"code": "en_US"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": code}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]}
+            ]
+        },
+        "biz_opaque_callback_data": "otp_req"
+    })
+}
+
+async fn send(
+    http: &reqwest::Client,
+    s: &Standin,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut req = http
+        .post(s.url("/v23.0/106540352242922/messages"))
+        .json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn post_json(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let resp = http.post(url).json(&body).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn sends_inbox_failures_and_signed_webhooks() {
+    let (hook, received) = receiver().await;
+    let s = Standin::start(&["--webhook-url", &hook]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let health: Value = http
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"ok": true}));
+
+    // Auth.
+    let (status, body) = send(&http, &s, None, &template("111111")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], 190);
+    let (status, _) = send(&http, &s, Some("wrong"), &template("111111")).await;
+    assert_eq!(status, 401);
+
+    // Success.
+    let (status, body) = send(&http, &s, Some(TOKEN), &template("482913")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["contacts"],
+        json!([{"input": "+16505551234", "wa_id": "16505551234"}])
+    );
+    assert_eq!(body["messages"][0]["message_status"], "accepted");
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+    assert!(wamid.starts_with("wamid."));
+
+    // Scripted failure, not put in the inbox; then back to normal.
+    let (_, q) = post_json(&http, s.url("/control/fail"), json!({"code": 131026})).await;
+    assert_eq!(q, json!({"queued": 1}));
+    let (status, body) = send(&http, &s, Some(TOKEN), &template("222222")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], 131026);
+    assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
+
+    // Validation.
+    let (status, body) = send(
+        &http,
+        &s,
+        Some(TOKEN),
+        &json!({"messaging_product": "whatsapp", "to": "12"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], 100);
+
+    // Inbox.
+    let inbox: Value = http
+        .get(s.url("/control/inbox?to=16505551234"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let msgs = inbox["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["id"], wamid.as_str());
+    assert_eq!(msgs[0]["code"], "482913");
+    assert_eq!(msgs[0]["button_code"], "482913");
+    assert_eq!(msgs[0]["template_name"], "otp_auth");
+    assert_eq!(msgs[0]["payload"], template("482913"));
+    let html = http
+        .get(s.url("/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("482913") && html.contains(&wamid));
+
+    // Signed reply.
+    let (status, ans) = post_json(
+        &http,
+        s.url("/control/webhook/reply"),
+        json!({"from": "16505551234", "text": "my code is 482 913"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ans["webhook_status"], 200);
+    assert_eq!(ans["webhook_body"], "EVENT_RECEIVED");
+    {
+        let got = received.lock().unwrap();
+        let (sig, raw) = got.last().unwrap();
+        assert_eq!(sig.as_deref(), Some(expected_signature(raw).as_str()));
+        let delivered: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(delivered, ans["delivery"]);
+        assert_eq!(
+            delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"],
+            "my code is 482 913"
+        );
+    }
+
+    // Status for the sent message: recipient and callback data come from the inbox.
+    let (_, ans) = post_json(
+        &http,
+        s.url("/control/webhook/status"),
+        json!({"message_id": wamid, "status": "delivered"}),
+    )
+    .await;
+    let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
+    assert_eq!(st["recipient_id"], "16505551234");
+    assert_eq!(st["biz_opaque_callback_data"], "otp_req");
+
+    // Raw: the exact bytes, forged and missing signatures.
+    let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
+    for (mode, want) in [
+        ("valid", Some(expected_signature(raw.as_bytes()))),
+        ("missing", None),
+    ] {
+        post_json(
+            &http,
+            s.url("/control/webhook/raw"),
+            json!({"payload": raw, "signature": mode}),
+        )
+        .await;
+        let got = received.lock().unwrap();
+        let (sig, body) = got.last().unwrap();
+        assert_eq!(body.as_slice(), raw.as_bytes());
+        assert_eq!(sig, &want);
+    }
+    post_json(
+        &http,
+        s.url("/control/webhook/raw"),
+        json!({"payload": raw, "signature": "forged"}),
+    )
+    .await;
+    {
+        let got = received.lock().unwrap();
+        let (sig, _) = got.last().unwrap();
+        assert_ne!(
+            sig.as_deref(),
+            Some(expected_signature(raw.as_bytes()).as_str())
+        );
+        assert!(sig.as_deref().unwrap().starts_with("sha256="));
+    }
+
+    // Reset.
+    let (_, ok) = post_json(&http, s.url("/control/reset"), json!({})).await;
+    assert_eq!(ok, json!({"ok": true}));
+    let inbox: Value = http
+        .get(s.url("/control/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox, json!({"messages": []}));
+
+    // Unknown route.
+    assert_eq!(
+        http.get(s.url("/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn auto_status_posts_sent_then_delivered() {
+    let (hook, received) = receiver().await;
+    let s = Standin::start(&[
+        "--webhook-url",
+        &hook,
+        "--auto-status",
+        "--phone-number-id",
+        "106540352242922",
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (status, body) = send(&http, &s, Some(TOKEN), &template("333333")).await;
+    assert_eq!(status, 200);
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let got = received.lock().unwrap();
+        if got.len() >= 2 {
+            for (sig, raw) in got.iter() {
+                assert_eq!(sig.as_deref(), Some(expected_signature(raw).as_str()));
+                let v: Value = serde_json::from_slice(raw).unwrap();
+                let value = &v["entry"][0]["changes"][0]["value"];
+                assert_eq!(value["metadata"]["phone_number_id"], "106540352242922");
+                let st = &value["statuses"][0];
+                assert_eq!(st["id"], wamid.as_str());
+                assert_eq!(st["recipient_id"], "16505551234");
+                assert_eq!(st["biz_opaque_callback_data"], "otp_req");
+                statuses.push(st["status"].as_str().unwrap().to_string());
+            }
+            break;
+        }
+    }
+    assert_eq!(statuses, ["sent", "delivered"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn exits_cleanly_on_sigterm() {
+    let mut s = Standin::start(&[]);
+    let pid = s.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = s.child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
