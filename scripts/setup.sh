@@ -38,3 +38,14 @@ export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 export WRANGLER="$ROOT/node_modules/.bin/wrangler"
+
+# Stops any service group (stand-in, wrangler + workerd) that an interrupted test
+# or benchmark run left behind; the harness lists them in target/e2e/groups.
+stop_leftovers() {
+  local group
+  for group in "$ROOT"/target/e2e/groups/*; do
+    [ -e "$group" ] || continue
+    kill -KILL -- "-$(basename "$group")" 2>/dev/null || true
+    rm -f "$group"
+  done
+}

@@ -18,7 +18,14 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    router::handle(req, env, ctx).await
+    match router::handle(req, env, ctx).await {
+        Ok(response) => Ok(response),
+        // Only building a response can fail here; still never a bare exception.
+        Err(e) => {
+            worker::console_error!("response could not be built: {e}");
+            http::to_response(Err(crate::core::error::ApiError::storage_unavailable()))
+        }
+    }
 }
 
 /// Milliseconds since the epoch (in Workers, the clock advances on I/O).

@@ -29,7 +29,7 @@ pub struct Env {
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
-    /// `IP_MAX_REQUESTS_PER_HOUR=3`.
+    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in).
     pub strict: String,
     pub main_log: PathBuf,
 }
@@ -95,7 +95,15 @@ impl Env {
         );
         let short_ttl = Worker::start(&dir, "short-ttl", free_port(), &api, &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000")], &[]);
         let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
-        let strict = Worker::start(&dir, "strict", free_port(), &api, &[("IP_MAX_REQUESTS_PER_HOUR", "3")], &[]);
+        let turnstile_url = format!("{api}/turnstile/v0/siteverify");
+        let strict = Worker::start(
+            &dir,
+            "strict",
+            free_port(),
+            &api,
+            &[("IP_MAX_REQUESTS_PER_HOUR", "3"), ("TURNSTILE_VERIFY_URL", &turnstile_url)],
+            &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
+        );
         let env = Env {
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             standin: api,

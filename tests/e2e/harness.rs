@@ -169,6 +169,11 @@ impl Worker {
                 dev_vars.push_str(&format!("{key}={value}\n"));
             }
         }
+        for (key, value) in secrets.iter().filter(|(k, _)| !defaults.iter().any(|(d, _)| d == k)) {
+            if let Some(value) = value {
+                dev_vars.push_str(&format!("{key}={value}\n"));
+            }
+        }
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
         let log = dir.join("wrangler.log");
         // One append-mode handle for both streams, so neither overwrites the other.

@@ -50,6 +50,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_otp::country_allow_list_is_enforced,
         tests_otp::malformed_requests_get_contract_errors,
         tests_otp::per_ip_limit_applies,
+        tests_otp::captcha_is_checked_when_configured,
         tests_otp::logs_carry_no_code_and_no_full_number,
         tests_webhook::handshake_echoes_the_challenge_only_for_the_right_token,
         tests_webhook::bad_signatures_are_refused_and_change_nothing,

@@ -317,7 +317,8 @@ pub async fn per_ip_limit_applies(env: Arc<Env>) {
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let url = format!("{}/v1/otp/request", env.strict);
-        let resp = env.http.post(url).header("CF-Connecting-IP", "203.0.113.7").json(&json!({ "phone": random_phone() })).send().await.unwrap();
+        let body = json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" });
+        let resp = env.http.post(url).header("CF-Connecting-IP", "203.0.113.7").json(&body).send().await.unwrap();
         statuses.push(into_resp(resp).await);
     }
     assert_eq!(statuses.iter().map(|r| r.status).collect::<Vec<_>>(), vec![202, 202, 202, 429]);
@@ -338,5 +339,12 @@ pub async fn logs_carry_no_code_and_no_full_number(env: Arc<Env>) {
     assert!(ours.iter().any(|l| l.contains(&masked)), "the masked number is logged");
     for secret in [phone.as_str(), &digits(&phone), &code, &wrong(&code), OTP_SECRET, TOKEN_SECRET] {
         assert!(!log.contains(secret), "the log contains {secret}");
+    }
+}
+
+pub async fn captcha_is_checked_when_configured(env: Arc<Env>) {
+    for body in [json!({ "phone": random_phone() }), json!({ "phone": random_phone(), "turnstile_token": "fail-e2e" })] {
+        let resp = env.request(&env.strict, body).await;
+        assert_eq!((resp.status, resp.code()), (403, "captcha_failed"), "{}", resp.text);
     }
 }
