@@ -66,6 +66,11 @@ pub fn random_phone() -> String {
     format!("+1555{:07}", u64::from_le_bytes(bytes) % 10_000_000)
 }
 
+/// A code of the same length that is certainly wrong (every digit shifted).
+pub fn wrong(code: &str) -> String {
+    code.chars().map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10)).collect()
+}
+
 pub fn digits(phone: &str) -> String {
     phone.trim_start_matches('+').to_string()
 }

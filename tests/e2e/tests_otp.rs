@@ -6,12 +6,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::client::{decode_token, digits, into_resp, random_phone, Env};
+use crate::client::{decode_token, digits, into_resp, random_phone, wrong, Env};
 use crate::harness::{OTP_SECRET, TOKEN_SECRET};
-
-fn wrong(code: &str) -> String {
-    code.chars().map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10)).collect()
-}
 
 pub async fn request_then_verify_yields_a_standard_jwt(env: Arc<Env>) {
     let phone = random_phone();
@@ -235,13 +231,15 @@ pub async fn country_allow_list_is_enforced(env: Arc<Env>) {
     assert_eq!(env.request(&env.main, json!({ "phone": uk })).await.status, 202);
 }
 
+/// (method, path, content type, body, extra header, expected status, expected code)
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, Option<(&'a str, String)>, u16, &'a str);
+
 pub async fn malformed_requests_get_contract_errors(env: Arc<Env>) {
     let ok_phone = random_phone();
     let known = "otp_AAAAAAAAAAAAAAAAAAAAAA";
     let json_ct = Some("application/json");
     let known_status = format!("/v1/otp/status/{known}");
-    // (method, path, content type, body, extra header, status, code)
-    let cases: Vec<(&str, &str, Option<&str>, String, Option<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", "/v1/otp/request", json_ct, "{".into(), None, 400, "invalid_json"),
         ("POST", "/v1/otp/request", json_ct, "".into(), None, 400, "invalid_json"),
         ("POST", "/v1/otp/request", json_ct, "{\"phone\":\"+1\u{0}".into(), None, 400, "invalid_json"),

@@ -8,14 +8,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::client::{decode_token, digits, into_resp, random_phone, Env};
+use crate::client::{decode_token, digits, into_resp, random_phone, wrong, Env};
 use crate::harness::{APP_SECRET, VERIFY_TOKEN};
 
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
-
-fn wrong(code: &str) -> String {
-    code.chars().map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10)).collect()
-}
 
 fn sign(body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
