@@ -32,6 +32,8 @@ pub struct Env {
     /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in).
     pub strict: String,
     pub main_log: PathBuf,
+    /// Where the main worker's local KV and Durable Objects persist.
+    pub main_state: PathBuf,
 }
 
 pub struct Resp {
@@ -117,6 +119,7 @@ impl Env {
             broken: broken.url.clone(),
             strict: strict.url.clone(),
             main_log: main.service.log.clone(),
+            main_state: dir.join("main/state"),
         };
         let workers = [main, short_ttl, broken, strict];
         for w in &workers {

@@ -52,6 +52,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_otp::per_ip_limit_applies,
         tests_otp::captcha_is_checked_when_configured,
         tests_otp::logs_carry_no_code_and_no_full_number,
+        tests_otp::kv_holds_one_hashed_record_per_code,
         tests_webhook::handshake_echoes_the_challenge_only_for_the_right_token,
         tests_webhook::bad_signatures_are_refused_and_change_nothing,
         tests_webhook::a_reply_with_the_code_verifies,

@@ -346,3 +346,35 @@ pub async fn captcha_is_checked_when_configured(env: Arc<Env>) {
         assert_eq!((resp.status, resp.code()), (403, "captcha_failed"), "{}", resp.text);
     }
 }
+
+/// §3 and §4.2, read straight from workerd's local KV storage: one record per
+/// issued code, none for a verification, and the code only as its HMAC.
+pub async fn kv_holds_one_hashed_record_per_code(env: Arc<Env>) {
+    let phone = random_phone();
+    let (_, first_code) = env.issue(&phone).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = env.request_code(&phone).await;
+    assert_eq!(second.status, 202, "{}", second.text);
+    let second_id = second.body["request_id"].as_str().unwrap().to_string();
+    env.wait_for_messages(&phone, 2).await;
+    let second_code = env.latest_code(&phone).await;
+    assert_eq!(env.verify(&env.main, &second_id, &second_code).await.status, 200);
+
+    let blobs = env.main_state.join("v3/kv/e2e/blobs");
+    let records: Vec<Value> = std::fs::read_dir(&blobs)
+        .unwrap_or_else(|e| panic!("{}: {e}", blobs.display()))
+        .filter_map(|f| std::fs::read_to_string(f.ok()?.path()).ok())
+        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter(|record| record["phone"] == phone.as_str())
+        .collect();
+    assert_eq!(records.len(), 2, "one KV write per issued code, none on verify: {records:?}");
+    for record in &records {
+        let mut fields: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["code_hash", "created_ms", "expires_ms", "mode", "phone"]);
+        for value in record.as_object().unwrap().values() {
+            assert!(value != first_code.as_str() && value != second_code.as_str(), "a code stored in clear: {record}");
+        }
+        assert_eq!(record["code_hash"].as_str().unwrap().len(), 43, "base64url of a SHA-256 HMAC");
+    }
+}
