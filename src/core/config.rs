@@ -162,8 +162,8 @@ impl Config {
         let ttl_s = r.number("OTP_TTL_SECONDS", 300u64, 1, 86_400);
         let max_attempts = r.number("OTP_MAX_ATTEMPTS", 5u32, 1, 100);
         let cooldown_s = r.number("RESEND_COOLDOWN_SECONDS", 30u64, 0, 86_400);
-        let max_per_hour = r.number("MAX_SENDS_PER_HOUR", 5u32, 1, 10_000);
-        let max_per_day = r.number("MAX_SENDS_PER_DAY", 10u32, 1, 100_000);
+        let max_per_hour = r.number("MAX_SENDS_PER_HOUR", 5u32, 1, 1_000);
+        let max_per_day = r.number("MAX_SENDS_PER_DAY", 10u32, 1, 1_000);
         let ip_max_per_hour = r.number("IP_MAX_REQUESTS_PER_HOUR", 30u32, 1, 1_000_000);
         let allowed_country_codes = r
             .optional("ALLOWED_COUNTRY_CODES", |v| {

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// How long a finished request stays visible to `/v1/otp/status` after it expires.
@@ -186,8 +187,16 @@ pub struct GuardState {
     seen_messages: Vec<SeenMessage>,
     #[serde(default)]
     idempotency: Vec<IdempotentReply>,
+    /// Per-minute request counts for `ip:<address>` objects: a sliding hour in at
+    /// most 60 entries, however high the limit.
     #[serde(default)]
-    ip_hits: Vec<u64>,
+    ip_minutes: Vec<MinuteCount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct MinuteCount {
+    minute: u64,
+    count: u32,
 }
 
 /// How a send ended, reported back after the Cloud API answered.
@@ -299,19 +308,7 @@ impl GuardState {
                     GuardReply::Duplicate
                 }
             }
-            GuardCommand::IpHit { max_per_hour } => {
-                let recent = &self.ip_hits;
-                if max_per_hour == 0 {
-                    GuardReply::RateLimited { retry_after_s: HOUR_MS / 1000 }
-                } else if recent.len() >= max_per_hour as usize {
-                    let oldest_counted = recent[recent.len() - max_per_hour as usize];
-                    let retry = (oldest_counted + HOUR_MS).saturating_sub(now_ms);
-                    GuardReply::RateLimited { retry_after_s: retry.div_ceil(1000).max(1) }
-                } else {
-                    self.ip_hits.push(now_ms);
-                    GuardReply::Allowed
-                }
-            }
+            GuardCommand::IpHit { max_per_hour } => self.ip_hit(max_per_hour, now_ms),
         }
     }
 
@@ -323,7 +320,7 @@ impl GuardState {
     /// When `prune` will next have something to drop (for the alarm).
     pub fn next_wakeup(&self) -> Option<u64> {
         let sends = self.sends.iter().map(|t| t + DAY_MS);
-        let ips = self.ip_hits.iter().map(|t| t + HOUR_MS);
+        let ips = self.ip_minutes.iter().map(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS);
         let seen = self.seen_messages.iter().map(|s| s.at_ms + SEEN_MESSAGE_MS);
         let idem = self.idempotency.iter().map(|i| i.expires_ms);
         let requests = self.requests.iter().map(|r| r.expires_ms + RETENTION_MS);
@@ -333,7 +330,7 @@ impl GuardState {
     /// Drops whatever has aged out.
     pub fn prune(&mut self, now_ms: u64) {
         self.sends.retain(|t| t + DAY_MS > now_ms);
-        self.ip_hits.retain(|t| t + HOUR_MS > now_ms);
+        self.ip_minutes.retain(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS > now_ms);
         self.seen_messages.retain(|s| s.at_ms + SEEN_MESSAGE_MS > now_ms);
         self.idempotency.retain(|i| i.expires_ms > now_ms);
         self.requests.retain(|r| r.expires_ms + RETENTION_MS > now_ms);
@@ -375,6 +372,30 @@ impl GuardState {
             }
         }
         until.saturating_sub(now_ms)
+    }
+
+    /// Counts one API request from an address, unless the last hour is full.
+    fn ip_hit(&mut self, max_per_hour: u32, now_ms: u64) -> GuardReply {
+        let total: u64 = self.ip_minutes.iter().map(|m| u64::from(m.count)).sum();
+        if total >= u64::from(max_per_hour) {
+            // Free once enough of the oldest minutes have aged out of the hour.
+            let mut excess = total + 1 - u64::from(max_per_hour);
+            let mut free_at = now_ms + HOUR_MS;
+            for m in &self.ip_minutes {
+                excess = excess.saturating_sub(u64::from(m.count));
+                if excess == 0 {
+                    free_at = (m.minute + 1) * MINUTE_MS + HOUR_MS;
+                    break;
+                }
+            }
+            return GuardReply::RateLimited { retry_after_s: free_at.saturating_sub(now_ms).div_ceil(1000).max(1) };
+        }
+        let minute = now_ms / MINUTE_MS;
+        match self.ip_minutes.last_mut() {
+            Some(last) if last.minute == minute => last.count += 1,
+            _ => self.ip_minutes.push(MinuteCount { minute, count: 1 }),
+        }
+        GuardReply::Allowed
     }
 
     fn reserve(
@@ -437,13 +458,18 @@ impl GuardState {
         };
         match result {
             SendResult::Accepted { message_id, response } => {
-                if request.mode == Mode::Outbound {
-                    request.delivery = Some(Delivery {
-                        status: DeliveryStatus::Accepted,
-                        error_code: None,
-                        updated_ms: request.created_ms,
-                        message_id,
-                    });
+                match (&mut request.delivery, request.mode) {
+                    (_, Mode::Inbound) => {}
+                    // A status webhook may have come first: keep it, add the id.
+                    (Some(delivery), _) => delivery.message_id = delivery.message_id.take().or(message_id),
+                    (None, Mode::Outbound) => {
+                        request.delivery = Some(Delivery {
+                            status: DeliveryStatus::Accepted,
+                            error_code: None,
+                            updated_ms: request.created_ms,
+                            message_id,
+                        })
+                    }
                 }
                 if let Some(entry) = self.idempotency.iter_mut().find(|i| Some(&i.key) == idempotency_key.as_ref()) {
                     entry.response = Some(response);

@@ -2,7 +2,7 @@
 //! loads `GuardState`, applies a command from the core, stores the result and
 //! schedules the alarm that clears it once nothing is worth keeping.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -16,6 +16,8 @@ pub struct PhoneGuard {
     state: State,
     /// The stored state, loaded on first use. Borrowed only between awaits.
     cache: RefCell<Option<GuardState>>,
+    /// When the alarm is known to be set for; `None` after eviction or firing.
+    alarm_at: Cell<Option<u64>>,
 }
 
 impl PhoneGuard {
@@ -51,11 +53,15 @@ impl PhoneGuard {
             if empty {
                 storage.delete_all().await?;
                 storage.delete_alarm().await?;
+                self.alarm_at.set(None);
             } else {
                 storage.put(STATE_KEY, json).await?;
-                if let Some(at) = wakeup {
-                    let offset = at.saturating_sub(now_ms()).max(1000) as i64;
-                    storage.set_alarm(offset).await?;
+                // An alarm that fires early only prunes and re-arms, so it is
+                // moved only when something must be pruned sooner.
+                if let Some(at) = wakeup.filter(|at| self.alarm_at.get().is_none_or(|set| *at < set)) {
+                    let at = at.max(now_ms() + 1000);
+                    storage.set_alarm(at.saturating_sub(now_ms()) as i64).await?;
+                    self.alarm_at.set(Some(at));
                 }
             }
         }
@@ -65,7 +71,7 @@ impl PhoneGuard {
 
 impl DurableObject for PhoneGuard {
     fn new(state: State, _env: Env) -> Self {
-        PhoneGuard { state, cache: RefCell::new(None) }
+        PhoneGuard { state, cache: RefCell::new(None), alarm_at: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -79,6 +85,7 @@ impl DurableObject for PhoneGuard {
 
     async fn alarm(&self) -> Result<Response> {
         // Stored even when nothing aged out, so the next alarm is always set.
+        self.alarm_at.set(None);
         self.update(true, |state| state.prune(now_ms())).await?;
         Response::ok("pruned")
     }

@@ -70,7 +70,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
                 (Route::Demo, Method::Get) => health::demo_page(config),
-                (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, config, &mut log).await,
+                (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
                 (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),

@@ -253,14 +253,28 @@ fn idempotency_keys_replay_the_first_answer() {
 }
 
 #[test]
-fn ip_limits_use_a_sliding_hour() {
+fn ip_limits_use_a_sliding_hour_of_minutes() {
     let mut s = GuardState::default();
+    let minute_start = T0 - T0 % 60_000;
     for _ in 0..3 {
-        assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 3 }, T0), GuardReply::Allowed);
+        assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 3 }, minute_start + 5_000), GuardReply::Allowed);
     }
-    assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 3 }, T0 + 1000), GuardReply::RateLimited { retry_after_s: 3599 });
-    assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 3 }, T0 + HOUR_MS), GuardReply::Allowed);
+    // Free again when that minute leaves the hour: 3600 s after its end, less the 5 s already gone.
+    assert_eq!(
+        s.apply(GuardCommand::IpHit { max_per_hour: 3 }, minute_start + 5_000),
+        GuardReply::RateLimited { retry_after_s: 3_655 }
+    );
+    assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 3 }, minute_start + 60_000 + HOUR_MS), GuardReply::Allowed);
     assert!(matches!(s.apply(GuardCommand::IpHit { max_per_hour: 0 }, T0), GuardReply::RateLimited { .. }));
+}
+
+#[test]
+fn ip_state_stays_small_under_a_high_limit() {
+    let mut s = GuardState::default();
+    for i in 0..10_000u64 {
+        assert_eq!(s.apply(GuardCommand::IpHit { max_per_hour: 1_000_000 }, T0 + i * 300), GuardReply::Allowed);
+    }
+    assert!(serde_json::to_string(&s).unwrap().len() < 4_000);
 }
 
 #[test]
@@ -298,4 +312,16 @@ fn state_and_commands_survive_json() {
     let cmd = GuardCommand::Attempt { request_id: "a".into(), correct: true, channel: Channel::Api, message_id: None };
     let back: GuardCommand = serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
     assert_eq!(back, cmd);
+}
+
+#[test]
+fn a_status_that_beats_the_settle_is_kept() {
+    let mut s = GuardState::default();
+    reserve(&mut s, "a", T0);
+    let sent = GuardCommand::Delivery { message_id: "wamid.a".into(), request_id: Some("a".into()), status: DeliveryStatus::Sent, error_code: None };
+    s.apply(sent, T0 + 1);
+    accept(&mut s, "a", T0 + 2);
+    let view = status(&mut s, "a", T0 + 2);
+    assert_eq!(view.status, "sent");
+    assert_eq!(view.delivery.unwrap().message_id.as_deref(), Some("wamid.a"));
 }

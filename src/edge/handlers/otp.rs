@@ -1,6 +1,6 @@
 //! `POST /v1/otp/request`, `POST /v1/otp/verify`, `GET /v1/otp/status/{id}`.
 
-use worker::{Env, Request};
+use worker::{Context, Env, Request};
 
 use crate::core::api::{
     accepted_body, guard_error, issue_token, parse_idempotency_key, parse_otp_request, parse_verify_request, status_body,
@@ -21,7 +21,7 @@ fn random_failure(e: String) -> ApiError {
     ApiError::storage_unavailable()
 }
 
-pub async fn request(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
+pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, API_BODY_LIMIT).await?;
     let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config)?;
     log.phone(&otp.phone);
@@ -108,9 +108,19 @@ pub async fn request(req: &mut Request, env: &Env, config: &Config, log: &mut Re
         }
     };
     let accepted = settle(SendResult::Accepted { message_id, response: body.clone() });
-    if let Err(e) = guard_client::call(env, &otp.phone, &accepted).await {
-        // The message is out and the code is live; only delivery tracking is lost.
-        log.note(format!("settle failed: {}", e.code));
+    let (env, phone) = (env.clone(), otp.phone.clone());
+    let record_send = async move {
+        if let Err(e) = guard_client::call(&env, &phone, &accepted).await {
+            // The message is out and the code is live; only delivery tracking is lost.
+            worker::console_error!("settle failed for {}: {}", crate::core::phone::mask_phone(&phone), e.code);
+        }
+    };
+    if idempotency_key.is_some() {
+        // A retry with the same key must find the answer stored.
+        record_send.await;
+    } else {
+        // The code is already live (reserved): recording the message id need not hold up the 202.
+        ctx.wait_until(record_send);
     }
     Ok(Reply::Json(202, body))
 }
