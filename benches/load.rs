@@ -69,12 +69,21 @@ where
     let wall = started.elapsed();
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.1).collect();
     latencies.sort();
-    Stats { name, count, errors: results.iter().filter(|r| !r.0).count(), wall, latencies }
+    Stats {
+        name,
+        count,
+        errors: results.iter().filter(|r| !r.0).count(),
+        wall,
+        latencies,
+    }
 }
 
 fn gzip_size(path: &std::path::Path) -> String {
     let out = std::process::Command::new("python3")
-        .args(["-c", "import gzip,sys; print(len(gzip.compress(open(sys.argv[1],'rb').read(), 9)))"])
+        .args([
+            "-c",
+            "import gzip,sys; print(len(gzip.compress(open(sys.argv[1],'rb').read(), 9)))",
+        ])
         .arg(path)
         .output()
         .expect("python3");
@@ -83,10 +92,15 @@ fn gzip_size(path: &std::path::Path) -> String {
 
 fn main() {
     let wasm = root().join("build/index_bg.wasm");
-    let raw = std::fs::metadata(&wasm).expect("build/index_bg.wasm: run ./bench").len();
+    let raw = std::fs::metadata(&wasm)
+        .expect("build/index_bg.wasm: run ./bench")
+        .len();
     println!("wasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let dir = run_dir();
         let port = free_port();
@@ -110,7 +124,12 @@ fn main() {
         let phones: Vec<String> = (0..OTP_REQUESTS).map(|i| format!("+1555{:07}", 3_000_000 + i)).collect();
         let ids = std::sync::Mutex::new(HashMap::new());
         let request = load("POST request", OTP_REQUESTS, |i| {
-            let req = http.post(format!("{base}/v1/otp/request")).json(&json!({ "phone": phones[i] }));
+            // Distinct client addresses, as real traffic has: one address is one
+            // `ip:` guard object, which would serialise the whole run.
+            let req = http
+                .post(format!("{base}/v1/otp/request"))
+                .header("CF-Connecting-IP", format!("10.0.{}.{}", i / 250, i % 250 + 1))
+                .json(&json!({ "phone": phones[i] }));
             let ids = &ids;
             let phone = phones[i].clone();
             async move {

@@ -204,7 +204,10 @@ struct MinuteCount {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum SendResult {
     /// `response` is the 202 body, replayed for a repeated `Idempotency-Key`.
-    Accepted { message_id: Option<String>, response: Value },
+    Accepted {
+        message_id: Option<String>,
+        response: Value,
+    },
     /// `refund`: the failure was ours (configuration), not the user's; the send
     /// does not count against their limits.
     Failed { refund: bool },
@@ -213,22 +216,45 @@ pub enum SendResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum GuardCommand {
-    Reserve { request_id: String, mode: Mode, policy: SendPolicy, idempotency_key: Option<String> },
-    Settle { request_id: String, result: SendResult, idempotency_key: Option<String> },
-    Attempt { request_id: String, correct: bool, channel: Channel, message_id: Option<String> },
+    Reserve {
+        request_id: String,
+        mode: Mode,
+        policy: SendPolicy,
+        idempotency_key: Option<String>,
+    },
+    Settle {
+        request_id: String,
+        result: SendResult,
+        idempotency_key: Option<String>,
+    },
+    Attempt {
+        request_id: String,
+        correct: bool,
+        channel: Channel,
+        message_id: Option<String>,
+    },
     /// The newest request, live or not.
     Latest,
-    Status { request_id: String },
+    Status {
+        request_id: String,
+    },
     Delivery {
         message_id: String,
         request_id: Option<String>,
         status: DeliveryStatus,
         error_code: Option<i64>,
     },
-    OptOut { message_id: String, opted_out: bool },
+    OptOut {
+        message_id: String,
+        opted_out: bool,
+    },
     /// Records a webhook message id that needs no other handling.
-    SeenMessage { message_id: String },
-    IpHit { max_per_hour: u32 },
+    SeenMessage {
+        message_id: String,
+    },
+    IpHit {
+        max_per_hour: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,13 +272,26 @@ pub struct RequestView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum GuardReply {
-    Reserved { expires_ms: u64, resend_after_s: u64, attempts_left: u32 },
-    Replay { response: Value },
+    Reserved {
+        expires_ms: u64,
+        resend_after_s: u64,
+        attempts_left: u32,
+    },
+    Replay {
+        response: Value,
+    },
     InFlight,
-    RateLimited { retry_after_s: u64 },
+    RateLimited {
+        retry_after_s: u64,
+    },
     OptedOut,
-    Verified { verified_at_ms: u64, via: VerifiedVia },
-    WrongCode { attempts_left: u32 },
+    Verified {
+        verified_at_ms: u64,
+        via: VerifiedVia,
+    },
+    WrongCode {
+        attempts_left: u32,
+    },
     TooManyAttempts,
     AlreadyVerified,
     Expired,
@@ -261,8 +300,12 @@ pub enum GuardReply {
     /// An inbound-mode code typed into the API: only a message from the number counts.
     WrongChannel,
     Duplicate,
-    View { request: Option<RequestView> },
-    Done { changed: bool },
+    View {
+        request: Option<RequestView>,
+    },
+    Done {
+        changed: bool,
+    },
     Allowed,
 }
 
@@ -270,13 +313,23 @@ impl GuardState {
     pub fn apply(&mut self, command: GuardCommand, now_ms: u64) -> GuardReply {
         self.prune(now_ms);
         match command {
-            GuardCommand::Reserve { request_id, mode, policy, idempotency_key } => {
-                self.reserve(request_id, mode, policy, idempotency_key, now_ms)
-            }
-            GuardCommand::Settle { request_id, result, idempotency_key } => {
-                self.settle(&request_id, result, idempotency_key)
-            }
-            GuardCommand::Attempt { request_id, correct, channel, message_id } => {
+            GuardCommand::Reserve {
+                request_id,
+                mode,
+                policy,
+                idempotency_key,
+            } => self.reserve(request_id, mode, policy, idempotency_key, now_ms),
+            GuardCommand::Settle {
+                request_id,
+                result,
+                idempotency_key,
+            } => self.settle(&request_id, result, idempotency_key),
+            GuardCommand::Attempt {
+                request_id,
+                correct,
+                channel,
+                message_id,
+            } => {
                 if let Some(id) = message_id {
                     if !self.mark_seen(id, now_ms) {
                         return GuardReply::Duplicate;
@@ -290,10 +343,22 @@ impl GuardState {
             GuardCommand::Status { request_id } => GuardReply::View {
                 request: self.find(&request_id).map(|r| view(r, now_ms)),
             },
-            GuardCommand::Delivery { message_id, request_id, status, error_code } => {
-                self.delivery(&message_id, request_id.as_deref(), status, error_code, now_ms)
-            }
-            GuardCommand::OptOut { message_id, opted_out } => {
+            GuardCommand::Delivery {
+                message_id,
+                request_id,
+                status,
+                error_code,
+            } => self.delivery(
+                &message_id,
+                request_id.as_deref(),
+                status,
+                error_code,
+                now_ms,
+            ),
+            GuardCommand::OptOut {
+                message_id,
+                opted_out,
+            } => {
                 if !self.mark_seen(message_id, now_ms) {
                     return GuardReply::Duplicate;
                 }
@@ -320,20 +385,31 @@ impl GuardState {
     /// When `prune` will next have something to drop (for the alarm).
     pub fn next_wakeup(&self) -> Option<u64> {
         let sends = self.sends.iter().map(|t| t + DAY_MS);
-        let ips = self.ip_minutes.iter().map(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS);
+        let ips = self
+            .ip_minutes
+            .iter()
+            .map(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS);
         let seen = self.seen_messages.iter().map(|s| s.at_ms + SEEN_MESSAGE_MS);
         let idem = self.idempotency.iter().map(|i| i.expires_ms);
         let requests = self.requests.iter().map(|r| r.expires_ms + RETENTION_MS);
-        sends.chain(ips).chain(seen).chain(idem).chain(requests).min()
+        sends
+            .chain(ips)
+            .chain(seen)
+            .chain(idem)
+            .chain(requests)
+            .min()
     }
 
     /// Drops whatever has aged out.
     pub fn prune(&mut self, now_ms: u64) {
         self.sends.retain(|t| t + DAY_MS > now_ms);
-        self.ip_minutes.retain(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS > now_ms);
-        self.seen_messages.retain(|s| s.at_ms + SEEN_MESSAGE_MS > now_ms);
+        self.ip_minutes
+            .retain(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS > now_ms);
+        self.seen_messages
+            .retain(|s| s.at_ms + SEEN_MESSAGE_MS > now_ms);
         self.idempotency.retain(|i| i.expires_ms > now_ms);
-        self.requests.retain(|r| r.expires_ms + RETENTION_MS > now_ms);
+        self.requests
+            .retain(|r| r.expires_ms + RETENTION_MS > now_ms);
     }
 
     fn find(&self, request_id: &str) -> Option<&RequestState> {
@@ -341,7 +417,9 @@ impl GuardState {
     }
 
     fn find_mut(&mut self, request_id: &str) -> Option<&mut RequestState> {
-        self.requests.iter_mut().find(|r| r.request_id == request_id)
+        self.requests
+            .iter_mut()
+            .find(|r| r.request_id == request_id)
     }
 
     /// Returns false when the message id was already processed.
@@ -363,7 +441,12 @@ impl GuardState {
             until = until.max(last + policy.cooldown_s * 1000);
         }
         for (window, max) in [(HOUR_MS, policy.max_per_hour), (DAY_MS, policy.max_per_day)] {
-            let in_window: Vec<u64> = self.sends.iter().copied().filter(|t| t + window > now_ms).collect();
+            let in_window: Vec<u64> = self
+                .sends
+                .iter()
+                .copied()
+                .filter(|t| t + window > now_ms)
+                .collect();
             if max == 0 {
                 until = until.max(now_ms + window);
             } else if in_window.len() >= max as usize {
@@ -388,7 +471,9 @@ impl GuardState {
                     break;
                 }
             }
-            return GuardReply::RateLimited { retry_after_s: free_at.saturating_sub(now_ms).div_ceil(1000).max(1) };
+            return GuardReply::RateLimited {
+                retry_after_s: free_at.saturating_sub(now_ms).div_ceil(1000).max(1),
+            };
         }
         let minute = now_ms / MINUTE_MS;
         match self.ip_minutes.last_mut() {
@@ -409,7 +494,9 @@ impl GuardState {
         if let Some(key) = &idempotency_key {
             if let Some(entry) = self.idempotency.iter().find(|i| &i.key == key) {
                 return match &entry.response {
-                    Some(response) => GuardReply::Replay { response: response.clone() },
+                    Some(response) => GuardReply::Replay {
+                        response: response.clone(),
+                    },
                     None => GuardReply::InFlight,
                 };
             }
@@ -419,10 +506,16 @@ impl GuardState {
         }
         let wait = self.send_wait_ms(&policy, now_ms);
         if wait > 0 {
-            return GuardReply::RateLimited { retry_after_s: wait.div_ceil(1000) };
+            return GuardReply::RateLimited {
+                retry_after_s: wait.div_ceil(1000),
+            };
         }
         self.sends.push(now_ms);
-        for request in self.requests.iter_mut().filter(|r| r.outcome == Outcome::Live) {
+        for request in self
+            .requests
+            .iter_mut()
+            .filter(|r| r.outcome == Outcome::Live)
+        {
             request.outcome = Outcome::Superseded;
         }
         let expires_ms = now_ms + policy.ttl_s * 1000;
@@ -440,7 +533,12 @@ impl GuardState {
             self.requests.remove(0);
         }
         if let Some(key) = idempotency_key {
-            self.idempotency.push(IdempotentReply { key, request_id, response: None, expires_ms });
+            self.idempotency.push(IdempotentReply {
+                key,
+                request_id,
+                response: None,
+                expires_ms,
+            });
             if self.idempotency.len() > MAX_IDEMPOTENCY_KEPT {
                 self.idempotency.remove(0);
             }
@@ -452,16 +550,26 @@ impl GuardState {
         }
     }
 
-    fn settle(&mut self, request_id: &str, result: SendResult, idempotency_key: Option<String>) -> GuardReply {
+    fn settle(
+        &mut self,
+        request_id: &str,
+        result: SendResult,
+        idempotency_key: Option<String>,
+    ) -> GuardReply {
         let Some(request) = self.find_mut(request_id) else {
             return GuardReply::NotFound;
         };
         match result {
-            SendResult::Accepted { message_id, response } => {
+            SendResult::Accepted {
+                message_id,
+                response,
+            } => {
                 match (&mut request.delivery, request.mode) {
                     (_, Mode::Inbound) => {}
                     // A status webhook may have come first: keep it, add the id.
-                    (Some(delivery), _) => delivery.message_id = delivery.message_id.take().or(message_id),
+                    (Some(delivery), _) => {
+                        delivery.message_id = delivery.message_id.take().or(message_id)
+                    }
                     (None, Mode::Outbound) => {
                         request.delivery = Some(Delivery {
                             status: DeliveryStatus::Accepted,
@@ -471,7 +579,11 @@ impl GuardState {
                         })
                     }
                 }
-                if let Some(entry) = self.idempotency.iter_mut().find(|i| Some(&i.key) == idempotency_key.as_ref()) {
+                if let Some(entry) = self
+                    .idempotency
+                    .iter_mut()
+                    .find(|i| Some(&i.key) == idempotency_key.as_ref())
+                {
                     entry.response = Some(response);
                 }
             }
@@ -484,13 +596,20 @@ impl GuardState {
                     }
                 }
                 // The same key may try again.
-                self.idempotency.retain(|i| Some(&i.key) != idempotency_key.as_ref());
+                self.idempotency
+                    .retain(|i| Some(&i.key) != idempotency_key.as_ref());
             }
         }
         GuardReply::Done { changed: true }
     }
 
-    fn attempt(&mut self, request_id: &str, correct: bool, channel: Channel, now_ms: u64) -> GuardReply {
+    fn attempt(
+        &mut self,
+        request_id: &str,
+        correct: bool,
+        channel: Channel,
+        now_ms: u64,
+    ) -> GuardReply {
         let Some(request) = self.find_mut(request_id) else {
             return GuardReply::NotFound;
         };
@@ -514,10 +633,15 @@ impl GuardState {
         };
         if correct {
             request.outcome = Outcome::Verified { at_ms: now_ms, via };
-            GuardReply::Verified { verified_at_ms: now_ms, via }
+            GuardReply::Verified {
+                verified_at_ms: now_ms,
+                via,
+            }
         } else {
             request.attempts_used += 1;
-            GuardReply::WrongCode { attempts_left: request.attempts_left() }
+            GuardReply::WrongCode {
+                attempts_left: request.attempts_left(),
+            }
         }
     }
 
@@ -546,12 +670,18 @@ impl GuardState {
         if may_change {
             request.delivery = Some(Delivery {
                 status,
-                error_code: if status == DeliveryStatus::Failed { error_code } else { None },
+                error_code: if status == DeliveryStatus::Failed {
+                    error_code
+                } else {
+                    None
+                },
                 updated_ms: now_ms,
                 message_id: Some(message_id.to_string()),
             });
         }
-        GuardReply::Done { changed: may_change }
+        GuardReply::Done {
+            changed: may_change,
+        }
     }
 }
 

@@ -27,7 +27,8 @@ pub fn sign_token(secret: &str, claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
     let signing_input = format!("{header}.{payload}");
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(signing_input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{signing_input}.{signature}")
@@ -69,7 +70,10 @@ mod tests {
         let a = sign_token("secret-a-secret-a-secret-a-secret-a", &claims());
         let b = sign_token("secret-b-secret-b-secret-b-secret-b", &claims());
         assert_ne!(a, b);
-        assert_eq!(a, sign_token("secret-a-secret-a-secret-a-secret-a", &claims()));
+        assert_eq!(
+            a,
+            sign_token("secret-a-secret-a-secret-a-secret-a", &claims())
+        );
     }
 
     #[test]
@@ -77,7 +81,9 @@ mod tests {
         let mut c = claims();
         c.aud = None;
         let token = sign_token("x", &c);
-        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
         assert!(!String::from_utf8(payload).unwrap().contains("aud"));
     }
 }

@@ -14,18 +14,29 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `GET /webhook`: the challenge to echo back, or `None` (403).
-pub fn handshake<'a>(mode: Option<&str>, token: Option<&str>, challenge: Option<&'a str>, verify_token: &str) -> Option<&'a str> {
+pub fn handshake<'a>(
+    mode: Option<&str>,
+    token: Option<&str>,
+    challenge: Option<&'a str>,
+    verify_token: &str,
+) -> Option<&'a str> {
     let token_ok = token.is_some_and(|t| same_bytes(t.as_bytes(), verify_token.as_bytes()));
-    (mode == Some("subscribe") && token_ok).then_some(challenge?).filter(|c| c.len() <= 1024)
+    (mode == Some("subscribe") && token_ok)
+        .then_some(challenge?)
+        .filter(|c| c.len() <= 1024)
 }
 
 /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(raw body, app secret)>`, checked
 /// in constant time over the exact bytes received.
 pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
-    let Some(expected) = header.and_then(|h| h.trim().strip_prefix("sha256=")).and_then(|h| hex::decode(h).ok()) else {
+    let Some(expected) = header
+        .and_then(|h| h.trim().strip_prefix("sha256="))
+        .and_then(|h| hex::decode(h).ok())
+    else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
 }
@@ -34,10 +45,24 @@ pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookEvent {
     /// A message with text from the user (typed, or a quick-reply button).
-    Text { from: String, message_id: String, body: String },
+    Text {
+        from: String,
+        message_id: String,
+        body: String,
+    },
     /// Media, reactions, locations...: nothing to verify, just recorded.
-    Other { from: String, message_id: String, kind: String },
-    Status { message_id: String, recipient: String, status: DeliveryStatus, request_id: Option<String>, error_code: Option<i64> },
+    Other {
+        from: String,
+        message_id: String,
+        kind: String,
+    },
+    Status {
+        message_id: String,
+        recipient: String,
+        status: DeliveryStatus,
+        request_id: Option<String>,
+        error_code: Option<i64>,
+    },
     /// Meta's system-level `errors[]` (logged).
     SystemError { code: i64, title: String },
 }
@@ -120,31 +145,49 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
     for change in delivery.entry.into_iter().flat_map(|e| e.changes) {
         let value = change.value;
         for m in value.messages {
-            let Some(from) = from_wa_id(&m.from) else { continue };
+            let Some(from) = from_wa_id(&m.from) else {
+                continue;
+            };
             let text = match (m.kind.as_str(), m.text, m.button) {
                 ("text", Some(t), _) => Some(t.body),
                 ("button", _, Some(b)) => Some(b.text),
                 _ => None,
             };
             events.push(match text {
-                Some(body) => WebhookEvent::Text { from, message_id: m.id, body },
-                None => WebhookEvent::Other { from, message_id: m.id, kind: m.kind },
+                Some(body) => WebhookEvent::Text {
+                    from,
+                    message_id: m.id,
+                    body,
+                },
+                None => WebhookEvent::Other {
+                    from,
+                    message_id: m.id,
+                    kind: m.kind,
+                },
             });
         }
         for s in value.statuses {
-            let (Some(recipient), Some(status)) = (from_wa_id(&s.recipient_id), DeliveryStatus::parse(&s.status)) else {
+            let (Some(recipient), Some(status)) = (
+                from_wa_id(&s.recipient_id),
+                DeliveryStatus::parse(&s.status),
+            ) else {
                 continue;
             };
             events.push(WebhookEvent::Status {
                 message_id: s.id,
                 recipient,
                 status,
-                request_id: s.biz_opaque_callback_data.filter(|d| super::code::is_request_id(d)),
+                request_id: s
+                    .biz_opaque_callback_data
+                    .filter(|d| super::code::is_request_id(d)),
                 error_code: s.errors.first().map(|e| e.code),
             });
         }
         for e in value.errors {
-            events.push(WebhookEvent::SystemError { code: e.code, title: e.title });
+            events.push(WebhookEvent::SystemError {
+                code: e.code,
+                title: e.title,
+            });
         }
     }
     Ok(events)
@@ -158,7 +201,11 @@ pub enum Keyword {
 
 /// `STOP`/`UNSUBSCRIBE` and `START`, ignoring case and spacing.
 pub fn keyword(text: &str) -> Option<Keyword> {
-    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let squeezed: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     match squeezed.as_str() {
         "STOP" | "UNSUBSCRIBE" => Some(Keyword::Stop),
         "START" => Some(Keyword::Start),
@@ -186,7 +233,9 @@ pub fn chat_reply(reply: &GuardReply) -> Option<String> {
 
 pub fn keyword_reply(keyword: Keyword) -> &'static str {
     match keyword {
-        Keyword::Stop => "You will no longer receive verification codes here. Reply START to receive them again.",
+        Keyword::Stop => {
+            "You will no longer receive verification codes here. Reply START to receive them again."
+        }
         Keyword::Start => "You can receive verification codes here again. Reply STOP to opt out.",
     }
 }
@@ -215,15 +264,31 @@ mod tests {
         assert!(!verify_signature("secret", Some("sha1=0329a0"), b"test"));
         assert!(!verify_signature("secret", Some("sha256=zz"), b"test"));
         assert!(!verify_signature("secret", Some(&header[..40]), b"test"));
-        assert!(verify_signature("s", Some(&sign("s", INCOMING.as_bytes())), INCOMING.as_bytes()));
+        assert!(verify_signature(
+            "s",
+            Some(&sign("s", INCOMING.as_bytes())),
+            INCOMING.as_bytes()
+        ));
     }
 
     #[test]
     fn handshake_needs_mode_and_token() {
-        assert_eq!(handshake(Some("subscribe"), Some("tok"), Some("c123"), "tok"), Some("c123"));
-        assert_eq!(handshake(Some("subscribe"), Some("bad"), Some("c123"), "tok"), None);
-        assert_eq!(handshake(Some("unsubscribe"), Some("tok"), Some("c123"), "tok"), None);
-        assert_eq!(handshake(Some("subscribe"), None, Some("c123"), "tok"), None);
+        assert_eq!(
+            handshake(Some("subscribe"), Some("tok"), Some("c123"), "tok"),
+            Some("c123")
+        );
+        assert_eq!(
+            handshake(Some("subscribe"), Some("bad"), Some("c123"), "tok"),
+            None
+        );
+        assert_eq!(
+            handshake(Some("unsubscribe"), Some("tok"), Some("c123"), "tok"),
+            None
+        );
+        assert_eq!(
+            handshake(Some("subscribe"), None, Some("c123"), "tok"),
+            None
+        );
         assert_eq!(handshake(Some("subscribe"), Some("tok"), None, "tok"), None);
     }
 
@@ -249,7 +314,10 @@ mod tests {
         );
         assert_eq!(
             parse_delivery(SYSTEM.as_bytes()).unwrap(),
-            vec![WebhookEvent::SystemError { code: 130429, title: "Rate limit hit".into() }]
+            vec![WebhookEvent::SystemError {
+                code: 130429,
+                title: "Rate limit hit".into()
+            }]
         );
     }
 
@@ -268,7 +336,14 @@ mod tests {
         let events = parse_delivery(body.as_bytes()).unwrap();
         assert_eq!(events.len(), 4);
         assert!(matches!(&events[1], WebhookEvent::Other { kind, .. } if kind == "image"));
-        assert!(matches!(&events[2], WebhookEvent::Status { status: DeliveryStatus::Read, request_id: None, .. }));
+        assert!(matches!(
+            &events[2],
+            WebhookEvent::Status {
+                status: DeliveryStatus::Read,
+                request_id: None,
+                ..
+            }
+        ));
         assert!(matches!(&events[3], WebhookEvent::Text { body, .. } if body == "STOP"));
     }
 
@@ -281,9 +356,18 @@ mod tests {
 
     #[test]
     fn chat_replies_never_carry_a_code() {
-        assert!(chat_reply(&GuardReply::Verified { verified_at_ms: 0, via: crate::core::guard::VerifiedVia::Reply }).is_some());
-        assert_eq!(chat_reply(&GuardReply::WrongCode { attempts_left: 1 }).unwrap(), "That code is not correct. 1 attempt left.");
-        assert!(chat_reply(&GuardReply::WrongCode { attempts_left: 0 }).unwrap().contains("no attempts"));
+        assert!(chat_reply(&GuardReply::Verified {
+            verified_at_ms: 0,
+            via: crate::core::guard::VerifiedVia::Reply
+        })
+        .is_some());
+        assert_eq!(
+            chat_reply(&GuardReply::WrongCode { attempts_left: 1 }).unwrap(),
+            "That code is not correct. 1 attempt left."
+        );
+        assert!(chat_reply(&GuardReply::WrongCode { attempts_left: 0 })
+            .unwrap()
+            .contains("no attempts"));
         assert_eq!(chat_reply(&GuardReply::Duplicate), None);
         assert!(keyword_reply(Keyword::Stop).contains("START"));
     }

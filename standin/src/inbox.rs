@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::{json, Map, Value};
 
 use crate::util::html_escape;
+use crate::validate::Accepted;
 use crate::webhook::Business;
 
 /// Settings from flags and environment.
@@ -26,26 +27,24 @@ pub const DEFAULT_PHONE_NUMBER_ID: &str = "106540352242922";
 /// Oldest webhook log entries are dropped past this many.
 pub const MAX_WEBHOOK_LOG: usize = 1000;
 
-/// One accepted message.
+/// One accepted message, as the send endpoint took it.
 #[derive(Debug, Clone)]
 pub struct InboxMessage {
     pub id: String,
     pub received_at_ms: u64,
     pub version: String,
     pub phone_number_id: String,
-    pub to: String,
-    pub kind: String,
-    pub text: Option<String>,
-    pub code: Option<String>,
-    pub button_code: Option<String>,
-    pub template_name: Option<String>,
-    pub language: Option<String>,
-    pub biz_opaque_callback_data: Option<String>,
-    pub payload: Value,
+    pub message: Accepted,
 }
 
 impl InboxMessage {
+    /// The recipient as digits (the inbox's `to`).
+    pub fn to(&self) -> &str {
+        &self.message.to_digits
+    }
+
     pub fn to_json(&self) -> Value {
+        let a = &self.message;
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
         m.insert(
@@ -55,27 +54,27 @@ impl InboxMessage {
         m.insert("received_at_ms".into(), json!(self.received_at_ms));
         m.insert("version".into(), json!(self.version));
         m.insert("phone_number_id".into(), json!(self.phone_number_id));
-        m.insert("to".into(), json!(self.to));
-        m.insert("type".into(), json!(self.kind));
-        m.insert("text".into(), json!(self.text));
-        m.insert("code".into(), json!(self.code));
-        m.insert("button_code".into(), json!(self.button_code));
-        if let Some(t) = &self.template_name {
+        m.insert("to".into(), json!(a.to_digits));
+        m.insert("type".into(), json!(a.kind));
+        m.insert("text".into(), json!(a.text));
+        m.insert("code".into(), json!(a.code));
+        m.insert("button_code".into(), json!(a.button_code));
+        if let Some(t) = &a.template_name {
             m.insert("template_name".into(), json!(t));
         }
-        if let Some(l) = &self.language {
+        if let Some(l) = &a.language {
             m.insert("language".into(), json!(l));
         }
-        if let Some(b) = &self.biz_opaque_callback_data {
+        if let Some(b) = &a.biz_opaque_callback_data {
             m.insert("biz_opaque_callback_data".into(), json!(b));
         }
-        m.insert("payload".into(), self.payload.clone());
+        m.insert("payload".into(), a.payload.clone());
         Value::Object(m)
     }
 
     /// Pricing/conversation category Meta would report for this message.
     pub fn category(&self) -> &'static str {
-        if self.kind == "template" {
+        if self.message.kind == "template" {
             "authentication"
         } else {
             "service"
@@ -164,7 +163,8 @@ impl AppState {
 /// The human-readable inbox, newest first.
 pub fn render_html(messages: &[InboxMessage], config: &Config) -> String {
     let mut rows = String::new();
-    for m in messages.iter().rev() {
+    for msg in messages.iter().rev() {
+        let m = &msg.message;
         let headline = m
             .code
             .as_ref()
@@ -179,15 +179,15 @@ pub fn render_html(messages: &[InboxMessage], config: &Config) -> String {
         rows.push_str(&format!(
             "<tr><td class=\"t\">{time}</td><td>+{to}</td><td>{kind}</td><td>{template}</td>\
              <td><span class=\"code\">{headline}</span>{button}</td><td class=\"id\">{id}{opaque}</td></tr>\n",
-            time = html_escape(&crate::util::rfc3339_ms(m.received_at_ms)),
-            to = html_escape(&m.to),
-            kind = html_escape(&m.kind),
+            time = html_escape(&crate::util::rfc3339_ms(msg.received_at_ms)),
+            to = html_escape(&m.to_digits),
+            kind = html_escape(m.kind),
             headline = html_escape(headline),
             button = match &m.button_code {
                 Some(b) if Some(b) != m.code.as_ref() => format!("<div class=\"sub\">button: {}</div>", html_escape(b)),
                 _ => String::new(),
             },
-            id = html_escape(&m.id),
+            id = html_escape(&msg.id),
             opaque = match &m.biz_opaque_callback_data {
                 Some(b) => format!("<div class=\"sub\">callback data: {}</div>", html_escape(b)),
                 None => String::new(),
@@ -232,30 +232,29 @@ mod tests {
         }
     }
 
-    fn msg(id: &str, text: &str) -> InboxMessage {
+    fn msg(id: &str, body: Value) -> InboxMessage {
         InboxMessage {
             id: id.into(),
             received_at_ms: 1_749_416_383_000,
             version: "v23.0".into(),
             phone_number_id: "1".into(),
-            to: "16505551234".into(),
-            kind: "text".into(),
-            text: Some(text.into()),
-            code: None,
-            button_code: None,
-            template_name: None,
-            language: None,
-            biz_opaque_callback_data: None,
-            payload: json!({}),
+            message: crate::validate::validate(&serde_json::to_vec(&body).unwrap()).unwrap(),
         }
+    }
+
+    fn text_msg(id: &str, text: &str) -> InboxMessage {
+        msg(
+            id,
+            json!({"messaging_product": "whatsapp", "to": "16505551234", "text": {"body": text}}),
+        )
     }
 
     #[test]
     fn html_is_escaped_and_newest_first() {
         let html = render_html(
             &[
-                msg("wamid.first", "<b>old</b>"),
-                msg("wamid.second", "new & shiny"),
+                text_msg("wamid.first", "<b>old</b>"),
+                text_msg("wamid.second", "new & shiny"),
             ],
             &config(),
         );
@@ -268,18 +267,20 @@ mod tests {
 
     #[test]
     fn inbox_json_has_optional_keys_only_when_set() {
-        let v = msg("wamid.x", "hi").to_json();
+        let m = text_msg("wamid.x", "hi");
+        let v = m.to_json();
         assert!(v.get("template_name").is_none());
         assert!(v["code"].is_null());
         assert_eq!(v["received_at"], "2025-06-08T20:59:43.000Z");
-        let mut m = msg("wamid.y", "123456");
-        m.kind = "template".into();
-        m.code = Some("123456".into());
-        m.template_name = Some("otp".into());
-        m.language = Some("en_US".into());
+        assert_eq!(m.category(), "service");
+        let m = msg("wamid.y", crate::fixtures::auth_template("123456"));
         let v = m.to_json();
-        assert_eq!(v["template_name"], "otp");
+        assert_eq!(v["to"], "16505551234");
+        assert_eq!(v["type"], "template");
+        assert_eq!(v["template_name"], "otp_auth");
+        assert_eq!(v["language"], "en_US");
         assert_eq!(v["code"], "123456");
+        assert_eq!(v["biz_opaque_callback_data"], crate::fixtures::OPAQUE);
         assert_eq!(m.category(), "authentication");
     }
 }

@@ -4,6 +4,8 @@
 //! (JSON and HTML), replays scripted failures, and sends signed webhooks (replies,
 //! statuses, raw deliveries) to the worker. Nothing here talks to Meta.
 
+#[cfg(test)]
+mod fixtures;
 mod inbox;
 mod meta_errors;
 mod routes;

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::inbox::{render_html, AppState, InboxMessage, Script};
 use crate::meta_errors;
-use crate::util::{mask_phone, new_wamid, now_ms, now_secs, parse_form, rfc3339_ms};
+use crate::util::{mask_phone, new_wamid, now_ms, now_secs, parse_form, phone_digits, rfc3339_ms};
 use crate::validate::{template_context, validate};
 use crate::webhook::{self, StatusUpdate, STATUSES};
 
@@ -110,13 +110,15 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn reject_unknown_keys(m: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+/// A control body with only `allowed` keys.
+fn control_body(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    let m = parse_object(body)?;
     match m.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(bad_request(format!(
             "Unknown field '{k}'; allowed: {}",
             allowed.join(", ")
         ))),
-        None => Ok(()),
+        None => Ok(m),
     }
 }
 
@@ -157,12 +159,6 @@ fn opt_i64(m: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
             .map(Some)
             .ok_or_else(|| bad_request(format!("'{key}' must be an integer"))),
     }
-}
-
-/// Phone digits without '+', 8 to 15 of them.
-fn phone_digits(s: &str) -> Option<String> {
-    let d = s.strip_prefix('+').unwrap_or(s);
-    ((8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.to_string())
 }
 
 // ---------------------------------------------------------------- Cloud API
@@ -224,12 +220,17 @@ async fn send_message(
     }
 
     // Scripts aimed at one recipient let concurrent tests script failures independently.
-    let recipient = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["to"].as_str().map(|t| t.trim_start_matches('+').to_string()));
+    let recipient = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v["to"]
+            .as_str()
+            .map(|t| t.trim_start_matches('+').to_string())
+    });
     let script = {
         let mut inner = st.lock();
-        let position = inner.scripts.iter().position(|s| s.applies_to(recipient.as_deref()));
+        let position = inner
+            .scripts
+            .iter()
+            .position(|s| s.applies_to(recipient.as_deref()));
         position.and_then(|i| inner.scripts.remove(i))
     };
     if let Some(script) = script {
@@ -271,28 +272,20 @@ async fn send_message(
         "contacts": [{"input": acc.to_input, "wa_id": acc.to_digits}],
         "messages": [messages],
     });
+    eprintln!(
+        "[meta-standin] send {} {} to {} accepted as {}",
+        acc.kind,
+        acc.template_name.as_deref().unwrap_or(""),
+        mask_phone(&acc.to_digits),
+        id
+    );
     let msg = InboxMessage {
-        id: id.clone(),
+        id,
         received_at_ms: now_ms(),
         version,
         phone_number_id: phone_number_id.clone(),
-        to: acc.to_digits.clone(),
-        kind: acc.kind.to_string(),
-        text: acc.text,
-        code: acc.code,
-        button_code: acc.button_code,
-        template_name: acc.template_name,
-        language: acc.language,
-        biz_opaque_callback_data: acc.biz_opaque_callback_data,
-        payload: acc.payload,
+        message: acc,
     };
-    eprintln!(
-        "[meta-standin] send {} {} to {} accepted as {}",
-        msg.kind,
-        msg.template_name.as_deref().unwrap_or(""),
-        mask_phone(&msg.to),
-        id
-    );
     {
         let mut inner = st.lock();
         inner.last_phone_number_id = Some(phone_number_id);
@@ -345,27 +338,24 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
         }
         let update = StatusUpdate {
             message_id: msg.id.clone(),
-            recipient_id: msg.to.clone(),
+            recipient_id: msg.to().to_string(),
             status: status.into(),
             timestamp: now_secs(),
-            biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
+            biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
             category: msg.category().into(),
             error_code: None,
             error_details: None,
         };
-        let delivery = webhook::status(&st.business(), &update);
-        let body = serde_json::to_vec(&delivery).unwrap_or_default();
-        let sig = webhook::signature_header(&st.config.app_secret, &body);
-        let _ = deliver(&st, &format!("auto-status:{status}"), body, Some(sig)).await;
+        let (body, sig) = signed(&st, &webhook::status(&st.business(), &update));
+        let _ = deliver(&st, &format!("auto-status:{status}"), body, sig).await;
     }
 }
 
 // ---------------------------------------------------------------- control
 
 async fn control_fail(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    let m = parse_object(&body)?;
-    reject_unknown_keys(
-        &m,
+    let m = control_body(
+        &body,
         &[
             "count",
             "to",
@@ -431,7 +421,7 @@ async fn control_inbox(
         .lock()
         .inbox
         .iter()
-        .filter(|m| want.as_ref().is_none_or(|w| &m.to == w))
+        .filter(|m| want.as_ref().is_none_or(|w| m.to() == w))
         .map(InboxMessage::to_json)
         .collect();
     json_response(StatusCode::OK, json!({"messages": messages}))
@@ -482,12 +472,27 @@ async fn deliver(
     result
 }
 
-fn no_webhook_url() -> ApiError {
-    control_error(
-        StatusCode::CONFLICT,
-        "no_webhook_url",
-        "meta-standin was started without --webhook-url (or STANDIN_WEBHOOK_URL)",
-    )
+/// The bytes a built delivery is posted as, and their signature header.
+fn signed(st: &AppState, delivery: &Value) -> (Vec<u8>, Option<String>) {
+    let body = serde_json::to_vec(delivery).unwrap_or_default();
+    let sig = webhook::signature_header(&st.config.app_secret, &body);
+    (body, Some(sig))
+}
+
+/// The body of a `/control/webhook/*` command; 409 first when there is nowhere to post.
+fn webhook_command(
+    st: &AppState,
+    body: &[u8],
+    allowed: &[&str],
+) -> Result<Map<String, Value>, ApiError> {
+    if st.config.webhook_url.is_none() {
+        return Err(control_error(
+            StatusCode::CONFLICT,
+            "no_webhook_url",
+            "meta-standin was started without --webhook-url (or STANDIN_WEBHOOK_URL)",
+        ));
+    }
+    control_body(body, allowed)
 }
 
 /// The answer of every `/control/webhook/*` command.
@@ -518,11 +523,7 @@ async fn post_and_answer(
 }
 
 async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    if st.config.webhook_url.is_none() {
-        return Err(no_webhook_url());
-    }
-    let m = parse_object(&body)?;
-    reject_unknown_keys(&m, &["from", "text", "id", "name", "timestamp"])?;
+    let m = webhook_command(&st, &body, &["from", "text", "id", "name", "timestamp"])?;
     let from =
         opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
     let from = phone_digits(&from).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?;
@@ -532,19 +533,15 @@ async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response
     let ts = opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string());
 
     let delivery = webhook::incoming_text(&st.business(), &from, &name, &id, &ts, &text);
-    let body = serde_json::to_vec(&delivery).unwrap_or_default();
-    let sig = webhook::signature_header(&st.config.app_secret, &body);
+    let (body, sig) = signed(&st, &delivery);
     eprintln!("[meta-standin] reply from {}", mask_phone(&from));
-    post_and_answer(&st, "reply", Some(id), delivery, body, Some(sig)).await
+    post_and_answer(&st, "reply", Some(id), delivery, body, sig).await
 }
 
 async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    if st.config.webhook_url.is_none() {
-        return Err(no_webhook_url());
-    }
-    let m = parse_object(&body)?;
-    reject_unknown_keys(
-        &m,
+    let m = webhook_command(
+        &st,
+        &body,
         &[
             "message_id",
             "recipient_id",
@@ -570,7 +567,7 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
         Some(r) => {
             phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?
         }
-        None => known.as_ref().map(|k| k.to.clone()).ok_or_else(|| {
+        None => known.as_ref().map(|k| k.to().to_string()).ok_or_else(|| {
             bad_request("'recipient_id' is required for a message id not in the inbox")
         })?,
     };
@@ -580,7 +577,7 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
     } else {
         known
             .as_ref()
-            .and_then(|k| k.biz_opaque_callback_data.clone())
+            .and_then(|k| k.message.biz_opaque_callback_data.clone())
     };
     let category = opt_string(&m, "category")?.unwrap_or_else(|| {
         known
@@ -600,18 +597,9 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
     };
 
     let delivery = webhook::status(&st.business(), &update);
-    let body = serde_json::to_vec(&delivery).unwrap_or_default();
-    let sig = webhook::signature_header(&st.config.app_secret, &body);
+    let (body, sig) = signed(&st, &delivery);
     let kind = format!("status:{}", update.status);
-    post_and_answer(
-        &st,
-        &kind,
-        Some(update.message_id),
-        delivery,
-        body,
-        Some(sig),
-    )
-    .await
+    post_and_answer(&st, &kind, Some(update.message_id), delivery, body, sig).await
 }
 
 /// The first `messages[].id` or `statuses[].id` of a delivery, if any.
@@ -627,11 +615,7 @@ fn delivery_message_id(v: &Value) -> Option<String> {
 }
 
 async fn webhook_raw(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    if st.config.webhook_url.is_none() {
-        return Err(no_webhook_url());
-    }
-    let m = parse_object(&body)?;
-    reject_unknown_keys(&m, &["payload", "signature"])?;
+    let m = webhook_command(&st, &body, &["payload", "signature"])?;
     let (raw, delivery) = match m.get("payload") {
         None => return Err(bad_request("'payload' is required")),
         Some(Value::String(s)) => (
@@ -717,27 +701,20 @@ mod tests {
 
     #[test]
     fn scripted_failures_pick_status_and_body() {
-        let s = Script {
-            code: Some(131_026),
-            ..Default::default()
-        };
-        assert_eq!(scripted_failure(&s, b"{}").status(), 400);
-        let s = Script {
-            code: Some(190),
-            ..Default::default()
-        };
-        assert_eq!(scripted_failure(&s, b"{}").status(), 401);
-        let s = Script {
-            code: Some(131_026),
-            http_status: Some(500),
-            ..Default::default()
-        };
-        assert_eq!(scripted_failure(&s, b"{}").status(), 500);
-        let s = Script {
-            http_status: Some(503),
-            ..Default::default()
-        };
-        assert_eq!(scripted_failure(&s, b"{}").status(), 503);
+        for (code, http_status, want) in [
+            (Some(131_026), None, 400),
+            (Some(190), None, 401),
+            (Some(131_026), Some(500), 500),
+            (None, Some(503), 503),
+        ] {
+            let s = Script {
+                code,
+                http_status,
+                ..Default::default()
+            };
+            let got = scripted_failure(&s, b"{}").status();
+            assert_eq!(got, want, "code {code:?}, http_status {http_status:?}");
+        }
         let s = Script {
             raw_body: Some("<html>bad gateway</html>".into()),
             http_status: Some(502),
@@ -761,12 +738,5 @@ mod tests {
         let v = crate::samples::load("status-read.json");
         assert!(delivery_message_id(&v).unwrap().starts_with("wamid."));
         assert_eq!(delivery_message_id(&json!({"x": 1})), None);
-    }
-
-    #[test]
-    fn phone_digits_rules() {
-        assert_eq!(phone_digits("+16505551234").as_deref(), Some("16505551234"));
-        assert_eq!(phone_digits("1650"), None);
-        assert_eq!(phone_digits("1650555123a"), None);
     }
 }

@@ -104,6 +104,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Phone digits without one leading '+', 8 to 15 of them (what Meta takes as `to`).
+pub fn phone_digits(s: &str) -> Option<String> {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    ((8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.to_string())
+}
+
 /// `+14155550123` → `+1415****123`: keeps the first 4 and last 3 digits.
 pub fn mask_phone(s: &str) -> String {
     let d: Vec<char> = s.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -201,6 +207,14 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_ms(1_749_416_383_042), "2025-06-08T20:59:43.042Z");
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn phone_digits_rules() {
+        assert_eq!(phone_digits("+16505551234").as_deref(), Some("16505551234"));
+        assert_eq!(phone_digits("1650"), None);
+        assert_eq!(phone_digits("1650555123a"), None);
+        assert_eq!(phone_digits("++16505551234"), None);
     }
 
     #[test]

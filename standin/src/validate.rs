@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::util::phone_digits;
+
 /// A rejected body: the Meta error code (100, 131008 or 131009) and `error_data.details`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
@@ -23,6 +25,55 @@ fn invalid(details: impl Into<String>) -> Invalid {
         code: 100,
         details: details.into(),
     }
+}
+
+/// Absent or null is `Ok(None)`; a value `get` does not take is code 100.
+fn optional<'a, T>(
+    v: Option<&'a Value>,
+    name: &str,
+    what: &str,
+    get: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Option<T>, Invalid> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => get(v)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("Param {name} must be {what}"))),
+    }
+}
+
+/// Like [`optional`], but absent or null is code 131008.
+fn required<'a, T>(
+    v: Option<&'a Value>,
+    name: &str,
+    what: &str,
+    get: impl Fn(&'a Value) -> Option<T>,
+) -> Result<T, Invalid> {
+    optional(v, name, what, get)?.ok_or_else(|| missing(name))
+}
+
+fn required_str<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a str, Invalid> {
+    required(v, name, "a string", Value::as_str)
+}
+
+fn required_object<'a>(
+    v: Option<&'a Value>,
+    name: &str,
+) -> Result<&'a Map<String, Value>, Invalid> {
+    required(v, name, "an object", Value::as_object)
+}
+
+fn optional_array<'a>(v: Option<&'a Value>, name: &str) -> Result<Option<&'a Vec<Value>>, Invalid> {
+    optional(v, name, "an array", Value::as_array)
+}
+
+/// A required string that is not blank.
+fn non_empty_str<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a str, Invalid> {
+    let s = required_str(v, name)?;
+    if s.trim().is_empty() {
+        return Err(invalid(format!("Param {name} must not be empty")));
+    }
+    Ok(s)
 }
 
 /// An accepted message, with what the inbox shows about it.
@@ -62,17 +113,10 @@ pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
         Some(_) => return Err(invalid("Param messaging_product must be 'whatsapp'")),
     }
 
-    let to_input = match obj.get("to") {
-        None | Some(Value::Null) => return Err(missing("to")),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(invalid("Param to must be a string")),
-    };
-    let to_digits = to_input.strip_prefix('+').unwrap_or(&to_input).to_string();
-    if !(8..=15).contains(&to_digits.len()) || !to_digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(
-            "Param to must be a phone number of 8 to 15 digits, optionally with a leading '+'",
-        ));
-    }
+    let to_input = required_str(obj.get("to"), "to")?.to_string();
+    let to_digits = phone_digits(&to_input).ok_or_else(|| {
+        invalid("Param to must be a phone number of 8 to 15 digits, optionally with a leading '+'")
+    })?;
 
     match obj.get("recipient_type") {
         None => {}
@@ -95,9 +139,11 @@ pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
     let biz_opaque_callback_data = match obj.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= MAX_BIZ_OPAQUE_CHARS => Some(s.clone()),
-        Some(Value::String(_)) => return Err(invalid(format!(
+        Some(Value::String(_)) => {
+            return Err(invalid(format!(
             "Param biz_opaque_callback_data must be at most {MAX_BIZ_OPAQUE_CHARS} characters long"
-        ))),
+        )))
+        }
         Some(_) => return Err(invalid("Param biz_opaque_callback_data must be a string")),
     };
 
@@ -123,19 +169,8 @@ pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
 }
 
 fn validate_text(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(), Invalid> {
-    let text = match obj.get("text") {
-        None | Some(Value::Null) => return Err(missing("text")),
-        Some(Value::Object(t)) => t,
-        Some(_) => return Err(invalid("Param text must be an object")),
-    };
-    let body = match text.get("body") {
-        None | Some(Value::Null) => return Err(missing("text['body']")),
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(invalid("Param text['body'] must be a string")),
-    };
-    if body.trim().is_empty() {
-        return Err(invalid("Param text['body'] must not be empty"));
-    }
+    let text = required_object(obj.get("text"), "text")?;
+    let body = non_empty_str(text.get("body"), "text['body']")?;
     if body.chars().count() > MAX_TEXT_BODY_CHARS {
         return Err(invalid(format!(
             "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long"
@@ -146,31 +181,14 @@ fn validate_text(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(), Inv
             return Err(invalid("Param text['preview_url'] must be a boolean"));
         }
     }
-    acc.text = Some(body.clone());
+    acc.text = Some(body.to_string());
     Ok(())
 }
 
-fn non_empty_str<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a str, Invalid> {
-    match v {
-        None | Some(Value::Null) => Err(missing(name)),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(invalid(format!("Param {name} must not be empty"))),
-        Some(_) => Err(invalid(format!("Param {name} must be a string"))),
-    }
-}
-
 fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(), Invalid> {
-    let t = match obj.get("template") {
-        None | Some(Value::Null) => return Err(missing("template")),
-        Some(Value::Object(t)) => t,
-        Some(_) => return Err(invalid("Param template must be an object")),
-    };
+    let t = required_object(obj.get("template"), "template")?;
     let name = non_empty_str(t.get("name"), "template['name']")?;
-    let lang = match t.get("language") {
-        None | Some(Value::Null) => return Err(missing("template['language']")),
-        Some(Value::Object(l)) => l,
-        Some(_) => return Err(invalid("Param template['language'] must be an object")),
-    };
+    let lang = required_object(t.get("language"), "template['language']")?;
     let code = non_empty_str(lang.get("code"), "template['language']['code']")?;
     if let Some(policy) = lang.get("policy") {
         if policy.as_str() != Some("deterministic") {
@@ -182,10 +200,8 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
     acc.template_name = Some(name.to_string());
     acc.language = Some(code.to_string());
 
-    let components = match t.get("components") {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Array(c)) => c,
-        Some(_) => return Err(invalid("Param template['components'] must be an array")),
+    let Some(components) = optional_array(t.get("components"), "template['components']")? else {
+        return Ok(());
     };
     for (i, comp) in components.iter().enumerate() {
         let at = format!("template['components'][{i}]");
@@ -230,14 +246,9 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
                 )))
             }
         }
-        let params = match c.get("parameters") {
-            None | Some(Value::Null) => continue,
-            Some(Value::Array(p)) => p,
-            Some(_) => {
-                return Err(invalid(format!(
-                    "Param {at}['parameters'] must be an array"
-                )))
-            }
+        let Some(params) = optional_array(c.get("parameters"), &format!("{at}['parameters']"))?
+        else {
+            continue;
         };
         for (j, p) in params.iter().enumerate() {
             let pat = format!("{at}['parameters'][{j}]");
@@ -246,19 +257,16 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
                 .ok_or_else(|| invalid(format!("Param {pat} must be an object")))?;
             let ptype = non_empty_str(po.get("type"), &format!("{pat}['type']"))?;
             let value = match ptype {
-                "text" => match po.get("text") {
-                    None | Some(Value::Null) => return Err(missing(&format!("{pat}['text']"))),
-                    Some(Value::String(s)) if s.is_empty() => {
+                "text" => {
+                    let text = required_str(po.get("text"), &format!("{pat}['text']"))?;
+                    if text.is_empty() {
                         return Err(Invalid {
                             code: 131_009,
                             details: format!("Param {pat}['text'] must not be empty"),
-                        })
+                        });
                     }
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(_) => {
-                        return Err(invalid(format!("Param {pat}['text'] must be a string")))
-                    }
-                },
+                    Some(text.to_string())
+                }
                 "coupon_code" | "payload" => match po.get(ptype) {
                     Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
                     None | Some(Value::Null) => return Err(missing(&format!("{pat}['{ptype}']"))),
@@ -297,21 +305,7 @@ mod tests {
     use serde_json::json;
 
     fn auth_template() -> Value {
-        json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": "+16505551234",
-            "type": "template",
-            "template": {
-                "name": "otp_auth",
-                "language": {"code": "en_US"},
-                "components": [
-                    {"type": "body", "parameters": [{"type": "text", "text": "123456"}]},
-                    {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "123456"}]}
-                ]
-            },
-            "biz_opaque_callback_data": "otp_AAAAAAAAAAAAAAAAAAAAAA"
-        })
+        crate::fixtures::auth_template("123456")
     }
 
     fn check(v: &Value) -> Result<Accepted, Invalid> {
@@ -335,7 +329,7 @@ mod tests {
         assert_eq!(a.language.as_deref(), Some("en_US"));
         assert_eq!(
             a.biz_opaque_callback_data.as_deref(),
-            Some("otp_AAAAAAAAAAAAAAAAAAAAAA")
+            Some(crate::fixtures::OPAQUE)
         );
         assert_eq!(a.payload, auth_template());
     }

@@ -252,22 +252,15 @@ mod tests {
 
     #[test]
     fn statuses_match_samples() {
-        assert_like_sample(
-            "status-sent.json",
-            status(&biz(), &update("sent", 1_750_263_770)),
-        );
-        assert_like_sample(
-            "status-delivered.json",
-            status(&biz(), &update("delivered", 1_750_263_772)),
-        );
-        assert_like_sample(
-            "status-read.json",
-            status(&biz(), &update("read", 1_750_263_790)),
-        );
-        assert_like_sample(
-            "status-failed.json",
-            status(&biz(), &update("failed", 1_750_263_773)),
-        );
+        for (name, ts) in [
+            ("sent", 1_750_263_770),
+            ("delivered", 1_750_263_772),
+            ("read", 1_750_263_790),
+            ("failed", 1_750_263_773),
+        ] {
+            let got = status(&biz(), &update(name, ts));
+            assert_like_sample(&format!("status-{name}.json"), got);
+        }
     }
 
     #[test]

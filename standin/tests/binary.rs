@@ -12,12 +12,17 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+#[path = "../src/fixtures.rs"]
+mod fixtures;
+use fixtures::{auth_template, OPAQUE};
+
 const TOKEN: &str = "test-token";
 const SECRET: &str = "test-secret";
 
 struct Standin {
     child: Child,
     base: String,
+    http: reqwest::Client,
 }
 
 impl Standin {
@@ -47,12 +52,38 @@ impl Standin {
             .strip_prefix("meta-standin listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Standin { child, base }
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        Standin { child, base, http }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// A Cloud API send, with `token` as the bearer token if given.
+    async fn send(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(self.url("/v23.0/106540352242922/messages"))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        status_and_json(req).await
+    }
+
+    async fn get_json(&self, path: &str) -> (u16, Value) {
+        status_and_json(self.http.get(self.url(path))).await
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        status_and_json(self.http.post(self.url(path)).json(&body)).await
+    }
+}
+
+async fn status_and_json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 impl Drop for Standin {
@@ -87,76 +118,38 @@ async fn receiver() -> (String, Received) {
     (format!("http://{addr}/webhook"), got)
 }
 
+/// The (signature header, raw body) of the latest delivery the receiver got.
+fn last_delivery(received: &Received) -> (Option<String>, Vec<u8>) {
+    received
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a delivery")
+}
+
 fn expected_signature(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn template(code: &str) -> Value {
-    json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+16505551234",
-        "type": "template",
-        "template": {
-            "name": "otp_auth",
-            "language": {"code": "en_US"},
-            "components": [
-                {"type": "body", "parameters": [{"type": "text", "text": code}]},
-                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]}
-            ]
-        },
-        "biz_opaque_callback_data": "otp_req"
-    })
-}
-
-async fn send(
-    http: &reqwest::Client,
-    s: &Standin,
-    token: Option<&str>,
-    body: &Value,
-) -> (u16, Value) {
-    let mut req = http
-        .post(s.url("/v23.0/106540352242922/messages"))
-        .json(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
-async fn post_json(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let resp = http.post(url).json(&body).send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn sends_inbox_failures_and_signed_webhooks() {
     let (hook, received) = receiver().await;
     let s = Standin::start(&["--webhook-url", &hook]);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    let health: Value = http
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health, json!({"ok": true}));
+    assert_eq!(s.get_json("/healthz").await, (200, json!({"ok": true})));
 
     // Auth.
-    let (status, body) = send(&http, &s, None, &template("111111")).await;
+    let (status, body) = s.send(None, &auth_template("111111")).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], 190);
-    let (status, _) = send(&http, &s, Some("wrong"), &template("111111")).await;
+    let (status, _) = s.send(Some("wrong"), &auth_template("111111")).await;
     assert_eq!(status, 401);
 
     // Success.
-    let (status, body) = send(&http, &s, Some(TOKEN), &template("482913")).await;
+    let (status, body) = s.send(Some(TOKEN), &auth_template("482913")).await;
     assert_eq!(status, 200);
     assert_eq!(
         body["contacts"],
@@ -167,139 +160,93 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert!(wamid.starts_with("wamid."));
 
     // Scripted failure, not put in the inbox; then back to normal.
-    let (_, q) = post_json(&http, s.url("/control/fail"), json!({"code": 131026})).await;
+    let (_, q) = s.post_json("/control/fail", json!({"code": 131026})).await;
     assert_eq!(q, json!({"queued": 1}));
-    let (status, body) = send(&http, &s, Some(TOKEN), &template("222222")).await;
+    let (status, body) = s.send(Some(TOKEN), &auth_template("222222")).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], 131026);
     assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
 
     // Validation.
-    let (status, body) = send(
-        &http,
-        &s,
-        Some(TOKEN),
-        &json!({"messaging_product": "whatsapp", "to": "12"}),
-    )
-    .await;
+    let bad = json!({"messaging_product": "whatsapp", "to": "12"});
+    let (status, body) = s.send(Some(TOKEN), &bad).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], 100);
 
     // Inbox.
-    let inbox: Value = http
-        .get(s.url("/control/inbox?to=16505551234"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, inbox) = s.get_json("/control/inbox?to=16505551234").await;
     let msgs = inbox["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["id"], wamid.as_str());
     assert_eq!(msgs[0]["code"], "482913");
     assert_eq!(msgs[0]["button_code"], "482913");
     assert_eq!(msgs[0]["template_name"], "otp_auth");
-    assert_eq!(msgs[0]["payload"], template("482913"));
-    let html = http
-        .get(s.url("/inbox"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(msgs[0]["payload"], auth_template("482913"));
+    let html = s.http.get(s.url("/inbox")).send().await.unwrap();
+    let html = html.text().await.unwrap();
     assert!(html.contains("482913") && html.contains(&wamid));
 
     // Signed reply.
-    let (status, ans) = post_json(
-        &http,
-        s.url("/control/webhook/reply"),
-        json!({"from": "16505551234", "text": "my code is 482 913"}),
-    )
-    .await;
+    let (status, ans) = s
+        .post_json(
+            "/control/webhook/reply",
+            json!({"from": "16505551234", "text": "my code is 482 913"}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(ans["webhook_status"], 200);
     assert_eq!(ans["webhook_body"], "EVENT_RECEIVED");
-    {
-        let got = received.lock().unwrap();
-        let (sig, raw) = got.last().unwrap();
-        assert_eq!(sig.as_deref(), Some(expected_signature(raw).as_str()));
-        let delivered: Value = serde_json::from_slice(raw).unwrap();
-        assert_eq!(delivered, ans["delivery"]);
-        assert_eq!(
-            delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"],
-            "my code is 482 913"
-        );
-    }
+    let (sig, raw) = last_delivery(&received);
+    assert_eq!(sig, Some(expected_signature(&raw)));
+    let delivered: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(delivered, ans["delivery"]);
+    assert_eq!(
+        delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"],
+        "my code is 482 913"
+    );
 
     // Status for the sent message: recipient and callback data come from the inbox.
-    let (_, ans) = post_json(
-        &http,
-        s.url("/control/webhook/status"),
-        json!({"message_id": wamid, "status": "delivered"}),
-    )
-    .await;
+    let (_, ans) = s
+        .post_json(
+            "/control/webhook/status",
+            json!({"message_id": wamid, "status": "delivered"}),
+        )
+        .await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert_eq!(st["recipient_id"], "16505551234");
-    assert_eq!(st["biz_opaque_callback_data"], "otp_req");
+    assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
 
-    // Raw: the exact bytes, forged and missing signatures.
+    // Raw: the exact bytes, with valid, missing and forged signatures.
     let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
-    for (mode, want) in [
-        ("valid", Some(expected_signature(raw.as_bytes()))),
-        ("missing", None),
-    ] {
-        post_json(
-            &http,
-            s.url("/control/webhook/raw"),
+    let valid = expected_signature(raw.as_bytes());
+    for mode in ["valid", "missing", "forged"] {
+        s.post_json(
+            "/control/webhook/raw",
             json!({"payload": raw, "signature": mode}),
         )
         .await;
-        let got = received.lock().unwrap();
-        let (sig, body) = got.last().unwrap();
-        assert_eq!(body.as_slice(), raw.as_bytes());
-        assert_eq!(sig, &want);
-    }
-    post_json(
-        &http,
-        s.url("/control/webhook/raw"),
-        json!({"payload": raw, "signature": "forged"}),
-    )
-    .await;
-    {
-        let got = received.lock().unwrap();
-        let (sig, _) = got.last().unwrap();
-        assert_ne!(
-            sig.as_deref(),
-            Some(expected_signature(raw.as_bytes()).as_str())
-        );
-        assert!(sig.as_deref().unwrap().starts_with("sha256="));
+        let (sig, body) = last_delivery(&received);
+        assert_eq!(body, raw.as_bytes(), "{mode}");
+        match mode {
+            "valid" => assert_eq!(sig.as_ref(), Some(&valid)),
+            "missing" => assert_eq!(sig, None),
+            _ => {
+                let sig = sig.unwrap();
+                assert!(sig.starts_with("sha256=") && sig != valid, "{sig}");
+            }
+        }
     }
 
     // Reset.
-    let (_, ok) = post_json(&http, s.url("/control/reset"), json!({})).await;
+    let (_, ok) = s.post_json("/control/reset", json!({})).await;
     assert_eq!(ok, json!({"ok": true}));
-    let inbox: Value = http
-        .get(s.url("/control/inbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, inbox) = s.get_json("/control/inbox").await;
     assert_eq!(inbox, json!({"messages": []}));
 
     // Unknown route.
-    assert_eq!(
-        http.get(s.url("/nope"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        404
-    );
+    let (status, body) = s.get_json("/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
 }
 
 #[tokio::test]
@@ -312,8 +259,7 @@ async fn auto_status_posts_sent_then_delivered() {
         "--phone-number-id",
         "106540352242922",
     ]);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let (status, body) = send(&http, &s, Some(TOKEN), &template("333333")).await;
+    let (status, body) = s.send(Some(TOKEN), &auth_template("333333")).await;
     assert_eq!(status, 200);
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
 
@@ -330,7 +276,7 @@ async fn auto_status_posts_sent_then_delivered() {
                 let st = &value["statuses"][0];
                 assert_eq!(st["id"], wamid.as_str());
                 assert_eq!(st["recipient_id"], "16505551234");
-                assert_eq!(st["biz_opaque_callback_data"], "otp_req");
+                assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
                 statuses.push(st["status"].as_str().unwrap().to_string());
             }
             break;

@@ -68,28 +68,45 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let selected: Vec<(&str, TestFn)> =
-        all_tests().into_iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<(&str, TestFn)> = all_tests()
+        .into_iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
     if selected.is_empty() {
         println!("no e2e test matches {filters:?}");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let failed = runtime.block_on(async {
         let started = Instant::now();
         let env = Arc::new(Env::start().await);
-        println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
+        println!(
+            "e2e: stand-in and {} workers up in {:.1}s",
+            env.worker_count(),
+            started.elapsed().as_secs_f64()
+        );
         println!("\nrunning {} tests", selected.len());
         let mut handles = Vec::new();
         for (name, test) in &selected {
             let env = env.clone();
             let test = *test;
-            handles.push((*name, tokio::spawn(async move {
-                let t = Instant::now();
-                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
-                t.elapsed()
-            })));
+            handles.push((
+                *name,
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    tokio::time::timeout(Duration::from_secs(120), test(env))
+                        .await
+                        .expect("test timed out after 120 s");
+                    t.elapsed()
+                }),
+            ));
         }
         let mut failed = Vec::new();
         for (name, handle) in handles {

@@ -1,0 +1,27 @@
+//! Test-only send bodies, shared by the unit tests and `tests/binary.rs` (which
+//! includes this file by path, as the crate has no library target).
+
+use serde_json::{json, Value};
+
+/// The `biz_opaque_callback_data` that [`auth_template`] carries.
+pub const OPAQUE: &str = "otp_AAAAAAAAAAAAAAAAAAAAAA";
+
+/// An authentication template send to +16505551234, with `code` as the body
+/// parameter and the URL button's parameter.
+pub fn auth_template(code: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+16505551234",
+        "type": "template",
+        "template": {
+            "name": "otp_auth",
+            "language": {"code": "en_US"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": code}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]}
+            ]
+        },
+        "biz_opaque_callback_data": OPAQUE
+    })
+}
