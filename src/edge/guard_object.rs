@@ -48,11 +48,17 @@ impl PhoneGuard {
         let (result, snapshot) = {
             let mut cache = self.cache.borrow_mut();
             let state = cache.get_or_insert_with(GuardState::default);
-            let before = serde_json::to_string(&*state)?;
+            let before = state.clone();
             let result = change(state);
-            let after = serde_json::to_string(&*state)?;
-            let snapshot = (always_store || before != after)
-                .then(|| (after, state.is_empty(), state.next_wakeup()));
+            let snapshot = if always_store || *state != before {
+                Some((
+                    serde_json::to_string(&*state)?,
+                    state.is_empty(),
+                    state.next_wakeup(),
+                ))
+            } else {
+                None
+            };
             (result, snapshot)
         };
         if let Some((json, empty, wakeup)) = snapshot {

@@ -5,15 +5,34 @@ use serde_json::json;
 
 use crate::core::phone::mask_phone;
 
-#[derive(Default)]
 pub struct RequestLog {
     pub route: &'static str,
     pub phone: Option<String>,
     pub outcome: Option<String>,
     pub detail: Vec<String>,
+    started_ms: u64,
+    /// Milliseconds since the start at which each named step ended.
+    steps: Vec<(&'static str, u64)>,
 }
 
 impl RequestLog {
+    pub fn start(started_ms: u64) -> Self {
+        RequestLog {
+            route: "unknown",
+            phone: None,
+            outcome: None,
+            detail: Vec::new(),
+            started_ms,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Marks the end of a step (`ip`, `reserve`, `kv`, `send`...), for latency breakdowns.
+    pub fn step(&mut self, name: &'static str) {
+        self.steps
+            .push((name, crate::edge::now_ms().saturating_sub(self.started_ms)));
+    }
+
     pub fn phone(&mut self, e164: &str) {
         self.phone = Some(mask_phone(e164));
     }
@@ -22,7 +41,8 @@ impl RequestLog {
         self.detail.push(detail.into());
     }
 
-    pub fn emit(&self, method: &str, status: u16, elapsed_ms: u64) {
+    pub fn emit(&self, method: &str, status: u16) {
+        let elapsed_ms = crate::edge::now_ms().saturating_sub(self.started_ms);
         let mut line = json!({
             "route": self.route,
             "method": method,
@@ -31,6 +51,13 @@ impl RequestLog {
             "phone": self.phone,
             "ms": elapsed_ms,
         });
+        if !self.steps.is_empty() {
+            line["steps"] = self
+                .steps
+                .iter()
+                .map(|(name, ms)| (name.to_string(), json!(ms)))
+                .collect();
+        }
         if !self.detail.is_empty() {
             line["detail"] = json!(self.detail);
         }

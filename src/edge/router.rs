@@ -55,13 +55,14 @@ impl Route {
 }
 
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let started = super::now_ms();
     let method = req.method();
     let path = req.path();
     let origin = header(&req, "Origin");
-    let mut log = RequestLog::default();
+    let mut log = RequestLog::start(super::now_ms());
     let route = Route::find(&path);
-    log.route = route.as_ref().map_or("unknown", Route::name);
+    if let Some(route) = &route {
+        log.route = route.name();
+    }
 
     let config = settings::config(&env);
     let handled: Handled = match (&route, &method) {
@@ -108,10 +109,6 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             method == Method::Options,
         )?;
     }
-    log.emit(
-        method.as_ref(),
-        resp.status_code(),
-        super::now_ms().saturating_sub(started),
-    );
+    log.emit(method.as_ref(), resp.status_code());
     Ok(resp)
 }

@@ -60,6 +60,7 @@ pub async fn request(
         {
             return Err(ApiError::rate_limited(retry_after_s));
         }
+        log.step("ip");
     }
 
     let request_id = generate_request_id(&mut OsRandom).map_err(random_failure)?;
@@ -82,6 +83,7 @@ pub async fn request(
             }
             refusal => return Err(guard_error(&refusal)),
         };
+    log.step("reserve");
 
     // From here on the guard holds a reservation: every exit settles it.
     let settle = |result: SendResult| GuardCommand::Settle {
@@ -119,6 +121,7 @@ pub async fn request(
         .await;
         return Err(e);
     }
+    log.step("kv");
 
     let mut body = accepted_body(&request_id, expires_ms, resend_after_s, attempts_left, now);
     let message_id = match (otp.mode, business_number) {
@@ -151,6 +154,7 @@ pub async fn request(
             }
         }
     };
+    log.step("send");
     let accepted = settle(SendResult::Accepted {
         message_id,
         response: body.clone(),
