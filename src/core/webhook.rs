@@ -65,6 +65,8 @@ pub enum WebhookEvent {
     },
     /// Meta's system-level `errors[]` (logged).
     SystemError { code: i64, title: String },
+    /// A change for another of the business's numbers (same app, same webhook): skipped.
+    OtherNumber { phone_number_id: String },
 }
 
 #[derive(Deserialize)]
@@ -88,11 +90,19 @@ struct Change {
 #[derive(Deserialize, Default)]
 struct ChangeValue {
     #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default)]
     messages: Vec<Message>,
     #[serde(default)]
     statuses: Vec<Status>,
     #[serde(default)]
     errors: Vec<MetaError>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    phone_number_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,13 +147,21 @@ struct MetaError {
 }
 
 /// Every event in a delivery (all entries, changes, messages, statuses). `Err`
-/// when the body is not a delivery at all. Items we cannot use (a status we do
+/// when the body is not a delivery at all. Changes addressed to another phone
+/// number id than ours become `OtherNumber`. Items we cannot use (a status we do
 /// not track, a number that is not E.164) are skipped, not fatal.
-pub fn parse_delivery(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
+pub fn parse_delivery(body: &[u8], our_phone_number_id: &str) -> Result<Vec<WebhookEvent>, String> {
     let delivery: Delivery = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut events = Vec::new();
     for change in delivery.entry.into_iter().flat_map(|e| e.changes) {
         let value = change.value;
+        let number_id = value.metadata.and_then(|m| m.phone_number_id);
+        if let Some(other) = number_id.filter(|id| id != our_phone_number_id) {
+            events.push(WebhookEvent::OtherNumber {
+                phone_number_id: other,
+            });
+            continue;
+        }
         for m in value.messages {
             let Some(from) = from_wa_id(&m.from) else {
                 continue;
@@ -247,6 +265,7 @@ mod tests {
     const INCOMING: &str = include_str!("../../tests/fixtures/incoming-text.json");
     const FAILED: &str = include_str!("../../tests/fixtures/status-failed.json");
     const SYSTEM: &str = include_str!("../../tests/fixtures/system-error.json");
+    const SAMPLE_NUMBER_ID: &str = "106540352242922";
 
     fn sign(secret: &str, body: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -295,7 +314,7 @@ mod tests {
     #[test]
     fn samples_parse_into_events() {
         assert_eq!(
-            parse_delivery(INCOMING.as_bytes()).unwrap(),
+            parse_delivery(INCOMING.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
             vec![WebhookEvent::Text {
                 from: "+16505551234".into(),
                 message_id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=".into(),
@@ -303,7 +322,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            parse_delivery(FAILED.as_bytes()).unwrap(),
+            parse_delivery(FAILED.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
             vec![WebhookEvent::Status {
                 message_id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA".into(),
                 recipient: "+16505551234".into(),
@@ -313,7 +332,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            parse_delivery(SYSTEM.as_bytes()).unwrap(),
+            parse_delivery(SYSTEM.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
             vec![WebhookEvent::SystemError {
                 code: 130429,
                 title: "Rate limit hit".into()
@@ -333,7 +352,7 @@ mod tests {
             {"id":"2","changes":[{"field":"messages","value":{"messages":[
                 {"from":"14155550004","id":"m3","type":"button","button":{"text":"STOP","payload":"p"}},
                 {"from":"0bad","id":"m4","type":"text","text":{"body":"x"}}]}}]}]}"#;
-        let events = parse_delivery(body.as_bytes()).unwrap();
+        let events = parse_delivery(body.as_bytes(), SAMPLE_NUMBER_ID).unwrap();
         assert_eq!(events.len(), 4);
         assert!(matches!(&events[1], WebhookEvent::Other { kind, .. } if kind == "image"));
         assert!(matches!(
@@ -348,10 +367,20 @@ mod tests {
     }
 
     #[test]
+    fn changes_for_other_numbers_are_skipped() {
+        assert_eq!(
+            parse_delivery(INCOMING.as_bytes(), "999").unwrap(),
+            vec![WebhookEvent::OtherNumber {
+                phone_number_id: SAMPLE_NUMBER_ID.into()
+            }]
+        );
+    }
+
+    #[test]
     fn not_a_delivery() {
-        assert!(parse_delivery(b"{").is_err());
-        assert!(parse_delivery(b"[1,2]").is_err());
-        assert_eq!(parse_delivery(b"{}").unwrap(), vec![]);
+        assert!(parse_delivery(b"{", SAMPLE_NUMBER_ID).is_err());
+        assert!(parse_delivery(b"[1,2]", SAMPLE_NUMBER_ID).is_err());
+        assert_eq!(parse_delivery(b"{}", SAMPLE_NUMBER_ID).unwrap(), vec![]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Env {
     pub standin: String,
     /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set.
     pub main: String,
-    /// `OTP_TTL_SECONDS=2`.
+    /// `OTP_TTL_SECONDS=2`, demo page on.
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
@@ -115,6 +115,7 @@ impl Env {
             &[
                 ("OTP_TTL_SECONDS", "2"),
                 ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("DEMO_PAGE", "true"),
             ],
             &[],
         );

@@ -35,6 +35,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_foundation::stand_in_answers_like_meta,
         tests_foundation::signed_delivery_from_the_stand_in_reaches_the_worker,
         tests_foundation::cors_preflight_for_allowed_origins,
+        tests_foundation::demo_page_is_served_when_enabled,
         tests_otp::request_then_verify_yields_a_standard_jwt,
         tests_otp::status_follows_the_request,
         tests_otp::verify_by_phone_uses_the_live_request,
@@ -64,6 +65,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::failed_status_shows_the_error_code,
         tests_webhook::oversized_and_unparseable_deliveries,
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
+        tests_webhook::deliveries_for_another_business_number_change_nothing,
     ]
 }
 

@@ -152,3 +152,13 @@ pub async fn cors_preflight_for_allowed_origins(env: Arc<Env>) {
     assert_eq!(denied.status, 204);
     assert_eq!(denied.header("access-control-allow-origin"), None);
 }
+
+pub async fn demo_page_is_served_when_enabled(env: Arc<Env>) {
+    let resp = env.get(&format!("{}/", env.short_ttl)).await;
+    assert_eq!(resp.status, 200);
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp.text.contains("/v1/otp/request") && resp.text.contains("/v1/otp/verify"));
+}

@@ -343,3 +343,18 @@ pub async fn a_flood_of_concurrent_deliveries_loses_nothing(env: Arc<Env>) {
         );
     }
 }
+
+pub async fn deliveries_for_another_business_number_change_nothing(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    let mut delivery: Value = serde_json::from_str(&incoming(&phone, &code, &fresh_id())).unwrap();
+    delivery["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] =
+        "999999999999999".into();
+    let answer = env.raw_delivery(delivery, "valid").await;
+    assert_eq!(answer["webhook_status"], 200, "{answer}");
+    let status = status_of(&env, &id).await;
+    assert_eq!(
+        (status["status"].as_str(), status["attempts_left"].as_u64()),
+        (Some("pending"), Some(5))
+    );
+}

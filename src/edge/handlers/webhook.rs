@@ -65,7 +65,8 @@ pub async fn deliver(
             "X-Hub-Signature-256 is missing or does not match.",
         ));
     }
-    let events = parse_delivery(&body).map_err(|e| ApiError::invalid_json(&e))?;
+    let events =
+        parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
     let mut chat = Vec::new();
     for event in &events {
         if let Some(message) = handle_event(event, env, config, log).await? {
@@ -174,6 +175,12 @@ async fn handle_event(
             if guard_client::call(env, recipient, &command).await? == GuardReply::NotFound {
                 log.note(format!("{} status for an unknown message", status.as_str()));
             }
+            Ok(None)
+        }
+        WebhookEvent::OtherNumber { phone_number_id } => {
+            log.note(format!(
+                "change for phone number id {phone_number_id} skipped"
+            ));
             Ok(None)
         }
         WebhookEvent::SystemError { code, title } => {
