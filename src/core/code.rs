@@ -3,10 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
-type HmacSha256 = Hmac<Sha256>;
+use super::crypto::{hmac_sha256, HmacSha256};
 
 /// A source of random bytes: `getrandom` in production, a script in tests.
 pub trait RandomSource {
@@ -56,8 +55,7 @@ pub fn is_request_id(id: &str) -> bool {
 
 fn code_mac(secret: &str, request_id: &str, code: &str) -> HmacSha256 {
     // Binding the request id means one record's hash says nothing about another's.
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac = hmac_sha256(secret.as_bytes());
     mac.update(request_id.as_bytes());
     mac.update(b":");
     mac.update(code.as_bytes());

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod guard;
 pub mod phone;

@@ -1,10 +1,10 @@
 //! Meta's webhook (DESIGN §4.7, §5): the handshake, the signature, and a delivery
 //! turned into plain events.
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
-use sha2::Sha256;
 
+use super::crypto::hmac_sha256;
 use super::guard::{DeliveryStatus, GuardReply};
 use super::phone::from_wa_id;
 
@@ -35,8 +35,7 @@ pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> 
     else {
         return false;
     };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac = hmac_sha256(app_secret.as_bytes());
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
 }
@@ -268,7 +267,7 @@ mod tests {
     const SAMPLE_NUMBER_ID: &str = "106540352242922";
 
     fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        let mut mac = hmac_sha256(secret.as_bytes());
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
