@@ -69,21 +69,12 @@ where
     let wall = started.elapsed();
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.1).collect();
     latencies.sort();
-    Stats {
-        name,
-        count,
-        errors: results.iter().filter(|r| !r.0).count(),
-        wall,
-        latencies,
-    }
+    Stats { name, count, errors: results.iter().filter(|r| !r.0).count(), wall, latencies }
 }
 
 fn gzip_size(path: &std::path::Path) -> String {
     let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import gzip,sys; print(len(gzip.compress(open(sys.argv[1],'rb').read(), 9)))",
-        ])
+        .args(["-c", "import gzip,sys; print(len(gzip.compress(open(sys.argv[1],'rb').read(), 9)))"])
         .arg(path)
         .output()
         .expect("python3");
@@ -92,15 +83,10 @@ fn gzip_size(path: &std::path::Path) -> String {
 
 fn main() {
     let wasm = root().join("build/index_bg.wasm");
-    let raw = std::fs::metadata(&wasm)
-        .expect("build/index_bg.wasm: run ./bench")
-        .len();
+    let raw = std::fs::metadata(&wasm).expect("build/index_bg.wasm: run ./bench").len();
     println!("wasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = run_dir();
         let port = free_port();
@@ -154,7 +140,8 @@ fn main() {
         // New numbers and addresses: each request also creates two Durable Objects.
         let request = request_run("POST request (new)").await;
 
-        let inbox: Value = http.get(format!("{}/control/inbox", standin.url)).send().await.unwrap().json().await.unwrap();
+        let inbox: Value =
+            http.get(format!("{}/control/inbox", standin.url)).send().await.unwrap().json().await.unwrap();
         let pairs: Vec<(String, String)> = {
             let ids = ids.lock().unwrap();
             inbox["messages"]

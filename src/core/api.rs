@@ -37,10 +37,7 @@ pub struct VerifyRequest {
 }
 
 /// Content type, size and JSON-object checks shared by every JSON route.
-pub fn json_object(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Map<String, Value>, ApiError> {
+pub fn json_object(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.len() > API_BODY_LIMIT {
         return Err(ApiError::payload_too_large(API_BODY_LIMIT));
     }
@@ -52,45 +49,29 @@ pub fn json_object(
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::invalid_request(
-            "body",
-            "The body must be a JSON object.",
-        )),
+        Ok(_) => Err(ApiError::invalid_request("body", "The body must be a JSON object.")),
         Err(e) => Err(ApiError::invalid_json(&e.to_string())),
     }
 }
 
-fn optional_string<'a>(
-    body: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, ApiError> {
+fn optional_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid_request(
-            field,
-            format!("`{field}` must be a string."),
-        )),
+        Some(_) => Err(ApiError::invalid_request(field, format!("`{field}` must be a string."))),
     }
 }
 
 fn required_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
-    optional_string(body, field)?
-        .ok_or_else(|| ApiError::invalid_request(field, format!("`{field}` is required.")))
+    optional_string(body, field)?.ok_or_else(|| ApiError::invalid_request(field, format!("`{field}` is required.")))
 }
 
 fn phone_field(body: &Map<String, Value>, config: &Config) -> Result<String, ApiError> {
-    parse_phone(
-        required_string(body, "phone")?,
-        &config.allowed_country_codes,
-    )
-    .map_err(|e| match e {
+    parse_phone(required_string(body, "phone")?, &config.allowed_country_codes).map_err(|e| match e {
         PhoneError::Invalid => ApiError::invalid_phone(),
-        PhoneError::CountryNotAllowed => ApiError::new(
-            403,
-            "country_not_allowed",
-            "Codes cannot be sent to numbers in this country.",
-        ),
+        PhoneError::CountryNotAllowed => {
+            ApiError::new(403, "country_not_allowed", "Codes cannot be sent to numbers in this country.")
+        }
     })
 }
 
@@ -112,44 +93,24 @@ fn language_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError>
     if valid {
         Ok(Some(locale))
     } else {
-        Err(ApiError::invalid_request(
-            "locale",
-            "`locale` must look like en_US.",
-        ))
+        Err(ApiError::invalid_request("locale", "`locale` must look like en_US."))
     }
 }
 
-pub fn parse_otp_request(
-    content_type: Option<&str>,
-    body: &[u8],
-    config: &Config,
-) -> Result<OtpRequest, ApiError> {
+pub fn parse_otp_request(content_type: Option<&str>, body: &[u8], config: &Config) -> Result<OtpRequest, ApiError> {
     let body = json_object(content_type, body)?;
     let mode = match optional_string(&body, "mode")? {
         None | Some("outbound") => Mode::Outbound,
         Some("inbound") => Mode::Inbound,
-        Some(_) => {
-            return Err(ApiError::invalid_request(
-                "mode",
-                "`mode` must be \"outbound\" or \"inbound\".",
-            ))
-        }
+        Some(_) => return Err(ApiError::invalid_request("mode", "`mode` must be \"outbound\" or \"inbound\".")),
     };
     let language = language_field(&body)?;
     let turnstile_token = optional_string(&body, "turnstile_token")?.map(str::to_string);
     if turnstile_token.as_ref().is_some_and(|t| t.len() > 2048) {
-        return Err(ApiError::invalid_request(
-            "turnstile_token",
-            "`turnstile_token` is too long.",
-        ));
+        return Err(ApiError::invalid_request("turnstile_token", "`turnstile_token` is too long."));
     }
     let phone = phone_field(&body, config)?;
-    Ok(OtpRequest {
-        phone,
-        language,
-        mode,
-        turnstile_token,
-    })
+    Ok(OtpRequest { phone, language, mode, turnstile_token })
 }
 
 pub fn parse_verify_request(
@@ -161,26 +122,12 @@ pub fn parse_verify_request(
     let code_field = required_string(&body, "code")?;
     let target = match optional_string(&body, "request_id")? {
         Some(id) if is_request_id(id) => VerifyTarget::RequestId(id.to_string()),
-        Some(_) => {
-            return Err(ApiError::invalid_request(
-                "request_id",
-                "`request_id` is not a request id.",
-            ))
-        }
+        Some(_) => return Err(ApiError::invalid_request("request_id", "`request_id` is not a request id.")),
         None if body.get("phone").is_some() => VerifyTarget::Phone(phone_field(&body, config)?),
-        None => {
-            return Err(ApiError::invalid_request(
-                "request_id",
-                "`request_id` or `phone` is required.",
-            ))
-        }
+        None => return Err(ApiError::invalid_request("request_id", "`request_id` or `phone` is required.")),
     };
-    let code = normalize_typed_code(code_field, config.otp_length).ok_or_else(|| {
-        ApiError::invalid_request(
-            "code",
-            format!("`code` must be {} digits.", config.otp_length),
-        )
-    })?;
+    let code = normalize_typed_code(code_field, config.otp_length)
+        .ok_or_else(|| ApiError::invalid_request("code", format!("`code` must be {} digits.", config.otp_length)))?;
     Ok(VerifyRequest { target, code })
 }
 
@@ -189,9 +136,7 @@ pub fn parse_idempotency_key(header: Option<&str>) -> Result<Option<String>, Api
     match header {
         None => Ok(None),
         Some(key)
-            if !key.is_empty()
-                && key.len() <= MAX_IDEMPOTENCY_KEY
-                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             Ok(Some(key.to_string()))
         }
@@ -206,7 +151,9 @@ pub fn parse_idempotency_key(header: Option<&str>) -> Result<Option<String>, Api
 pub fn guard_error(reply: &GuardReply) -> ApiError {
     match reply {
         GuardReply::WrongCode { attempts_left } => ApiError::invalid_code(*attempts_left),
-        GuardReply::TooManyAttempts => ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code."),
+        GuardReply::TooManyAttempts => {
+            ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
+        }
         GuardReply::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
         GuardReply::Expired => ApiError::new(410, "expired", "This code has expired; request a new one."),
         GuardReply::Superseded => ApiError::new(410, "superseded", "A newer code was requested; use that one."),
@@ -215,21 +162,20 @@ pub fn guard_error(reply: &GuardReply) -> ApiError {
             "request_id",
             "This is an inbound request: it is verified by sending the code from WhatsApp, not through this API.",
         ),
-        GuardReply::OptedOut => ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in)."),
+        GuardReply::OptedOut => {
+            ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in).")
+        }
         GuardReply::RateLimited { retry_after_s } => ApiError::rate_limited(*retry_after_s),
-        GuardReply::InFlight => ApiError::new(409, "request_in_progress", "A request with this Idempotency-Key is still being processed.").retry_after(1),
+        GuardReply::InFlight => {
+            ApiError::new(409, "request_in_progress", "A request with this Idempotency-Key is still being processed.")
+                .retry_after(1)
+        }
         _ => ApiError::storage_unavailable(),
     }
 }
 
 /// The 202 body of `POST /v1/otp/request`.
-pub fn accepted_body(
-    request_id: &str,
-    expires_ms: u64,
-    resend_after_s: u64,
-    attempts_left: u32,
-    now_ms: u64,
-) -> Value {
+pub fn accepted_body(request_id: &str, expires_ms: u64, resend_after_s: u64, attempts_left: u32, now_ms: u64) -> Value {
     json!({
         "request_id": request_id,
         "status": "pending",
@@ -243,10 +189,7 @@ pub fn accepted_body(
 /// `https://wa.me/<business number>?text=<message>`: the user taps it and sends the code.
 pub fn wa_link(business_number: &str, code: &str) -> String {
     let text = inbound_message(code);
-    format!(
-        "https://wa.me/{business_number}?text={}",
-        utf8_percent_encode(&text, NON_ALPHANUMERIC)
-    )
+    format!("https://wa.me/{business_number}?text={}", utf8_percent_encode(&text, NON_ALPHANUMERIC))
 }
 
 pub fn inbound_message(code: &str) -> String {
@@ -277,10 +220,7 @@ pub fn issue_token(
         amr: ["otp"],
         verified_via: via,
     };
-    IssuedToken {
-        token: sign_token(&config.token_secret, &claims),
-        expires_ms: exp * 1000,
-    }
+    IssuedToken { token: sign_token(&config.token_secret, &claims), expires_ms: exp * 1000 }
 }
 
 pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
@@ -340,15 +280,11 @@ mod tests {
 
     #[test]
     fn a_request_body_is_normalised() {
-        let r =
-            request(r#"{"phone":"+1 (415) 555-0123","locale":"pt-BR","mode":"inbound"}"#).unwrap();
+        let r = request(r#"{"phone":"+1 (415) 555-0123","locale":"pt-BR","mode":"inbound"}"#).unwrap();
         assert_eq!(r.phone, "+14155550123");
         assert_eq!(r.language.as_deref(), Some("pt_BR"));
         assert_eq!(r.mode, Mode::Inbound);
-        assert_eq!(
-            request(r#"{"phone":"+14155550123"}"#).unwrap().mode,
-            Mode::Outbound
-        );
+        assert_eq!(request(r#"{"phone":"+14155550123"}"#).unwrap().mode, Mode::Outbound);
     }
 
     #[test]
@@ -360,39 +296,16 @@ mod tests {
             (JSON, "{}", 400, "invalid_request"),
             (JSON, r#"{"phone":14155550123}"#, 400, "invalid_request"),
             (JSON, r#"{"phone":"abc"}"#, 400, "invalid_phone"),
-            (
-                JSON,
-                r#"{"phone":"+14155550123","mode":"sideways"}"#,
-                400,
-                "invalid_request",
-            ),
-            (
-                JSON,
-                r#"{"phone":"+14155550123","locale":"english please"}"#,
-                400,
-                "invalid_request",
-            ),
-            (
-                Some("text/plain"),
-                r#"{"phone":"+14155550123"}"#,
-                415,
-                "unsupported_media_type",
-            ),
-            (
-                None,
-                r#"{"phone":"+14155550123"}"#,
-                415,
-                "unsupported_media_type",
-            ),
+            (JSON, r#"{"phone":"+14155550123","mode":"sideways"}"#, 400, "invalid_request"),
+            (JSON, r#"{"phone":"+14155550123","locale":"english please"}"#, 400, "invalid_request"),
+            (Some("text/plain"), r#"{"phone":"+14155550123"}"#, 415, "unsupported_media_type"),
+            (None, r#"{"phone":"+14155550123"}"#, 415, "unsupported_media_type"),
         ];
         for (ct, body, status, code) in cases {
             let e = parse_otp_request(*ct, body.as_bytes(), &config()).unwrap_err();
             assert_eq!((e.status, e.code), (*status, *code), "{body}");
         }
-        let big = format!(
-            r#"{{"phone":"+14155550123","pad":"{}"}}"#,
-            "x".repeat(API_BODY_LIMIT)
-        );
+        let big = format!(r#"{{"phone":"+14155550123","pad":"{}"}}"#, "x".repeat(API_BODY_LIMIT));
         assert_eq!(request(&big).unwrap_err().status, 413);
     }
 
@@ -401,46 +314,28 @@ mod tests {
         let id = "otp_AAAAAAAAAAAAAAAAAAAAAA";
         assert_eq!(
             verify(&format!(r#"{{"request_id":"{id}","code":"123 456"}}"#)).unwrap(),
-            VerifyRequest {
-                target: VerifyTarget::RequestId(id.into()),
-                code: "123456".into()
-            }
+            VerifyRequest { target: VerifyTarget::RequestId(id.into()), code: "123456".into() }
         );
         assert_eq!(
-            verify(r#"{"phone":"+14155550123","code":"123456"}"#)
-                .unwrap()
-                .target,
+            verify(r#"{"phone":"+14155550123","code":"123456"}"#).unwrap().target,
             VerifyTarget::Phone("+14155550123".into())
         );
         for (body, field) in [
-            (
-                r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":"12345a"}"#,
-                "code",
-            ),
-            (
-                r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":123456}"#,
-                "code",
-            ),
+            (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":"12345a"}"#, "code"),
+            (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA","code":123456}"#, "code"),
             (r#"{"request_id":"otp_AAAAAAAAAAAAAAAAAAAAAA"}"#, "code"),
             (r#"{"request_id":"nope","code":"123456"}"#, "request_id"),
             (r#"{"code":"123456"}"#, "request_id"),
         ] {
             let e = verify(body).unwrap_err();
-            assert_eq!(
-                (e.code, e.extra["field"].as_str().unwrap()),
-                ("invalid_request", field),
-                "{body}"
-            );
+            assert_eq!((e.code, e.extra["field"].as_str().unwrap()), ("invalid_request", field), "{body}");
         }
     }
 
     #[test]
     fn idempotency_keys() {
         assert_eq!(parse_idempotency_key(None).unwrap(), None);
-        assert_eq!(
-            parse_idempotency_key(Some("abc-123")).unwrap().as_deref(),
-            Some("abc-123")
-        );
+        assert_eq!(parse_idempotency_key(Some("abc-123")).unwrap().as_deref(), Some("abc-123"));
         assert!(parse_idempotency_key(Some("")).is_err());
         assert!(parse_idempotency_key(Some("has space")).is_err());
         assert!(parse_idempotency_key(Some(&"k".repeat(256))).is_err());
@@ -471,10 +366,7 @@ mod tests {
             }),
             verified: Some((0, VerifiedVia::Reply)),
         };
-        let token = IssuedToken {
-            token: "t.t.t".into(),
-            expires_ms: 600_000,
-        };
+        let token = IssuedToken { token: "t.t.t".into(), expires_ms: 600_000 };
         let body = status_body(&view, Some(&token));
         assert_eq!(body["delivery"]["status"], "failed");
         assert_eq!(body["delivery"]["error_code"], 131026);
@@ -485,13 +377,7 @@ mod tests {
 
     #[test]
     fn tokens_carry_the_verification() {
-        let t = issue_token(
-            &config(),
-            "+14155550123",
-            "otp_x",
-            1_700_000_000_500,
-            VerifiedVia::Code,
-        );
+        let t = issue_token(&config(), "+14155550123", "otp_x", 1_700_000_000_500, VerifiedVia::Code);
         assert_eq!(t.expires_ms, (1_700_000_000 + 600) * 1000);
         assert_eq!(t.token.split('.').count(), 3);
     }

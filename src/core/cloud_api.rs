@@ -14,13 +14,7 @@ pub const SEND_TIMEOUT_MS: u64 = 10_000;
 
 /// The message that carries a code: an authentication template (body parameter
 /// plus copy-code button) or, in text mode, a plain text.
-pub fn otp_message(
-    config: &Config,
-    phone: &str,
-    code: &str,
-    request_id: &str,
-    language: Option<&str>,
-) -> Value {
+pub fn otp_message(config: &Config, phone: &str, code: &str, request_id: &str, language: Option<&str>) -> Value {
     let mut message = match config.message_mode {
         MessageMode::Template => json!({
             "messaging_product": "whatsapp",
@@ -38,9 +32,7 @@ pub fn otp_message(
         }),
         MessageMode::Text => text_message(
             phone,
-            &format!(
-                "{code} is your verification code. For your security, do not share this code."
-            ),
+            &format!("{code} is your verification code. For your security, do not share this code."),
         ),
     };
     message["biz_opaque_callback_data"] = request_id.into();
@@ -79,21 +71,11 @@ pub struct SendFailure {
 
 impl SendFailure {
     pub fn timeout() -> Self {
-        SendFailure {
-            kind: FailureKind::Unavailable,
-            meta_code: None,
-            http_status: None,
-            transient: false,
-        }
+        SendFailure { kind: FailureKind::Unavailable, meta_code: None, http_status: None, transient: false }
     }
 
     pub fn network() -> Self {
-        SendFailure {
-            kind: FailureKind::Unavailable,
-            meta_code: None,
-            http_status: None,
-            transient: true,
-        }
+        SendFailure { kind: FailureKind::Unavailable, meta_code: None, http_status: None, transient: true }
     }
 
     /// Failures caused by our own account or configuration do not use up the
@@ -108,30 +90,20 @@ impl SendFailure {
 
     pub fn api_error(&self) -> ApiError {
         let e = match self.kind {
-            FailureKind::NotOnWhatsApp => ApiError::new(
-                422,
-                "not_on_whatsapp",
-                "This number cannot receive WhatsApp messages.",
-            ),
-            FailureKind::Throttled { retry_after_s } => ApiError::new(
-                503,
-                "whatsapp_throttled",
-                "WhatsApp is limiting messages right now; try again later.",
-            )
-            .retry_after(retry_after_s),
-            FailureKind::Rejected => {
-                ApiError::new(502, "whatsapp_rejected", "WhatsApp rejected the message.")
+            FailureKind::NotOnWhatsApp => {
+                ApiError::new(422, "not_on_whatsapp", "This number cannot receive WhatsApp messages.")
             }
-            FailureKind::AuthFailed => ApiError::new(
-                503,
-                "whatsapp_auth_failed",
-                "The WhatsApp account credentials were refused.",
-            ),
-            FailureKind::Unavailable => ApiError::new(
-                502,
-                "whatsapp_unavailable",
-                "WhatsApp could not be reached in time; try again.",
-            ),
+            FailureKind::Throttled { retry_after_s } => {
+                ApiError::new(503, "whatsapp_throttled", "WhatsApp is limiting messages right now; try again later.")
+                    .retry_after(retry_after_s)
+            }
+            FailureKind::Rejected => ApiError::new(502, "whatsapp_rejected", "WhatsApp rejected the message."),
+            FailureKind::AuthFailed => {
+                ApiError::new(503, "whatsapp_auth_failed", "The WhatsApp account credentials were refused.")
+            }
+            FailureKind::Unavailable => {
+                ApiError::new(502, "whatsapp_unavailable", "WhatsApp could not be reached in time; try again.")
+            }
         };
         match self.meta_code {
             Some(code) => e.with("whatsapp_code", code),
@@ -190,16 +162,11 @@ pub fn read_send_response(http_status: u16, body: &str) -> Result<String, SendFa
                 transient: false,
             });
     }
-    let meta = serde_json::from_str::<MetaErrorBody>(body)
-        .ok()
-        .map(|b| b.error);
+    let meta = serde_json::from_str::<MetaErrorBody>(body).ok().map(|b| b.error);
     let (kind, transient) = match &meta {
         Some(error) => {
             let (kind, transient) = kind_for_code(error.code);
-            (
-                kind,
-                transient || error.is_transient == Some(true) && kind == FailureKind::Unavailable,
-            )
+            (kind, transient || error.is_transient == Some(true) && kind == FailureKind::Unavailable)
         }
         None if http_status >= 500 => (FailureKind::Unavailable, true),
         None if http_status == 401 || http_status == 403 => (FailureKind::AuthFailed, false),
@@ -208,12 +175,7 @@ pub fn read_send_response(http_status: u16, body: &str) -> Result<String, SendFa
     };
     // Any 5xx is worth one retry, whatever its body says.
     let transient = transient || (http_status >= 500 && kind == FailureKind::Unavailable);
-    Err(SendFailure {
-        kind,
-        meta_code: meta.map(|m| m.code),
-        http_status: Some(http_status),
-        transient,
-    })
+    Err(SendFailure { kind, meta_code: meta.map(|m| m.code), http_status: Some(http_status), transient })
 }
 
 #[cfg(test)]
@@ -246,13 +208,7 @@ mod tests {
                 "biz_opaque_callback_data": "otp_X"
             })
         );
-        let localized = otp_message(
-            &config("template"),
-            "+14155550123",
-            "1",
-            "otp_X",
-            Some("pt_BR"),
-        );
+        let localized = otp_message(&config("template"), "+14155550123", "1", "otp_X", Some("pt_BR"));
         assert_eq!(localized["template"]["language"]["code"], "pt_BR");
     }
 
@@ -268,10 +224,7 @@ mod tests {
     fn success_yields_the_message_id() {
         let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.ABC","message_status":"accepted"}]}"#;
         assert_eq!(read_send_response(200, body), Ok("wamid.ABC".to_string()));
-        assert_eq!(
-            read_send_response(200, "{}").unwrap_err().kind,
-            FailureKind::Unavailable
-        );
+        assert_eq!(read_send_response(200, "{}").unwrap_err().kind, FailureKind::Unavailable);
     }
 
     #[test]
@@ -299,33 +252,17 @@ mod tests {
             );
             assert_eq!(e.extra["whatsapp_code"], code);
         }
-        assert!(read_send_response(400, &meta_error(130429))
-            .unwrap_err()
-            .api_error()
-            .retry_after
-            .is_some());
+        assert!(read_send_response(400, &meta_error(130429)).unwrap_err().api_error().retry_after.is_some());
     }
 
     #[test]
     fn bodies_that_are_not_meta_errors() {
         let bad_gateway = read_send_response(502, "<html>Bad Gateway</html>").unwrap_err();
-        assert_eq!(
-            (bad_gateway.kind, bad_gateway.transient),
-            (FailureKind::Unavailable, true)
-        );
-        assert_eq!(
-            read_send_response(401, "").unwrap_err().kind,
-            FailureKind::AuthFailed
-        );
-        assert_eq!(
-            read_send_response(400, "nope").unwrap_err().kind,
-            FailureKind::Rejected
-        );
+        assert_eq!((bad_gateway.kind, bad_gateway.transient), (FailureKind::Unavailable, true));
+        assert_eq!(read_send_response(401, "").unwrap_err().kind, FailureKind::AuthFailed);
+        assert_eq!(read_send_response(400, "nope").unwrap_err().kind, FailureKind::Rejected);
         assert!(!SendFailure::timeout().transient);
         assert!(SendFailure::network().transient);
-        assert_eq!(
-            SendFailure::timeout().api_error().code,
-            "whatsapp_unavailable"
-        );
+        assert_eq!(SendFailure::timeout().api_error().code, "whatsapp_unavailable");
     }
 }

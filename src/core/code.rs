@@ -48,9 +48,7 @@ pub fn generate_request_id(rng: &mut impl RandomSource) -> Result<String, String
 pub fn is_request_id(id: &str) -> bool {
     id.len() == 26
         && id.starts_with("otp_")
-        && id[4..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn code_mac(secret: &str, request_id: &str, code: &str) -> HmacSha256 {
@@ -70,9 +68,7 @@ pub fn hash_code(secret: &str, request_id: &str, code: &str) -> String {
 /// Constant-time comparison of a submitted code against the stored hash.
 pub fn code_matches(secret: &str, request_id: &str, code: &str, stored_hash: &str) -> bool {
     match URL_SAFE_NO_PAD.decode(stored_hash) {
-        Ok(expected) => code_mac(secret, request_id, code)
-            .verify_slice(&expected)
-            .is_ok(),
+        Ok(expected) => code_mac(secret, request_id, code).verify_slice(&expected).is_ok(),
         Err(_) => false,
     }
 }
@@ -199,14 +195,8 @@ pub mod tests {
     #[test]
     fn typed_codes() {
         assert_eq!(normalize_typed_code("123456", 6).as_deref(), Some("123456"));
-        assert_eq!(
-            normalize_typed_code(" 123 456 ", 6).as_deref(),
-            Some("123456")
-        );
-        assert_eq!(
-            normalize_typed_code("123-456", 6).as_deref(),
-            Some("123456")
-        );
+        assert_eq!(normalize_typed_code(" 123 456 ", 6).as_deref(), Some("123456"));
+        assert_eq!(normalize_typed_code("123-456", 6).as_deref(), Some("123456"));
         assert_eq!(normalize_typed_code("12345", 6), None);
         assert_eq!(normalize_typed_code("1234567", 6), None);
         assert_eq!(normalize_typed_code("12345a", 6), None);
@@ -215,19 +205,10 @@ pub mod tests {
 
     #[test]
     fn codes_in_replies() {
-        assert_eq!(
-            find_code_in_text("my code is 123 456", 6).as_deref(),
-            Some("123456")
-        );
+        assert_eq!(find_code_in_text("my code is 123 456", 6).as_deref(), Some("123456"));
         assert_eq!(find_code_in_text("123456", 6).as_deref(), Some("123456"));
-        assert_eq!(
-            find_code_in_text("code: 12-34-56.", 6).as_deref(),
-            Some("123456")
-        );
-        assert_eq!(
-            find_code_in_text("call 555 1234 then 654321", 6).as_deref(),
-            Some("654321")
-        );
+        assert_eq!(find_code_in_text("code: 12-34-56.", 6).as_deref(), Some("123456"));
+        assert_eq!(find_code_in_text("call 555 1234 then 654321", 6).as_deref(), Some("654321"));
         assert_eq!(find_code_in_text("1234567", 6), None);
         assert_eq!(find_code_in_text("12345", 6), None);
         assert_eq!(find_code_in_text("no digits here", 6), None);

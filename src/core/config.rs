@@ -67,9 +67,7 @@ struct Reader<'a, F: Fn(&str) -> Option<String>> {
 
 impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
     fn required(&mut self, name: &'static str, valid: impl Fn(&str) -> bool) -> String {
@@ -92,14 +90,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
-    fn or_default(
-        &mut self,
-        name: &'static str,
-        default: &str,
-        valid: impl Fn(&str) -> bool,
-    ) -> String {
-        self.optional(name, valid)
-            .unwrap_or_else(|| default.to_string())
+    fn or_default(&mut self, name: &'static str, default: &str, valid: impl Fn(&str) -> bool) -> String {
+        self.optional(name, valid).unwrap_or_else(|| default.to_string())
     }
 
     fn number<T: std::str::FromStr + PartialOrd + Copy>(
@@ -127,21 +119,15 @@ fn digits(s: &str) -> bool {
 }
 
 fn http_url(s: &str) -> bool {
-    (s.starts_with("https://") || s.starts_with("http://"))
-        && s.len() > 8
-        && !s.contains(char::is_whitespace)
+    (s.starts_with("https://") || s.starts_with("http://")) && s.len() > 8 && !s.contains(char::is_whitespace)
 }
 
 fn api_version(s: &str) -> bool {
-    s.strip_prefix('v')
-        .and_then(|r| r.split_once('.'))
-        .is_some_and(|(a, b)| digits(a) && digits(b))
+    s.strip_prefix('v').and_then(|r| r.split_once('.')).is_some_and(|(a, b)| digits(a) && digits(b))
 }
 
 fn language(s: &str) -> bool {
-    (2..=15).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+    (2..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
 }
 
 fn long_key(s: &str) -> bool {
@@ -156,10 +142,7 @@ impl Config {
     /// Reads every setting through `lookup` (secrets and vars alike). On failure,
     /// the names of all problems at once, so one deploy fixes them all.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Problems> {
-        let mut r = Reader {
-            lookup: &lookup,
-            problems: Vec::new(),
-        };
+        let mut r = Reader { lookup: &lookup, problems: Vec::new() };
         let access_token = r.required("WHATSAPP_ACCESS_TOKEN", |_| true);
         let app_secret = r.required("WHATSAPP_APP_SECRET", |_| true);
         let verify_token = r.required("WHATSAPP_VERIFY_TOKEN", |_| true);
@@ -171,23 +154,14 @@ impl Config {
             .optional("WHATSAPP_BUSINESS_NUMBER", |v| {
                 super::phone::normalize_phone(&format!("+{}", v.trim_start_matches('+'))).is_some()
             })
-            .map(|v| {
-                v.trim_start_matches('+')
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect()
-            });
+            .map(|v| v.trim_start_matches('+').chars().filter(char::is_ascii_digit).collect());
         let api_base = r.or_default("WHATSAPP_API_BASE", "https://graph.facebook.com", http_url);
         let api_version = r.or_default("WHATSAPP_API_VERSION", "v23.0", api_version);
-        let message_mode = match r
-            .or_default("WHATSAPP_MESSAGE_MODE", "template", |v| {
-                v == "template" || v == "text"
-            })
-            .as_str()
-        {
-            "text" => MessageMode::Text,
-            _ => MessageMode::Template,
-        };
+        let message_mode =
+            match r.or_default("WHATSAPP_MESSAGE_MODE", "template", |v| v == "template" || v == "text").as_str() {
+                "text" => MessageMode::Text,
+                _ => MessageMode::Template,
+            };
         let template_name = match message_mode {
             MessageMode::Template => r.required("WHATSAPP_TEMPLATE_NAME", |v| v.len() <= 512),
             MessageMode::Text => r.or_default("WHATSAPP_TEMPLATE_NAME", "", |_| true),
@@ -206,35 +180,21 @@ impl Config {
                     .map(|c| c.trim().trim_start_matches('+'))
                     .all(|c| digits(c) && c.len() <= 3 && !c.starts_with('0'))
             })
-            .map(|v| {
-                v.split(',')
-                    .map(|c| c.trim().trim_start_matches('+').to_string())
-                    .collect()
-            })
+            .map(|v| v.split(',').map(|c| c.trim().trim_start_matches('+').to_string()).collect())
             .unwrap_or_default();
-        let allowed_origins = match r.optional("ALLOWED_ORIGINS", |v| {
-            v == "*" || v.split(',').all(|o| http_url(o.trim()))
-        }) {
+        let allowed_origins = match r
+            .optional("ALLOWED_ORIGINS", |v| v == "*" || v.split(',').all(|o| http_url(o.trim())))
+        {
             Some(v) if v == "*" => AllowedOrigins::Any,
-            Some(v) => AllowedOrigins::List(
-                v.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_string())
-                    .collect(),
-            ),
+            Some(v) => AllowedOrigins::List(v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).collect()),
             None => AllowedOrigins::List(Vec::new()),
         };
         let token_ttl_s = r.number("TOKEN_TTL_SECONDS", 600u64, 30, 31 * 86_400);
         let token_issuer = r.or_default("TOKEN_ISSUER", "whatsapp-otp-worker", |_| true);
         let token_audience = r.optional("TOKEN_AUDIENCE", |_| true);
-        let demo_page = matches!(
-            r.or_default("DEMO_PAGE", "false", flag).as_str(),
-            "true" | "1"
-        );
-        let turnstile_verify_url = r.or_default(
-            "TURNSTILE_VERIFY_URL",
-            "https://challenges.cloudflare.com/turnstile/v0/siteverify",
-            http_url,
-        );
+        let demo_page = matches!(r.or_default("DEMO_PAGE", "false", flag).as_str(), "true" | "1");
+        let turnstile_verify_url =
+            r.or_default("TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify", http_url);
         if max_per_day < max_per_hour {
             r.problems.push("MAX_SENDS_PER_DAY");
         }
@@ -283,10 +243,7 @@ impl Config {
     }
 
     pub fn messages_url(&self) -> String {
-        format!(
-            "{}/{}/{}/messages",
-            self.api_base, self.api_version, self.phone_number_id
-        )
+        format!("{}/{}/{}/messages", self.api_base, self.api_version, self.phone_number_id)
     }
 }
 
@@ -319,22 +276,11 @@ pub mod tests {
         assert_eq!(c.message_mode, MessageMode::Template);
         assert_eq!(c.template_language, "en_US");
         assert_eq!((c.otp_length, c.ttl_s, c.max_attempts), (6, 300, 5));
-        assert_eq!(
-            (
-                c.cooldown_s,
-                c.max_per_hour,
-                c.max_per_day,
-                c.ip_max_per_hour
-            ),
-            (30, 5, 10, 30)
-        );
+        assert_eq!((c.cooldown_s, c.max_per_hour, c.max_per_day, c.ip_max_per_hour), (30, 5, 10, 30));
         assert_eq!(c.token_ttl_s, 600);
         assert!(c.allowed_country_codes.is_empty());
         assert!(!c.demo_page);
-        assert_eq!(
-            c.messages_url(),
-            "https://graph.facebook.com/v23.0/106540352242922/messages"
-        );
+        assert_eq!(c.messages_url(), "https://graph.facebook.com/v23.0/106540352242922/messages");
     }
 
     #[test]
@@ -348,13 +294,7 @@ pub mod tests {
         let problems = parse(&m).unwrap_err();
         assert_eq!(
             problems,
-            vec![
-                "WHATSAPP_APP_SECRET",
-                "OTP_SECRET",
-                "WHATSAPP_API_BASE",
-                "OTP_LENGTH",
-                "ALLOWED_COUNTRY_CODES"
-            ]
+            vec!["WHATSAPP_APP_SECRET", "OTP_SECRET", "WHATSAPP_API_BASE", "OTP_LENGTH", "ALLOWED_COUNTRY_CODES"]
         );
     }
 
@@ -371,10 +311,7 @@ pub mod tests {
     fn lists_and_flags() {
         let mut m = full();
         m.insert("ALLOWED_COUNTRY_CODES", "+1, 44".into());
-        m.insert(
-            "ALLOWED_ORIGINS",
-            "https://a.example, http://localhost:5173/".into(),
-        );
+        m.insert("ALLOWED_ORIGINS", "https://a.example, http://localhost:5173/".into());
         m.insert("DEMO_PAGE", "true".into());
         m.insert("WHATSAPP_BUSINESS_NUMBER", "+1 555 078 3881".into());
         let c = parse(&m).unwrap();
@@ -384,10 +321,7 @@ pub mod tests {
         assert!(c.demo_page);
         assert_eq!(c.business_number.as_deref(), Some("15550783881"));
         m.insert("ALLOWED_ORIGINS", "*".into());
-        assert!(parse(&m)
-            .unwrap()
-            .allowed_origins
-            .allows("https://anything"));
+        assert!(parse(&m).unwrap().allowed_origins.allows("https://anything"));
     }
 
     #[test]

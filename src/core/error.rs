@@ -17,14 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            extra: Map::new(),
-            retry_after: None,
-            allow: None,
-        }
+        ApiError { status, code, message: message.into(), extra: Map::new(), retry_after: None, allow: None }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -47,11 +40,7 @@ impl ApiError {
     }
 
     pub fn invalid_json(detail: &str) -> Self {
-        Self::new(
-            400,
-            "invalid_json",
-            format!("The body is not valid JSON: {detail}."),
-        )
+        Self::new(400, "invalid_json", format!("The body is not valid JSON: {detail}."))
     }
 
     pub fn invalid_request(field: &str, message: impl Into<String>) -> Self {
@@ -59,17 +48,12 @@ impl ApiError {
     }
 
     pub fn invalid_phone() -> Self {
-        Self::new(
-            400,
-            "invalid_phone",
-            "The phone number must be in E.164 format, like +14155550123.",
-        )
-        .with("field", "phone")
+        Self::new(400, "invalid_phone", "The phone number must be in E.164 format, like +14155550123.")
+            .with("field", "phone")
     }
 
     pub fn invalid_code(attempts_left: u32) -> Self {
-        Self::new(400, "invalid_code", "That code is not correct.")
-            .with("attempts_left", attempts_left)
+        Self::new(400, "invalid_code", "That code is not correct.").with("attempts_left", attempts_left)
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -77,58 +61,30 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        let mut e = Self::new(
-            405,
-            "method_not_allowed",
-            format!("This route only accepts {allow}."),
-        );
+        let mut e = Self::new(405, "method_not_allowed", format!("This route only accepts {allow}."));
         e.allow = Some(allow);
         e
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            413,
-            "payload_too_large",
-            format!("The body is larger than {limit} bytes."),
-        )
-        .with("limit", limit)
+        Self::new(413, "payload_too_large", format!("The body is larger than {limit} bytes.")).with("limit", limit)
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(
-            415,
-            "unsupported_media_type",
-            "Send the body as application/json.",
-        )
+        Self::new(415, "unsupported_media_type", "Send the body as application/json.")
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self::new(
-            429,
-            "rate_limited",
-            "Too many codes were requested; try again later.",
-        )
-        .retry_after(retry_after)
+        Self::new(429, "rate_limited", "Too many codes were requested; try again later.").retry_after(retry_after)
     }
 
     pub fn misconfigured(settings: &[&str]) -> Self {
-        Self::new(
-            503,
-            "misconfigured",
-            "The service is not configured correctly.",
-        )
-        .with("settings", settings.to_vec())
+        Self::new(503, "misconfigured", "The service is not configured correctly.").with("settings", settings.to_vec())
     }
 
     /// KV or the Durable Object failed: our problem, not the caller's.
     pub fn storage_unavailable() -> Self {
-        Self::new(
-            503,
-            "storage_unavailable",
-            "Storage is unavailable; try again shortly.",
-        )
-        .retry_after(1)
+        Self::new(503, "storage_unavailable", "Storage is unavailable; try again shortly.").retry_after(1)
     }
 }
 
@@ -147,9 +103,6 @@ mod tests {
         assert_eq!(limited.retry_after, Some(1), "Retry-After is never 0");
         assert_eq!(limited.body()["error"]["retry_after"], 1);
         assert_eq!(ApiError::method_not_allowed("GET").allow, Some("GET"));
-        assert_eq!(
-            ApiError::misconfigured(&["OTP_SECRET"]).body()["error"]["settings"][0],
-            "OTP_SECRET"
-        );
+        assert_eq!(ApiError::misconfigured(&["OTP_SECRET"]).body()["error"]["settings"][0], "OTP_SECRET");
     }
 }

@@ -204,10 +204,7 @@ struct MinuteCount {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum SendResult {
     /// `response` is the 202 body, replayed for a repeated `Idempotency-Key`.
-    Accepted {
-        message_id: Option<String>,
-        response: Value,
-    },
+    Accepted { message_id: Option<String>, response: Value },
     /// `refund`: the failure was ours (configuration), not the user's; the send
     /// does not count against their limits.
     Failed { refund: bool },
@@ -313,23 +310,13 @@ impl GuardState {
     pub fn apply(&mut self, command: GuardCommand, now_ms: u64) -> GuardReply {
         self.prune(now_ms);
         match command {
-            GuardCommand::Reserve {
-                request_id,
-                mode,
-                policy,
-                idempotency_key,
-            } => self.reserve(request_id, mode, policy, idempotency_key, now_ms),
-            GuardCommand::Settle {
-                request_id,
-                result,
-                idempotency_key,
-            } => self.settle(&request_id, result, idempotency_key),
-            GuardCommand::Attempt {
-                request_id,
-                correct,
-                channel,
-                message_id,
-            } => {
+            GuardCommand::Reserve { request_id, mode, policy, idempotency_key } => {
+                self.reserve(request_id, mode, policy, idempotency_key, now_ms)
+            }
+            GuardCommand::Settle { request_id, result, idempotency_key } => {
+                self.settle(&request_id, result, idempotency_key)
+            }
+            GuardCommand::Attempt { request_id, correct, channel, message_id } => {
                 if let Some(id) = message_id {
                     if !self.mark_seen(id, now_ms) {
                         return GuardReply::Duplicate;
@@ -337,28 +324,14 @@ impl GuardState {
                 }
                 self.attempt(&request_id, correct, channel, now_ms)
             }
-            GuardCommand::Latest => GuardReply::View {
-                request: self.requests.last().map(|r| view(r, now_ms)),
-            },
-            GuardCommand::Status { request_id } => GuardReply::View {
-                request: self.find(&request_id).map(|r| view(r, now_ms)),
-            },
-            GuardCommand::Delivery {
-                message_id,
-                request_id,
-                status,
-                error_code,
-            } => self.delivery(
-                &message_id,
-                request_id.as_deref(),
-                status,
-                error_code,
-                now_ms,
-            ),
-            GuardCommand::OptOut {
-                message_id,
-                opted_out,
-            } => {
+            GuardCommand::Latest => GuardReply::View { request: self.requests.last().map(|r| view(r, now_ms)) },
+            GuardCommand::Status { request_id } => {
+                GuardReply::View { request: self.find(&request_id).map(|r| view(r, now_ms)) }
+            }
+            GuardCommand::Delivery { message_id, request_id, status, error_code } => {
+                self.delivery(&message_id, request_id.as_deref(), status, error_code, now_ms)
+            }
+            GuardCommand::OptOut { message_id, opted_out } => {
                 if !self.mark_seen(message_id, now_ms) {
                     return GuardReply::Duplicate;
                 }
@@ -385,31 +358,20 @@ impl GuardState {
     /// When `prune` will next have something to drop (for the alarm).
     pub fn next_wakeup(&self) -> Option<u64> {
         let sends = self.sends.iter().map(|t| t + DAY_MS);
-        let ips = self
-            .ip_minutes
-            .iter()
-            .map(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS);
+        let ips = self.ip_minutes.iter().map(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS);
         let seen = self.seen_messages.iter().map(|s| s.at_ms + SEEN_MESSAGE_MS);
         let idem = self.idempotency.iter().map(|i| i.expires_ms);
         let requests = self.requests.iter().map(|r| r.expires_ms + RETENTION_MS);
-        sends
-            .chain(ips)
-            .chain(seen)
-            .chain(idem)
-            .chain(requests)
-            .min()
+        sends.chain(ips).chain(seen).chain(idem).chain(requests).min()
     }
 
     /// Drops whatever has aged out.
     pub fn prune(&mut self, now_ms: u64) {
         self.sends.retain(|t| t + DAY_MS > now_ms);
-        self.ip_minutes
-            .retain(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS > now_ms);
-        self.seen_messages
-            .retain(|s| s.at_ms + SEEN_MESSAGE_MS > now_ms);
+        self.ip_minutes.retain(|m| (m.minute + 1) * MINUTE_MS + HOUR_MS > now_ms);
+        self.seen_messages.retain(|s| s.at_ms + SEEN_MESSAGE_MS > now_ms);
         self.idempotency.retain(|i| i.expires_ms > now_ms);
-        self.requests
-            .retain(|r| r.expires_ms + RETENTION_MS > now_ms);
+        self.requests.retain(|r| r.expires_ms + RETENTION_MS > now_ms);
     }
 
     fn find(&self, request_id: &str) -> Option<&RequestState> {
@@ -417,9 +379,7 @@ impl GuardState {
     }
 
     fn find_mut(&mut self, request_id: &str) -> Option<&mut RequestState> {
-        self.requests
-            .iter_mut()
-            .find(|r| r.request_id == request_id)
+        self.requests.iter_mut().find(|r| r.request_id == request_id)
     }
 
     /// Returns false when the message id was already processed.
@@ -441,12 +401,7 @@ impl GuardState {
             until = until.max(last + policy.cooldown_s * 1000);
         }
         for (window, max) in [(HOUR_MS, policy.max_per_hour), (DAY_MS, policy.max_per_day)] {
-            let in_window: Vec<u64> = self
-                .sends
-                .iter()
-                .copied()
-                .filter(|t| t + window > now_ms)
-                .collect();
+            let in_window: Vec<u64> = self.sends.iter().copied().filter(|t| t + window > now_ms).collect();
             if max == 0 {
                 until = until.max(now_ms + window);
             } else if in_window.len() >= max as usize {
@@ -471,9 +426,7 @@ impl GuardState {
                     break;
                 }
             }
-            return GuardReply::RateLimited {
-                retry_after_s: free_at.saturating_sub(now_ms).div_ceil(1000).max(1),
-            };
+            return GuardReply::RateLimited { retry_after_s: free_at.saturating_sub(now_ms).div_ceil(1000).max(1) };
         }
         let minute = now_ms / MINUTE_MS;
         match self.ip_minutes.last_mut() {
@@ -494,9 +447,7 @@ impl GuardState {
         if let Some(key) = &idempotency_key {
             if let Some(entry) = self.idempotency.iter().find(|i| &i.key == key) {
                 return match &entry.response {
-                    Some(response) => GuardReply::Replay {
-                        response: response.clone(),
-                    },
+                    Some(response) => GuardReply::Replay { response: response.clone() },
                     None => GuardReply::InFlight,
                 };
             }
@@ -506,16 +457,10 @@ impl GuardState {
         }
         let wait = self.send_wait_ms(&policy, now_ms);
         if wait > 0 {
-            return GuardReply::RateLimited {
-                retry_after_s: wait.div_ceil(1000),
-            };
+            return GuardReply::RateLimited { retry_after_s: wait.div_ceil(1000) };
         }
         self.sends.push(now_ms);
-        for request in self
-            .requests
-            .iter_mut()
-            .filter(|r| r.outcome == Outcome::Live)
-        {
+        for request in self.requests.iter_mut().filter(|r| r.outcome == Outcome::Live) {
             request.outcome = Outcome::Superseded;
         }
         let expires_ms = now_ms + policy.ttl_s * 1000;
@@ -533,12 +478,7 @@ impl GuardState {
             self.requests.remove(0);
         }
         if let Some(key) = idempotency_key {
-            self.idempotency.push(IdempotentReply {
-                key,
-                request_id,
-                response: None,
-                expires_ms,
-            });
+            self.idempotency.push(IdempotentReply { key, request_id, response: None, expires_ms });
             if self.idempotency.len() > MAX_IDEMPOTENCY_KEPT {
                 self.idempotency.remove(0);
             }
@@ -550,26 +490,16 @@ impl GuardState {
         }
     }
 
-    fn settle(
-        &mut self,
-        request_id: &str,
-        result: SendResult,
-        idempotency_key: Option<String>,
-    ) -> GuardReply {
+    fn settle(&mut self, request_id: &str, result: SendResult, idempotency_key: Option<String>) -> GuardReply {
         let Some(request) = self.find_mut(request_id) else {
             return GuardReply::NotFound;
         };
         match result {
-            SendResult::Accepted {
-                message_id,
-                response,
-            } => {
+            SendResult::Accepted { message_id, response } => {
                 match (&mut request.delivery, request.mode) {
                     (_, Mode::Inbound) => {}
                     // A status webhook may have come first: keep it, add the id.
-                    (Some(delivery), _) => {
-                        delivery.message_id = delivery.message_id.take().or(message_id)
-                    }
+                    (Some(delivery), _) => delivery.message_id = delivery.message_id.take().or(message_id),
                     (None, Mode::Outbound) => {
                         request.delivery = Some(Delivery {
                             status: DeliveryStatus::Accepted,
@@ -579,11 +509,7 @@ impl GuardState {
                         })
                     }
                 }
-                if let Some(entry) = self
-                    .idempotency
-                    .iter_mut()
-                    .find(|i| Some(&i.key) == idempotency_key.as_ref())
-                {
+                if let Some(entry) = self.idempotency.iter_mut().find(|i| Some(&i.key) == idempotency_key.as_ref()) {
                     entry.response = Some(response);
                 }
             }
@@ -596,20 +522,13 @@ impl GuardState {
                     }
                 }
                 // The same key may try again.
-                self.idempotency
-                    .retain(|i| Some(&i.key) != idempotency_key.as_ref());
+                self.idempotency.retain(|i| Some(&i.key) != idempotency_key.as_ref());
             }
         }
         GuardReply::Done { changed: true }
     }
 
-    fn attempt(
-        &mut self,
-        request_id: &str,
-        correct: bool,
-        channel: Channel,
-        now_ms: u64,
-    ) -> GuardReply {
+    fn attempt(&mut self, request_id: &str, correct: bool, channel: Channel, now_ms: u64) -> GuardReply {
         let Some(request) = self.find_mut(request_id) else {
             return GuardReply::NotFound;
         };
@@ -633,15 +552,10 @@ impl GuardState {
         };
         if correct {
             request.outcome = Outcome::Verified { at_ms: now_ms, via };
-            GuardReply::Verified {
-                verified_at_ms: now_ms,
-                via,
-            }
+            GuardReply::Verified { verified_at_ms: now_ms, via }
         } else {
             request.attempts_used += 1;
-            GuardReply::WrongCode {
-                attempts_left: request.attempts_left(),
-            }
+            GuardReply::WrongCode { attempts_left: request.attempts_left() }
         }
     }
 
@@ -655,9 +569,9 @@ impl GuardState {
     ) -> GuardReply {
         let by_id = request_id.and_then(|id| self.requests.iter().position(|r| r.request_id == id));
         let by_message = || {
-            self.requests.iter().position(|r| {
-                r.delivery.as_ref().and_then(|d| d.message_id.as_deref()) == Some(message_id)
-            })
+            self.requests
+                .iter()
+                .position(|r| r.delivery.as_ref().and_then(|d| d.message_id.as_deref()) == Some(message_id))
         };
         let Some(index) = by_id.or_else(by_message) else {
             return GuardReply::NotFound;
@@ -670,18 +584,12 @@ impl GuardState {
         if may_change {
             request.delivery = Some(Delivery {
                 status,
-                error_code: if status == DeliveryStatus::Failed {
-                    error_code
-                } else {
-                    None
-                },
+                error_code: if status == DeliveryStatus::Failed { error_code } else { None },
                 updated_ms: now_ms,
                 message_id: Some(message_id.to_string()),
             });
         }
-        GuardReply::Done {
-            changed: may_change,
-        }
+        GuardReply::Done { changed: may_change }
     }
 }
 

@@ -55,10 +55,7 @@ pub fn mask_phone(e164: &str) -> String {
 
 /// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows all.
 pub fn country_allowed(e164: &str, allowed: &[String]) -> bool {
-    allowed.is_empty()
-        || allowed
-            .iter()
-            .any(|cc| wa_digits(e164).starts_with(cc.as_str()))
+    allowed.is_empty() || allowed.iter().any(|cc| wa_digits(e164).starts_with(cc.as_str()))
 }
 
 /// Normalise and apply the country allow-list in one step.
@@ -77,18 +74,8 @@ mod tests {
 
     #[test]
     fn accepts_what_people_type() {
-        for input in [
-            "+14155550123",
-            "+1 415 555 0123",
-            "+1 (415) 555-0123",
-            "+1.415.555.0123",
-            "  +1-415-555-0123 ",
-        ] {
-            assert_eq!(
-                normalize_phone(input).as_deref(),
-                Some("+14155550123"),
-                "{input}"
-            );
+        for input in ["+14155550123", "+1 415 555 0123", "+1 (415) 555-0123", "+1.415.555.0123", "  +1-415-555-0123 "] {
+            assert_eq!(normalize_phone(input).as_deref(), Some("+14155550123"), "{input}");
         }
     }
 
@@ -129,18 +116,9 @@ mod tests {
     #[test]
     fn country_allow_list() {
         let allowed = vec!["1".to_string(), "44".to_string()];
-        assert_eq!(
-            parse_phone("+14155550123", &allowed),
-            Ok("+14155550123".into())
-        );
-        assert_eq!(
-            parse_phone("+447700900123", &allowed),
-            Ok("+447700900123".into())
-        );
-        assert_eq!(
-            parse_phone("+33612345678", &allowed),
-            Err(PhoneError::CountryNotAllowed)
-        );
+        assert_eq!(parse_phone("+14155550123", &allowed), Ok("+14155550123".into()));
+        assert_eq!(parse_phone("+447700900123", &allowed), Ok("+447700900123".into()));
+        assert_eq!(parse_phone("+33612345678", &allowed), Err(PhoneError::CountryNotAllowed));
         assert_eq!(parse_phone("+33612345678", &[]), Ok("+33612345678".into()));
         assert_eq!(parse_phone("nope", &allowed), Err(PhoneError::Invalid));
     }

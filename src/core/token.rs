@@ -55,8 +55,7 @@ mod tests {
         let token = sign_token("k".repeat(32).as_str(), &claims());
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
-        let payload: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(payload["sub"], "+14155550123");
         assert_eq!(payload["amr"][0], "otp");
         assert_eq!(payload["verified_via"], "code");
@@ -69,10 +68,7 @@ mod tests {
         let a = sign_token("secret-a-secret-a-secret-a-secret-a", &claims());
         let b = sign_token("secret-b-secret-b-secret-b-secret-b", &claims());
         assert_ne!(a, b);
-        assert_eq!(
-            a,
-            sign_token("secret-a-secret-a-secret-a-secret-a", &claims())
-        );
+        assert_eq!(a, sign_token("secret-a-secret-a-secret-a-secret-a", &claims()));
     }
 
     #[test]
@@ -80,9 +76,7 @@ mod tests {
         let mut c = claims();
         c.aud = None;
         let token = sign_token("x", &c);
-        let payload = URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).unwrap())
-            .unwrap();
+        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
         assert!(!String::from_utf8(payload).unwrap().contains("aud"));
     }
 }

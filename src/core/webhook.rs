@@ -21,18 +21,13 @@ pub fn handshake<'a>(
     verify_token: &str,
 ) -> Option<&'a str> {
     let token_ok = token.is_some_and(|t| same_bytes(t.as_bytes(), verify_token.as_bytes()));
-    (mode == Some("subscribe") && token_ok)
-        .then_some(challenge?)
-        .filter(|c| c.len() <= 1024)
+    (mode == Some("subscribe") && token_ok).then_some(challenge?).filter(|c| c.len() <= 1024)
 }
 
 /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(raw body, app secret)>`, checked
 /// in constant time over the exact bytes received.
 pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
-    let Some(expected) = header
-        .and_then(|h| h.trim().strip_prefix("sha256="))
-        .and_then(|h| hex::decode(h).ok())
-    else {
+    let Some(expected) = header.and_then(|h| h.trim().strip_prefix("sha256=")).and_then(|h| hex::decode(h).ok()) else {
         return false;
     };
     let mut mac = hmac_sha256(app_secret.as_bytes());
@@ -44,17 +39,9 @@ pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookEvent {
     /// A message with text from the user (typed, or a quick-reply button).
-    Text {
-        from: String,
-        message_id: String,
-        body: String,
-    },
+    Text { from: String, message_id: String, body: String },
     /// Media, reactions, locations...: nothing to verify, just recorded.
-    Other {
-        from: String,
-        message_id: String,
-        kind: String,
-    },
+    Other { from: String, message_id: String, kind: String },
     Status {
         message_id: String,
         recipient: String,
@@ -156,9 +143,7 @@ pub fn parse_delivery(body: &[u8], our_phone_number_id: &str) -> Result<Vec<Webh
         let value = change.value;
         let number_id = value.metadata.and_then(|m| m.phone_number_id);
         if let Some(other) = number_id.filter(|id| id != our_phone_number_id) {
-            events.push(WebhookEvent::OtherNumber {
-                phone_number_id: other,
-            });
+            events.push(WebhookEvent::OtherNumber { phone_number_id: other });
             continue;
         }
         for m in value.messages {
@@ -171,40 +156,25 @@ pub fn parse_delivery(body: &[u8], our_phone_number_id: &str) -> Result<Vec<Webh
                 _ => None,
             };
             events.push(match text {
-                Some(body) => WebhookEvent::Text {
-                    from,
-                    message_id: m.id,
-                    body,
-                },
-                None => WebhookEvent::Other {
-                    from,
-                    message_id: m.id,
-                    kind: m.kind,
-                },
+                Some(body) => WebhookEvent::Text { from, message_id: m.id, body },
+                None => WebhookEvent::Other { from, message_id: m.id, kind: m.kind },
             });
         }
         for s in value.statuses {
-            let (Some(recipient), Some(status)) = (
-                from_wa_id(&s.recipient_id),
-                DeliveryStatus::parse(&s.status),
-            ) else {
+            let (Some(recipient), Some(status)) = (from_wa_id(&s.recipient_id), DeliveryStatus::parse(&s.status))
+            else {
                 continue;
             };
             events.push(WebhookEvent::Status {
                 message_id: s.id,
                 recipient,
                 status,
-                request_id: s
-                    .biz_opaque_callback_data
-                    .filter(|d| super::code::is_request_id(d)),
+                request_id: s.biz_opaque_callback_data.filter(|d| super::code::is_request_id(d)),
                 error_code: s.errors.first().map(|e| e.code),
             });
         }
         for e in value.errors {
-            events.push(WebhookEvent::SystemError {
-                code: e.code,
-                title: e.title,
-            });
+            events.push(WebhookEvent::SystemError { code: e.code, title: e.title });
         }
     }
     Ok(events)
@@ -218,11 +188,7 @@ pub enum Keyword {
 
 /// `STOP`/`UNSUBSCRIBE` and `START`, ignoring case and spacing.
 pub fn keyword(text: &str) -> Option<Keyword> {
-    let squeezed: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
     match squeezed.as_str() {
         "STOP" | "UNSUBSCRIBE" => Some(Keyword::Stop),
         "START" => Some(Keyword::Start),
@@ -250,9 +216,7 @@ pub fn chat_reply(reply: &GuardReply) -> Option<String> {
 
 pub fn keyword_reply(keyword: Keyword) -> &'static str {
     match keyword {
-        Keyword::Stop => {
-            "You will no longer receive verification codes here. Reply START to receive them again."
-        }
+        Keyword::Stop => "You will no longer receive verification codes here. Reply START to receive them again.",
         Keyword::Start => "You can receive verification codes here again. Reply STOP to opt out.",
     }
 }
@@ -282,31 +246,15 @@ mod tests {
         assert!(!verify_signature("secret", Some("sha1=0329a0"), b"test"));
         assert!(!verify_signature("secret", Some("sha256=zz"), b"test"));
         assert!(!verify_signature("secret", Some(&header[..40]), b"test"));
-        assert!(verify_signature(
-            "s",
-            Some(&sign("s", INCOMING.as_bytes())),
-            INCOMING.as_bytes()
-        ));
+        assert!(verify_signature("s", Some(&sign("s", INCOMING.as_bytes())), INCOMING.as_bytes()));
     }
 
     #[test]
     fn handshake_needs_mode_and_token() {
-        assert_eq!(
-            handshake(Some("subscribe"), Some("tok"), Some("c123"), "tok"),
-            Some("c123")
-        );
-        assert_eq!(
-            handshake(Some("subscribe"), Some("bad"), Some("c123"), "tok"),
-            None
-        );
-        assert_eq!(
-            handshake(Some("unsubscribe"), Some("tok"), Some("c123"), "tok"),
-            None
-        );
-        assert_eq!(
-            handshake(Some("subscribe"), None, Some("c123"), "tok"),
-            None
-        );
+        assert_eq!(handshake(Some("subscribe"), Some("tok"), Some("c123"), "tok"), Some("c123"));
+        assert_eq!(handshake(Some("subscribe"), Some("bad"), Some("c123"), "tok"), None);
+        assert_eq!(handshake(Some("unsubscribe"), Some("tok"), Some("c123"), "tok"), None);
+        assert_eq!(handshake(Some("subscribe"), None, Some("c123"), "tok"), None);
         assert_eq!(handshake(Some("subscribe"), Some("tok"), None, "tok"), None);
     }
 
@@ -332,10 +280,7 @@ mod tests {
         );
         assert_eq!(
             parse_delivery(SYSTEM.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
-            vec![WebhookEvent::SystemError {
-                code: 130429,
-                title: "Rate limit hit".into()
-            }]
+            vec![WebhookEvent::SystemError { code: 130429, title: "Rate limit hit".into() }]
         );
     }
 
@@ -354,14 +299,7 @@ mod tests {
         let events = parse_delivery(body.as_bytes(), SAMPLE_NUMBER_ID).unwrap();
         assert_eq!(events.len(), 4);
         assert!(matches!(&events[1], WebhookEvent::Other { kind, .. } if kind == "image"));
-        assert!(matches!(
-            &events[2],
-            WebhookEvent::Status {
-                status: DeliveryStatus::Read,
-                request_id: None,
-                ..
-            }
-        ));
+        assert!(matches!(&events[2], WebhookEvent::Status { status: DeliveryStatus::Read, request_id: None, .. }));
         assert!(matches!(&events[3], WebhookEvent::Text { body, .. } if body == "STOP"));
     }
 
@@ -369,9 +307,7 @@ mod tests {
     fn changes_for_other_numbers_are_skipped() {
         assert_eq!(
             parse_delivery(INCOMING.as_bytes(), "999").unwrap(),
-            vec![WebhookEvent::OtherNumber {
-                phone_number_id: SAMPLE_NUMBER_ID.into()
-            }]
+            vec![WebhookEvent::OtherNumber { phone_number_id: SAMPLE_NUMBER_ID.into() }]
         );
     }
 
@@ -384,18 +320,13 @@ mod tests {
 
     #[test]
     fn chat_replies_never_carry_a_code() {
-        assert!(chat_reply(&GuardReply::Verified {
-            verified_at_ms: 0,
-            via: crate::core::guard::VerifiedVia::Reply
-        })
-        .is_some());
+        assert!(chat_reply(&GuardReply::Verified { verified_at_ms: 0, via: crate::core::guard::VerifiedVia::Reply })
+            .is_some());
         assert_eq!(
             chat_reply(&GuardReply::WrongCode { attempts_left: 1 }).unwrap(),
             "That code is not correct. 1 attempt left."
         );
-        assert!(chat_reply(&GuardReply::WrongCode { attempts_left: 0 })
-            .unwrap()
-            .contains("no attempts"));
+        assert!(chat_reply(&GuardReply::WrongCode { attempts_left: 0 }).unwrap().contains("no attempts"));
         assert_eq!(chat_reply(&GuardReply::Duplicate), None);
         assert!(keyword_reply(Keyword::Stop).contains("START"));
     }

@@ -13,9 +13,7 @@ pub async fn call(env: &Env, name: &str, command: &GuardCommand) -> Result<Guard
         headers.set("Content-Type", "application/json")?;
         let body = serde_json::to_string(command)?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
         let request = Request::new_with_init("https://phone-guard/command", &init)?;
         let mut response = stub.fetch_with_request(request).await?;
         response.json::<GuardReply>().await

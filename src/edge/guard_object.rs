@@ -26,9 +26,7 @@ impl PhoneGuard {
             return Ok(());
         }
         let stored = self.state.storage().get::<String>(STATE_KEY).await?;
-        let loaded = stored
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
+        let loaded = stored.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
         // Another request may have loaded it while we awaited: keep theirs.
         let mut cache = self.cache.borrow_mut();
         if cache.is_none() {
@@ -39,11 +37,7 @@ impl PhoneGuard {
 
     /// Runs `change` on the state synchronously (the whole check-and-update),
     /// then persists what it left behind.
-    async fn update<T>(
-        &self,
-        always_store: bool,
-        change: impl FnOnce(&mut GuardState) -> T,
-    ) -> Result<T> {
+    async fn update<T>(&self, always_store: bool, change: impl FnOnce(&mut GuardState) -> T) -> Result<T> {
         self.load().await?;
         let (result, snapshot) = {
             let mut cache = self.cache.borrow_mut();
@@ -51,11 +45,7 @@ impl PhoneGuard {
             let before = state.clone();
             let result = change(state);
             let snapshot = if always_store || *state != before {
-                Some((
-                    serde_json::to_string(&*state)?,
-                    state.is_empty(),
-                    state.next_wakeup(),
-                ))
+                Some((serde_json::to_string(&*state)?, state.is_empty(), state.next_wakeup()))
             } else {
                 None
             };
@@ -71,13 +61,9 @@ impl PhoneGuard {
                 storage.put(STATE_KEY, json).await?;
                 // An alarm that fires early only prunes and re-arms, so it is
                 // moved only when something must be pruned sooner.
-                if let Some(at) =
-                    wakeup.filter(|at| self.alarm_at.get().is_none_or(|set| *at < set))
-                {
+                if let Some(at) = wakeup.filter(|at| self.alarm_at.get().is_none_or(|set| *at < set)) {
                     let at = at.max(now_ms() + 1000);
-                    storage
-                        .set_alarm(at.saturating_sub(now_ms()) as i64)
-                        .await?;
+                    storage.set_alarm(at.saturating_sub(now_ms()) as i64).await?;
                     self.alarm_at.set(Some(at));
                 }
             }
@@ -88,11 +74,7 @@ impl PhoneGuard {
 
 impl DurableObject for PhoneGuard {
     fn new(state: State, _env: Env) -> Self {
-        PhoneGuard {
-            state,
-            cache: RefCell::new(None),
-            alarm_at: Cell::new(None),
-        }
+        PhoneGuard { state, cache: RefCell::new(None), alarm_at: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -100,9 +82,7 @@ impl DurableObject for PhoneGuard {
             Ok(command) => command,
             Err(e) => return Response::error(format!("bad guard command: {e}"), 400),
         };
-        let reply = self
-            .update(false, |state| state.apply(command, now_ms()))
-            .await?;
+        let reply = self.update(false, |state| state.apply(command, now_ms())).await?;
         Response::from_json(&reply)
     }
 

@@ -28,10 +28,7 @@ pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<V
             return Err(ApiError::payload_too_large(limit));
         }
     }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::invalid_request("body", "The body could not be read."))?;
+    let body = req.bytes().await.map_err(|_| ApiError::invalid_request("body", "The body could not be read."))?;
     if body.len() > limit {
         return Err(ApiError::payload_too_large(limit));
     }
@@ -39,10 +36,8 @@ pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<V
 }
 
 fn json_response(status: u16, body: &Value) -> Result<Response> {
-    let mut resp =
-        Response::from_bytes(serde_json::to_vec(body).unwrap_or_default())?.with_status(status);
-    resp.headers_mut()
-        .set("Content-Type", "application/json; charset=utf-8")?;
+    let mut resp = Response::from_bytes(serde_json::to_vec(body).unwrap_or_default())?.with_status(status);
+    resp.headers_mut().set("Content-Type", "application/json; charset=utf-8")?;
     Ok(resp)
 }
 
@@ -51,8 +46,7 @@ pub fn to_response(handled: Handled) -> Result<Response> {
         Ok(Reply::Json(status, body)) => json_response(status, &body),
         Ok(Reply::Text(status, text)) => {
             let mut resp = Response::ok(text)?.with_status(status);
-            resp.headers_mut()
-                .set("Content-Type", "text/plain; charset=utf-8")?;
+            resp.headers_mut().set("Content-Type", "text/plain; charset=utf-8")?;
             Ok(resp)
         }
         Ok(Reply::Html(html)) => Response::from_html(html),
@@ -60,8 +54,7 @@ pub fn to_response(handled: Handled) -> Result<Response> {
         Err(e) => {
             let mut resp = json_response(e.status, &e.body())?;
             if let Some(seconds) = e.retry_after {
-                resp.headers_mut()
-                    .set("Retry-After", &seconds.to_string())?;
+                resp.headers_mut().set("Retry-After", &seconds.to_string())?;
             }
             if let Some(allow) = e.allow {
                 resp.headers_mut().set("Allow", allow)?;
@@ -72,12 +65,7 @@ pub fn to_response(handled: Handled) -> Result<Response> {
 }
 
 /// Adds CORS headers when the request's `Origin` is allowed.
-pub fn apply_cors(
-    resp: &mut Response,
-    origin: Option<&str>,
-    allowed: &AllowedOrigins,
-    preflight: bool,
-) -> Result<()> {
+pub fn apply_cors(resp: &mut Response, origin: Option<&str>, allowed: &AllowedOrigins, preflight: bool) -> Result<()> {
     let Some(origin) = origin.filter(|o| allowed.allows(o)) else {
         return Ok(());
     };
@@ -87,10 +75,7 @@ pub fn apply_cors(
     headers.set("Access-Control-Expose-Headers", "Retry-After")?;
     if preflight {
         headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
-        headers.set(
-            "Access-Control-Allow-Headers",
-            "Content-Type, Idempotency-Key",
-        )?;
+        headers.set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key")?;
         headers.set("Access-Control-Max-Age", "86400")?;
     }
     Ok(())

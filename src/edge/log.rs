@@ -17,20 +17,12 @@ pub struct RequestLog {
 
 impl RequestLog {
     pub fn start(started_ms: u64) -> Self {
-        RequestLog {
-            route: "unknown",
-            phone: None,
-            outcome: None,
-            detail: Vec::new(),
-            started_ms,
-            steps: Vec::new(),
-        }
+        RequestLog { route: "unknown", phone: None, outcome: None, detail: Vec::new(), started_ms, steps: Vec::new() }
     }
 
     /// Marks the end of a step (`ip`, `reserve`, `kv`, `send`...), for latency breakdowns.
     pub fn step(&mut self, name: &'static str) {
-        self.steps
-            .push((name, crate::edge::now_ms().saturating_sub(self.started_ms)));
+        self.steps.push((name, crate::edge::now_ms().saturating_sub(self.started_ms)));
     }
 
     pub fn phone(&mut self, e164: &str) {
@@ -52,11 +44,7 @@ impl RequestLog {
             "ms": elapsed_ms,
         });
         if !self.steps.is_empty() {
-            line["steps"] = self
-                .steps
-                .iter()
-                .map(|(name, ms)| (name.to_string(), json!(ms)))
-                .collect();
+            line["steps"] = self.steps.iter().map(|(name, ms)| (name.to_string(), json!(ms))).collect();
         }
         if !self.detail.is_empty() {
             line["detail"] = json!(self.detail);

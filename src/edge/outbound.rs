@@ -16,18 +16,10 @@ pub enum FetchError {
 }
 
 /// POSTs `body` and returns (status, text), abandoning the request after `timeout_ms`.
-pub async fn post(
-    url: &str,
-    headers: Headers,
-    body: String,
-    timeout_ms: u64,
-) -> Result<(u16, String), FetchError> {
+pub async fn post(url: &str, headers: Headers, body: String, timeout_ms: u64) -> Result<(u16, String), FetchError> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request =
-        Request::new_with_init(url, &init).map_err(|e| FetchError::Network(e.to_string()))?;
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    let request = Request::new_with_init(url, &init).map_err(|e| FetchError::Network(e.to_string()))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
@@ -78,28 +70,15 @@ pub async fn send_message(config: &Config, message: &Value) -> Result<String, Se
 }
 
 /// Cloudflare Turnstile's siteverify; any failure to ask counts as a failed check.
-pub async fn turnstile_passes(
-    config: &Config,
-    secret: &str,
-    token: &str,
-    ip: Option<&str>,
-) -> bool {
+pub async fn turnstile_passes(config: &Config, secret: &str, token: &str, ip: Option<&str>) -> bool {
     let mut body = serde_json::json!({ "secret": secret, "response": token });
     if let Some(ip) = ip {
         body["remoteip"] = ip.into();
     }
-    match post(
-        &config.turnstile_verify_url,
-        json_headers(),
-        body.to_string(),
-        5_000,
-    )
-    .await
-    {
-        Ok((200, text)) => serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["success"].as_bool())
-            .unwrap_or(false),
+    match post(&config.turnstile_verify_url, json_headers(), body.to_string(), 5_000).await {
+        Ok((200, text)) => {
+            serde_json::from_str::<Value>(&text).ok().and_then(|v| v["success"].as_bool()).unwrap_or(false)
+        }
         _ => false,
     }
 }

@@ -28,9 +28,7 @@ impl Route {
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/webhook" => Some(Route::Webhook),
-            _ => path
-                .strip_prefix("/v1/otp/status/")
-                .map(|id| Route::OtpStatus(id.to_string())),
+            _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
 
@@ -73,20 +71,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
                 (Route::Demo, Method::Get) => health::demo_page(config),
-                (Route::OtpRequest, Method::Post) => {
-                    otp::request(&mut req, &env, &ctx, config, &mut log).await
-                }
-                (Route::OtpVerify, Method::Post) => {
-                    otp::verify(&mut req, &env, config, &mut log).await
-                }
-                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
-                    otp::status(id, &env, config).await
-                }
+                (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
+                (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
+                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
-                (Route::Webhook, Method::Post) => {
-                    webhook::deliver(&mut req, &env, &ctx, config, &mut log).await
-                }
+                (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },
         },
@@ -96,18 +86,8 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     }
     let mut resp = to_response(handled)?;
     if !matches!(route, Some(Route::Webhook)) {
-        let allowed = config
-            .as_ref()
-            .as_ref()
-            .map_or(AllowedOrigins::List(Vec::new()), |c| {
-                c.allowed_origins.clone()
-            });
-        apply_cors(
-            &mut resp,
-            origin.as_deref(),
-            &allowed,
-            method == Method::Options,
-        )?;
+        let allowed = config.as_ref().as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.allowed_origins.clone());
+        apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
     }
     log.emit(method.as_ref(), resp.status_code());
     Ok(resp)

@@ -13,10 +13,7 @@ thread_local! {
 
 /// Secrets first, then plain vars (locally both come from `.dev.vars` / `--var`).
 fn lookup(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
 }
 
 /// The typed configuration, or the names of the settings (and bindings) that are wrong.
@@ -26,13 +23,11 @@ pub fn config(env: &Env) -> Rc<Result<Config, Problems>> {
     }
     let mut parsed = Config::from_lookup(|name| lookup(env, name));
     // The two required bindings count as settings too: without them nothing works.
-    let missing: Problems = [
-        ("OTP_CODES", env.kv("OTP_CODES").is_err()),
-        ("PHONE_GUARD", env.durable_object("PHONE_GUARD").is_err()),
-    ]
-    .into_iter()
-    .filter_map(|(name, missing)| missing.then_some(name))
-    .collect();
+    let missing: Problems =
+        [("OTP_CODES", env.kv("OTP_CODES").is_err()), ("PHONE_GUARD", env.durable_object("PHONE_GUARD").is_err())]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
     if !missing.is_empty() {
         parsed = match parsed {
             Ok(_) => Err(missing),

@@ -47,10 +47,7 @@ impl InboxMessage {
         let a = &self.message;
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
-        m.insert(
-            "received_at".into(),
-            json!(crate::util::rfc3339_ms(self.received_at_ms)),
-        );
+        m.insert("received_at".into(), json!(crate::util::rfc3339_ms(self.received_at_ms)));
         m.insert("received_at_ms".into(), json!(self.received_at_ms));
         m.insert("version".into(), json!(self.version));
         m.insert("phone_number_id".into(), json!(self.phone_number_id));
@@ -122,18 +119,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
-        AppState {
-            config,
-            http: crate::webhook::client(),
-            inner: Mutex::new(Inner::default()),
-        }
+        AppState { config, http: crate::webhook::client(), inner: Mutex::new(Inner::default()) }
     }
 
     /// Short critical sections only: never hold the guard across `.await`.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The business the webhooks claim to come from: the configured phone number id,
@@ -165,12 +156,7 @@ pub fn render_html(messages: &[InboxMessage], config: &Config) -> String {
     let mut rows = String::new();
     for msg in messages.iter().rev() {
         let m = &msg.message;
-        let headline = m
-            .code
-            .as_ref()
-            .or(m.text.as_ref())
-            .map(String::as_str)
-            .unwrap_or("(no text)");
+        let headline = m.code.as_ref().or(m.text.as_ref()).map(String::as_str).unwrap_or("(no text)");
         let template = match (&m.template_name, &m.language) {
             (Some(n), Some(l)) => format!("{} ({})", html_escape(n), html_escape(l)),
             (Some(n), None) => html_escape(n),
@@ -243,21 +229,13 @@ mod tests {
     }
 
     fn text_msg(id: &str, text: &str) -> InboxMessage {
-        msg(
-            id,
-            json!({"messaging_product": "whatsapp", "to": "16505551234", "text": {"body": text}}),
-        )
+        msg(id, json!({"messaging_product": "whatsapp", "to": "16505551234", "text": {"body": text}}))
     }
 
     #[test]
     fn html_is_escaped_and_newest_first() {
-        let html = render_html(
-            &[
-                text_msg("wamid.first", "<b>old</b>"),
-                text_msg("wamid.second", "new & shiny"),
-            ],
-            &config(),
-        );
+        let html =
+            render_html(&[text_msg("wamid.first", "<b>old</b>"), text_msg("wamid.second", "new & shiny")], &config());
         assert!(html.contains("&lt;b&gt;old&lt;/b&gt;"));
         assert!(!html.contains("<b>old"));
         assert!(html.contains("new &amp; shiny"));

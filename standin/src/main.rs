@@ -47,12 +47,8 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
     let mut app_secret = env_nonempty("STANDIN_APP_SECRET");
     let mut webhook_url = env_nonempty("STANDIN_WEBHOOK_URL");
     let mut phone_number_id = env_nonempty("STANDIN_PHONE_NUMBER_ID");
-    let mut auto_status = env("STANDIN_AUTO_STATUS").is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    });
+    let mut auto_status = env("STANDIN_AUTO_STATUS")
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
 
     let mut i = 0;
     while i < args.len() {
@@ -85,9 +81,7 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
             Some(v) => v,
             None => {
                 i += 1;
-                args.get(i)
-                    .cloned()
-                    .ok_or_else(|| format!("{flag} needs a value"))?
+                args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?
             }
         };
         *slot = Some(value);
@@ -96,16 +90,11 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
 
     let port = match port {
         None => 0,
-        Some(p) => p
-            .trim()
-            .parse::<u16>()
-            .map_err(|_| format!("invalid port '{p}'"))?,
+        Some(p) => p.trim().parse::<u16>().map_err(|_| format!("invalid port '{p}'"))?,
     };
     if let Some(url) = &webhook_url {
         if !url.starts_with("http://") {
-            return Err(format!(
-                "--webhook-url must be a plain http:// URL (got '{url}')"
-            ));
+            return Err(format!("--webhook-url must be a plain http:// URL (got '{url}')"));
         }
     }
     Ok(Config {
@@ -133,10 +122,7 @@ impl Shutdown {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            Shutdown {
-                term: signal(SignalKind::terminate()).ok(),
-                int: signal(SignalKind::interrupt()).ok(),
-            }
+            Shutdown { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
         }
         #[cfg(not(unix))]
         Shutdown {}
@@ -184,17 +170,11 @@ async fn main() {
     let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "meta-standin: cannot listen on {}:{}: {e}",
-                config.host, config.port
-            );
+            eprintln!("meta-standin: cannot listen on {}:{}: {e}", config.host, config.port);
             std::process::exit(1);
         }
     };
-    let port = listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(config.port);
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
     let shown_host = match config.host.as_str() {
         "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_string(),
         h if h.contains(':') => format!("[{h}]"),
@@ -202,11 +182,7 @@ async fn main() {
     };
     eprintln!(
         "[meta-standin] access token {}, webhook {}, phone number id {}, auto-status {}",
-        if config.access_token == "dev-access-token" {
-            "default"
-        } else {
-            "custom"
-        },
+        if config.access_token == "dev-access-token" { "default" } else { "custom" },
         config.webhook_url.as_deref().unwrap_or("none"),
         config.phone_number_id.as_deref().unwrap_or("any"),
         if config.auto_status { "on" } else { "off" },
@@ -250,13 +226,8 @@ mod tests {
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse_config(&args, &|k| {
-            env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone())
-        })
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_config(&args, &|k| env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone()))
     }
 
     #[test]
@@ -282,14 +253,7 @@ mod tests {
             ("STANDIN_AUTO_STATUS", "1"),
         ];
         let c = parse(&[], &env).unwrap();
-        assert_eq!(
-            (
-                c.port,
-                c.access_token.as_str(),
-                c.phone_number_id.as_deref()
-            ),
-            (9000, "env-token", Some("111"))
-        );
+        assert_eq!((c.port, c.access_token.as_str(), c.phone_number_id.as_deref()), (9000, "env-token", Some("111")));
         assert!(c.auto_status);
         let c = parse(
             &[
@@ -307,10 +271,7 @@ mod tests {
         assert_eq!(c.port, 9100);
         assert_eq!(c.access_token, "flag-token");
         assert_eq!(c.app_secret, "env-secret");
-        assert_eq!(
-            c.webhook_url.as_deref(),
-            Some("http://127.0.0.1:8787/webhook")
-        );
+        assert_eq!(c.webhook_url.as_deref(), Some("http://127.0.0.1:8787/webhook"));
         assert_eq!(c.phone_number_id.as_deref(), Some("222"));
     }
 

@@ -8,8 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::util::new_fbtrace_id;
 
-pub const ERROR_CODES_HREF: &str =
-    "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/";
+pub const ERROR_CODES_HREF: &str = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/";
 pub const INVALID_TOKEN_MESSAGE: &str = "Invalid OAuth access token - Cannot parse access token";
 
 /// What the catalog knows about one error code.
@@ -53,14 +52,7 @@ pub fn lookup(code: i64) -> CodeInfo {
         132016 => ("Template is disabled", "Template has been paused too many times due to low quality and is now permanently disabled.", 400, None),
         _ => ("Unknown error", "An error occurred while processing the request.", 400, None),
     };
-    CodeInfo {
-        code,
-        title,
-        details,
-        http_status,
-        subcode,
-        transient: matches!(code, 131000 | 131016 | 130429 | 2 | 4),
-    }
+    CodeInfo { code, title, details, http_status, subcode, transient: matches!(code, 131000 | 131016 | 130429 | 2 | 4) }
 }
 
 /// `error.message` as Meta writes it: `(#131026) Message undeliverable`; the
@@ -77,12 +69,7 @@ pub fn message_for(code: i64) -> String {
 pub fn send_error(code: i64, message: Option<&str>, details: Option<&str>) -> Value {
     let info = lookup(code);
     let mut err = Map::new();
-    err.insert(
-        "message".into(),
-        json!(message
-            .map(str::to_string)
-            .unwrap_or_else(|| message_for(code))),
-    );
+    err.insert("message".into(), json!(message.map(str::to_string).unwrap_or_else(|| message_for(code))));
     err.insert("type".into(), json!("OAuthException"));
     err.insert("code".into(), json!(code));
     if let Some(sub) = info.subcode {
@@ -165,10 +152,7 @@ mod tests {
         let v = send_error(131026, None, None);
         let e = &v["error"];
         assert_eq!(keys(&v), ["error"]);
-        assert_eq!(
-            keys(e),
-            ["code", "error_data", "fbtrace_id", "message", "type"]
-        );
+        assert_eq!(keys(e), ["code", "error_data", "fbtrace_id", "message", "type"]);
         assert_eq!(e["message"], "(#131026) Message undeliverable");
         assert_eq!(e["type"], "OAuthException");
         assert_eq!(e["code"], 131026);
@@ -179,30 +163,14 @@ mod tests {
 
     #[test]
     fn template_missing_has_subcode_and_transients_are_flagged() {
-        let v = send_error(
-            132001,
-            None,
-            Some("template name (otp) does not exist in en_US"),
-        );
+        let v = send_error(132001, None, Some("template name (otp) does not exist in en_US"));
         assert_eq!(v["error"]["error_subcode"], 2_494_073);
-        assert_eq!(
-            v["error"]["error_data"]["details"],
-            "template name (otp) does not exist in en_US"
-        );
+        assert_eq!(v["error"]["error_data"]["details"], "template name (otp) does not exist in en_US");
         for code in [131000, 131016, 130429, 2, 4] {
-            assert_eq!(
-                send_error(code, None, None)["error"]["is_transient"],
-                true,
-                "{code}"
-            );
+            assert_eq!(send_error(code, None, None)["error"]["is_transient"], true, "{code}");
         }
         for code in [131026, 131047, 132001, 190, 100] {
-            assert!(
-                send_error(code, None, None)["error"]
-                    .get("is_transient")
-                    .is_none(),
-                "{code}"
-            );
+            assert!(send_error(code, None, None)["error"].get("is_transient").is_none(), "{code}");
         }
     }
 
@@ -216,9 +184,7 @@ mod tests {
         assert_eq!(lookup(1).http_status, 500);
         assert_eq!(lookup(131016).http_status, 503);
         assert_eq!(lookup(2).http_status, 503);
-        for c in [
-            130429, 131056, 131048, 80007, 4, 131026, 132001, 100, 368, 999_999,
-        ] {
+        for c in [130429, 131056, 131048, 80007, 4, 131026, 132001, 100, 368, 999_999] {
             assert_eq!(lookup(c).http_status, 400, "{c}");
         }
     }
@@ -228,10 +194,7 @@ mod tests {
         assert_eq!(message_for(190), INVALID_TOKEN_MESSAGE);
         assert_eq!(message_for(2), "Service temporarily unavailable");
         assert_eq!(message_for(130429), "(#130429) Rate limit hit");
-        assert_eq!(
-            send_error(100, Some("custom"), None)["error"]["message"],
-            "custom"
-        );
+        assert_eq!(send_error(100, Some("custom"), None)["error"]["message"], "custom");
         assert_eq!(message_for(424242), "(#424242) Unknown error");
         assert_eq!(code_for_status(500), 1);
         assert_eq!(code_for_status(503), 2);

@@ -37,11 +37,7 @@ pub fn router(state: Shared) -> Router {
         .route("/turnstile/v0/siteverify", post(turnstile_siteverify))
         .fallback(|| async { control_error(StatusCode::NOT_FOUND, "not_found", "No such route") })
         .method_not_allowed_fallback(|| async {
-            control_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed on this route",
-            )
+            control_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed on this route")
         })
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -53,11 +49,7 @@ async fn log_request(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let resp = next.run(req).await;
-    eprintln!(
-        "[meta-standin] {method} {path} -> {} ({} ms)",
-        resp.status().as_u16(),
-        started.elapsed().as_millis()
-    );
+    eprintln!("[meta-standin] {method} {path} -> {} ({} ms)", resp.status().as_u16(), started.elapsed().as_millis());
     resp
 }
 
@@ -79,19 +71,12 @@ struct ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(
-            self.status,
-            json!({"error": {"code": self.code, "message": self.message}}),
-        )
+        json_response(self.status, json!({"error": {"code": self.code, "message": self.message}}))
     }
 }
 
 fn control_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message: message.into(),
-    }
+    ApiError { status, code, message: message.into() }
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -114,10 +99,7 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 fn control_body(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
     let m = parse_object(body)?;
     match m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad_request(format!(
-            "Unknown field '{k}'; allowed: {}",
-            allowed.join(", ")
-        ))),
+        Some(k) => Err(bad_request(format!("Unknown field '{k}'; allowed: {}", allowed.join(", ")))),
         None => Ok(m),
     }
 }
@@ -154,10 +136,7 @@ fn opt_u64(m: &Map<String, Value>, key: &str) -> Result<Option<u64>, ApiError> {
 fn opt_i64(m: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| bad_request(format!("'{key}' must be an integer"))),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| bad_request(format!("'{key}' must be an integer"))),
     }
 }
 
@@ -175,10 +154,7 @@ fn is_version(v: &str) -> bool {
 }
 
 fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let value = value.trim();
@@ -202,10 +178,7 @@ async fn send_message(
     }
     if let Some(expected) = &st.config.phone_number_id {
         if expected != &phone_number_id {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                meta_errors::unknown_object(&phone_number_id),
-            );
+            return json_response(StatusCode::BAD_REQUEST, meta_errors::unknown_object(&phone_number_id));
         }
     }
     if !bearer_ok(&headers, &st.config.access_token) {
@@ -220,17 +193,12 @@ async fn send_message(
     }
 
     // Scripts aimed at one recipient let concurrent tests script failures independently.
-    let recipient = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-        v["to"]
-            .as_str()
-            .map(|t| t.trim_start_matches('+').to_string())
-    });
+    let recipient = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["to"].as_str().map(|t| t.trim_start_matches('+').to_string()));
     let script = {
         let mut inner = st.lock();
-        let position = inner
-            .scripts
-            .iter()
-            .position(|s| s.applies_to(recipient.as_deref()));
+        let position = inner.scripts.iter().position(|s| s.applies_to(recipient.as_deref()));
         position.and_then(|i| inner.scripts.remove(i))
     };
     if let Some(script) = script {
@@ -239,11 +207,7 @@ async fn send_message(
         }
         if script.fails() {
             let resp = scripted_failure(&script, &body);
-            eprintln!(
-                "[meta-standin] send -> scripted failure {} (code {:?})",
-                resp.status().as_u16(),
-                script.code
-            );
+            eprintln!("[meta-standin] send -> scripted failure {} (code {:?})", resp.status().as_u16(), script.code);
             return resp;
         }
     }
@@ -251,14 +215,8 @@ async fn send_message(
     let acc = match validate(&body) {
         Ok(a) => a,
         Err(inv) => {
-            eprintln!(
-                "[meta-standin] send rejected: ({}) {}",
-                inv.code, inv.details
-            );
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                meta_errors::send_error(inv.code, None, Some(&inv.details)),
-            );
+            eprintln!("[meta-standin] send rejected: ({}) {}", inv.code, inv.details);
+            return json_response(StatusCode::BAD_REQUEST, meta_errors::send_error(inv.code, None, Some(&inv.details)));
         }
     };
 
@@ -279,13 +237,8 @@ async fn send_message(
         mask_phone(&acc.to_digits),
         id
     );
-    let msg = InboxMessage {
-        id,
-        received_at_ms: now_ms(),
-        version,
-        phone_number_id: phone_number_id.clone(),
-        message: acc,
-    };
+    let msg =
+        InboxMessage { id, received_at_ms: now_ms(), version, phone_number_id: phone_number_id.clone(), message: acc };
     {
         let mut inner = st.lock();
         inner.last_phone_number_id = Some(phone_number_id);
@@ -300,29 +253,19 @@ async fn send_message(
 fn scripted_failure(script: &Script, request_body: &[u8]) -> Response {
     if let Some(raw) = &script.raw_body {
         let status = status_code(script.http_status.unwrap_or(500));
-        let ctype = if serde_json::from_str::<Value>(raw).is_ok() {
-            "application/json"
-        } else {
-            "text/html; charset=utf-8"
-        };
+        let ctype =
+            if serde_json::from_str::<Value>(raw).is_ok() { "application/json" } else { "text/html; charset=utf-8" };
         return (status, [(header::CONTENT_TYPE, ctype)], raw.clone()).into_response();
     }
-    let code = script
-        .code
-        .unwrap_or_else(|| meta_errors::code_for_status(script.http_status.unwrap_or(500)));
-    let status = script
-        .http_status
-        .unwrap_or_else(|| meta_errors::lookup(code).http_status);
+    let code = script.code.unwrap_or_else(|| meta_errors::code_for_status(script.http_status.unwrap_or(500)));
+    let status = script.http_status.unwrap_or_else(|| meta_errors::lookup(code).http_status);
     let details = script.details.clone().or_else(|| {
         (code == 132_001)
             .then(|| template_context(request_body))
             .flatten()
             .map(|(name, lang)| format!("template name ({name}) does not exist in {lang}"))
     });
-    json_response(
-        status_code(status),
-        meta_errors::send_error(code, script.message.as_deref(), details.as_deref()),
-    )
+    json_response(status_code(status), meta_errors::send_error(code, script.message.as_deref(), details.as_deref()))
 }
 
 /// `--auto-status`: `sent` shortly after the send, `delivered` ≈200 ms later.
@@ -354,19 +297,7 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
 // ---------------------------------------------------------------- control
 
 async fn control_fail(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    let m = control_body(
-        &body,
-        &[
-            "count",
-            "to",
-            "code",
-            "http_status",
-            "delay_ms",
-            "message",
-            "details",
-            "raw_body",
-        ],
-    )?;
+    let m = control_body(&body, &["count", "to", "code", "http_status", "delay_ms", "message", "details", "raw_body"])?;
     let count = opt_u64(&m, "count")?.unwrap_or(1);
     let http_status = match opt_u64(&m, "http_status")? {
         None => None,
@@ -383,9 +314,7 @@ async fn control_fail(State(st): State<Shared>, body: Bytes) -> Result<Response,
         raw_body: opt_string(&m, "raw_body")?,
     };
     if !script.fails() && script.delay_ms.is_none() {
-        return Err(bad_request(
-            "Give at least one of 'code', 'http_status', 'delay_ms', 'raw_body'",
-        ));
+        return Err(bad_request("Give at least one of 'code', 'http_status', 'delay_ms', 'raw_body'"));
     }
     if !(1..=10_000).contains(&count) {
         return Err(bad_request("'count' must be between 1 and 10000"));
@@ -410,13 +339,8 @@ async fn control_reset(State(st): State<Shared>) -> Response {
     json_response(StatusCode::OK, json!({"ok": true}))
 }
 
-async fn control_inbox(
-    State(st): State<Shared>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let want = q
-        .get("to")
-        .map(|t| t.trim().trim_start_matches('+').to_string());
+async fn control_inbox(State(st): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let want = q.get("to").map(|t| t.trim().trim_start_matches('+').to_string());
     let messages: Vec<Value> = st
         .lock()
         .inbox
@@ -480,11 +404,7 @@ fn signed(st: &AppState, delivery: &Value) -> (Vec<u8>, Option<String>) {
 }
 
 /// The body of a `/control/webhook/*` command; 409 first when there is nowhere to post.
-fn webhook_command(
-    st: &AppState,
-    body: &[u8],
-    allowed: &[&str],
-) -> Result<Map<String, Value>, ApiError> {
+fn webhook_command(st: &AppState, body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
     if st.config.webhook_url.is_none() {
         return Err(control_error(
             StatusCode::CONFLICT,
@@ -509,23 +429,14 @@ async fn post_and_answer(
             StatusCode::OK,
             json!({"message_id": message_id, "webhook_status": status, "webhook_body": text, "delivery": delivery}),
         )),
-        Err(f) if f.timed_out => Err(control_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "webhook_timeout",
-            f.message,
-        )),
-        Err(f) => Err(control_error(
-            StatusCode::BAD_GATEWAY,
-            "webhook_unreachable",
-            f.message,
-        )),
+        Err(f) if f.timed_out => Err(control_error(StatusCode::GATEWAY_TIMEOUT, "webhook_timeout", f.message)),
+        Err(f) => Err(control_error(StatusCode::BAD_GATEWAY, "webhook_unreachable", f.message)),
     }
 }
 
 async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let m = webhook_command(&st, &body, &["from", "text", "id", "name", "timestamp"])?;
-    let from =
-        opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
+    let from = opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
     let from = phone_digits(&from).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?;
     let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
     let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(&from));
@@ -553,38 +464,27 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
             "category",
         ],
     )?;
-    let message_id =
-        opt_string(&m, "message_id")?.ok_or_else(|| bad_request("'message_id' is required"))?;
+    let message_id = opt_string(&m, "message_id")?.ok_or_else(|| bad_request("'message_id' is required"))?;
     let status = opt_string(&m, "status")?.ok_or_else(|| bad_request("'status' is required"))?;
     if !STATUSES.contains(&status.as_str()) {
-        return Err(bad_request(format!(
-            "'status' must be one of {}",
-            STATUSES.join(", ")
-        )));
+        return Err(bad_request(format!("'status' must be one of {}", STATUSES.join(", "))));
     }
     let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
     let recipient_id = match opt_string_or_number(&m, "recipient_id")? {
-        Some(r) => {
-            phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?
-        }
-        None => known.as_ref().map(|k| k.to().to_string()).ok_or_else(|| {
-            bad_request("'recipient_id' is required for a message id not in the inbox")
-        })?,
+        Some(r) => phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?,
+        None => known
+            .as_ref()
+            .map(|k| k.to().to_string())
+            .ok_or_else(|| bad_request("'recipient_id' is required for a message id not in the inbox"))?,
     };
     // Absent: echo what the send carried (as Meta does); explicit null: leave it out.
     let biz_opaque_callback_data = if m.contains_key("biz_opaque_callback_data") {
         opt_string(&m, "biz_opaque_callback_data")?
     } else {
-        known
-            .as_ref()
-            .and_then(|k| k.message.biz_opaque_callback_data.clone())
+        known.as_ref().and_then(|k| k.message.biz_opaque_callback_data.clone())
     };
-    let category = opt_string(&m, "category")?.unwrap_or_else(|| {
-        known
-            .as_ref()
-            .map_or("authentication", |k| k.category())
-            .to_string()
-    });
+    let category = opt_string(&m, "category")?
+        .unwrap_or_else(|| known.as_ref().map_or("authentication", |k| k.category()).to_string());
     let update = StatusUpdate {
         message_id,
         recipient_id,
@@ -604,12 +504,7 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
 
 /// The first `messages[].id` or `statuses[].id` of a delivery, if any.
 fn delivery_message_id(v: &Value) -> Option<String> {
-    let value = v
-        .get("entry")?
-        .get(0)?
-        .get("changes")?
-        .get(0)?
-        .get("value")?;
+    let value = v.get("entry")?.get(0)?.get("changes")?.get(0)?.get("value")?;
     let list = value.get("messages").or_else(|| value.get("statuses"))?;
     Some(list.get(0)?.get("id")?.as_str()?.to_string())
 }
@@ -618,10 +513,9 @@ async fn webhook_raw(State(st): State<Shared>, body: Bytes) -> Result<Response, 
     let m = webhook_command(&st, &body, &["payload", "signature"])?;
     let (raw, delivery) = match m.get("payload") {
         None => return Err(bad_request("'payload' is required")),
-        Some(Value::String(s)) => (
-            s.as_bytes().to_vec(),
-            serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.clone())),
-        ),
+        Some(Value::String(s)) => {
+            (s.as_bytes().to_vec(), serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.clone())))
+        }
         Some(v) => (serde_json::to_vec(v).unwrap_or_default(), v.clone()),
     };
     let secret = &st.config.app_secret;
@@ -644,16 +538,11 @@ async fn turnstile_siteverify(headers: HeaderMap, body: Bytes) -> Response {
         .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
     let fields: HashMap<String, String> = if is_json {
         match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(m)) => m
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
-                .collect(),
+            Ok(Value::Object(m)) => m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect(),
             _ => HashMap::new(),
         }
     } else {
-        parse_form(&String::from_utf8_lossy(&body))
-            .into_iter()
-            .collect()
+        parse_form(&String::from_utf8_lossy(&body)).into_iter().collect()
     };
     let secret = fields.get("secret").map(String::as_str).unwrap_or("");
     let response = fields.get("response").map(String::as_str).unwrap_or("");
@@ -684,16 +573,10 @@ mod tests {
     fn bearer_tokens() {
         let mut h = HeaderMap::new();
         assert!(!bearer_ok(&h, "tok"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer tok"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer tok"));
         assert!(bearer_ok(&h, "tok"));
         assert!(!bearer_ok(&h, "other"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer tok"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer tok"));
         assert!(bearer_ok(&h, "tok"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("tok"));
         assert!(!bearer_ok(&h, "tok"));
@@ -707,25 +590,15 @@ mod tests {
             (Some(131_026), Some(500), 500),
             (None, Some(503), 503),
         ] {
-            let s = Script {
-                code,
-                http_status,
-                ..Default::default()
-            };
+            let s = Script { code, http_status, ..Default::default() };
             let got = scripted_failure(&s, b"{}").status();
             assert_eq!(got, want, "code {code:?}, http_status {http_status:?}");
         }
-        let s = Script {
-            raw_body: Some("<html>bad gateway</html>".into()),
-            http_status: Some(502),
-            ..Default::default()
-        };
+        let s =
+            Script { raw_body: Some("<html>bad gateway</html>".into()), http_status: Some(502), ..Default::default() };
         let r = scripted_failure(&s, b"{}");
         assert_eq!(r.status(), 502);
-        assert!(r.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
+        assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     }
 
     #[test]

@@ -26,11 +26,7 @@ fn walk(v: &Value, prefix: String, out: &mut std::collections::BTreeSet<String>)
     match v {
         Value::Object(m) => {
             for (k, child) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 out.insert(p.clone());
                 walk(child, p, out);
             }

@@ -14,17 +14,11 @@ pub struct Invalid {
 }
 
 fn missing(what: &str) -> Invalid {
-    Invalid {
-        code: 131_008,
-        details: format!("The parameter {what} is required."),
-    }
+    Invalid { code: 131_008, details: format!("The parameter {what} is required.") }
 }
 
 fn invalid(details: impl Into<String>) -> Invalid {
-    Invalid {
-        code: 100,
-        details: details.into(),
-    }
+    Invalid { code: 100, details: details.into() }
 }
 
 /// Absent or null is `Ok(None)`; a value `get` does not take is code 100.
@@ -36,9 +30,7 @@ fn optional<'a, T>(
 ) -> Result<Option<T>, Invalid> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => get(v)
-            .map(Some)
-            .ok_or_else(|| invalid(format!("Param {name} must be {what}"))),
+        Some(v) => get(v).map(Some).ok_or_else(|| invalid(format!("Param {name} must be {what}"))),
     }
 }
 
@@ -56,10 +48,7 @@ fn required_str<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a str, Invalid
     required(v, name, "a string", Value::as_str)
 }
 
-fn required_object<'a>(
-    v: Option<&'a Value>,
-    name: &str,
-) -> Result<&'a Map<String, Value>, Invalid> {
+fn required_object<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a Map<String, Value>, Invalid> {
     required(v, name, "an object", Value::as_object)
 }
 
@@ -101,11 +90,9 @@ pub const MAX_TEXT_BODY_CHARS: usize = 4096;
 pub const MAX_BIZ_OPAQUE_CHARS: usize = 512;
 
 pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
-    let payload: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("Request body is not valid JSON: {e}")))?;
-    let obj = payload
-        .as_object()
-        .ok_or_else(|| invalid("Request body must be a JSON object"))?;
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("Request body is not valid JSON: {e}")))?;
+    let obj = payload.as_object().ok_or_else(|| invalid("Request body must be a JSON object"))?;
 
     match obj.get("messaging_product") {
         None | Some(Value::Null) => return Err(missing("messaging_product")),
@@ -114,9 +101,8 @@ pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
     }
 
     let to_input = required_str(obj.get("to"), "to")?.to_string();
-    let to_digits = phone_digits(&to_input).ok_or_else(|| {
-        invalid("Param to must be a phone number of 8 to 15 digits, optionally with a leading '+'")
-    })?;
+    let to_digits = phone_digits(&to_input)
+        .ok_or_else(|| invalid("Param to must be a phone number of 8 to 15 digits, optionally with a leading '+'"))?;
 
     match obj.get("recipient_type") {
         None => {}
@@ -141,8 +127,8 @@ pub fn validate(body: &[u8]) -> Result<Accepted, Invalid> {
         Some(Value::String(s)) if s.chars().count() <= MAX_BIZ_OPAQUE_CHARS => Some(s.clone()),
         Some(Value::String(_)) => {
             return Err(invalid(format!(
-            "Param biz_opaque_callback_data must be at most {MAX_BIZ_OPAQUE_CHARS} characters long"
-        )))
+                "Param biz_opaque_callback_data must be at most {MAX_BIZ_OPAQUE_CHARS} characters long"
+            )))
         }
         Some(_) => return Err(invalid("Param biz_opaque_callback_data must be a string")),
     };
@@ -172,9 +158,7 @@ fn validate_text(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(), Inv
     let text = required_object(obj.get("text"), "text")?;
     let body = non_empty_str(text.get("body"), "text['body']")?;
     if body.chars().count() > MAX_TEXT_BODY_CHARS {
-        return Err(invalid(format!(
-            "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long"
-        )));
+        return Err(invalid(format!("Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long")));
     }
     if let Some(p) = text.get("preview_url") {
         if !p.is_boolean() {
@@ -192,9 +176,7 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
     let code = non_empty_str(lang.get("code"), "template['language']['code']")?;
     if let Some(policy) = lang.get("policy") {
         if policy.as_str() != Some("deterministic") {
-            return Err(invalid(
-                "Param template['language']['policy'] must be 'deterministic'",
-            ));
+            return Err(invalid("Param template['language']['policy'] must be 'deterministic'"));
         }
     }
     acc.template_name = Some(name.to_string());
@@ -205,56 +187,34 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
     };
     for (i, comp) in components.iter().enumerate() {
         let at = format!("template['components'][{i}]");
-        let c = comp
-            .as_object()
-            .ok_or_else(|| invalid(format!("Param {at} must be an object")))?;
+        let c = comp.as_object().ok_or_else(|| invalid(format!("Param {at} must be an object")))?;
         let ctype = non_empty_str(c.get("type"), &format!("{at}['type']"))?;
         match ctype {
             "body" | "header" => {}
             "button" => {
                 let sub = non_empty_str(c.get("sub_type"), &format!("{at}['sub_type']"))?;
-                const SUB_TYPES: [&str; 7] = [
-                    "url",
-                    "quick_reply",
-                    "copy_code",
-                    "catalog",
-                    "flow",
-                    "mpm",
-                    "voice_call",
-                ];
+                const SUB_TYPES: [&str; 7] =
+                    ["url", "quick_reply", "copy_code", "catalog", "flow", "mpm", "voice_call"];
                 if !SUB_TYPES.contains(&sub) {
-                    return Err(invalid(format!(
-                        "Param {at}['sub_type'] must be one of {SUB_TYPES:?}"
-                    )));
+                    return Err(invalid(format!("Param {at}['sub_type'] must be one of {SUB_TYPES:?}")));
                 }
                 match c.get("index") {
                     None | Some(Value::Null) => return Err(missing(&format!("{at}['index']"))),
                     Some(Value::String(s))
-                        if !s.is_empty()
-                            && s.len() <= 2
-                            && s.bytes().all(|b| b.is_ascii_digit()) => {}
+                        if !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()) => {}
                     Some(_) => {
-                        return Err(invalid(format!(
-                            "Param {at}['index'] must be a string of digits, e.g. \"0\""
-                        )))
+                        return Err(invalid(format!("Param {at}['index'] must be a string of digits, e.g. \"0\"")))
                     }
                 }
             }
-            other => {
-                return Err(invalid(format!(
-                    "Param {at}['type'] '{other}' must be one of body, header, button"
-                )))
-            }
+            other => return Err(invalid(format!("Param {at}['type'] '{other}' must be one of body, header, button"))),
         }
-        let Some(params) = optional_array(c.get("parameters"), &format!("{at}['parameters']"))?
-        else {
+        let Some(params) = optional_array(c.get("parameters"), &format!("{at}['parameters']"))? else {
             continue;
         };
         for (j, p) in params.iter().enumerate() {
             let pat = format!("{at}['parameters'][{j}]");
-            let po = p
-                .as_object()
-                .ok_or_else(|| invalid(format!("Param {pat} must be an object")))?;
+            let po = p.as_object().ok_or_else(|| invalid(format!("Param {pat} must be an object")))?;
             let ptype = non_empty_str(po.get("type"), &format!("{pat}['type']"))?;
             let value = match ptype {
                 "text" => {
@@ -270,11 +230,7 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
                 "coupon_code" | "payload" => match po.get(ptype) {
                     Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
                     None | Some(Value::Null) => return Err(missing(&format!("{pat}['{ptype}']"))),
-                    Some(_) => {
-                        return Err(invalid(format!(
-                            "Param {pat}['{ptype}'] must be a non-empty string"
-                        )))
-                    }
+                    Some(_) => return Err(invalid(format!("Param {pat}['{ptype}'] must be a non-empty string"))),
                 },
                 _ => None,
             };
@@ -293,10 +249,7 @@ fn validate_template(obj: &Map<String, Value>, acc: &mut Accepted) -> Result<(),
 pub fn template_context(body: &[u8]) -> Option<(String, String)> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let t = v.get("template")?;
-    Some((
-        t.get("name")?.as_str()?.to_string(),
-        t.get("language")?.get("code")?.as_str()?.to_string(),
-    ))
+    Some((t.get("name")?.as_str()?.to_string(), t.get("language")?.get("code")?.as_str()?.to_string()))
 }
 
 #[cfg(test)]
@@ -327,10 +280,7 @@ mod tests {
         assert_eq!(a.button_code.as_deref(), Some("123456"));
         assert_eq!(a.template_name.as_deref(), Some("otp_auth"));
         assert_eq!(a.language.as_deref(), Some("en_US"));
-        assert_eq!(
-            a.biz_opaque_callback_data.as_deref(),
-            Some(crate::fixtures::OPAQUE)
-        );
+        assert_eq!(a.biz_opaque_callback_data.as_deref(), Some(crate::fixtures::OPAQUE));
         assert_eq!(a.payload, auth_template());
     }
 
@@ -402,10 +352,7 @@ mod tests {
         assert_eq!(err(&v).code, 100);
 
         let mut v = auth_template();
-        v["template"]["language"]
-            .as_object_mut()
-            .unwrap()
-            .remove("code");
+        v["template"]["language"].as_object_mut().unwrap().remove("code");
         let e = err(&v);
         assert_eq!(e.code, 131_008);
         assert!(e.details.contains("template['language']['code']"));
@@ -419,10 +366,7 @@ mod tests {
         assert_eq!(err(&v).code, 100);
 
         let mut v = auth_template();
-        v["template"]["components"][1]
-            .as_object_mut()
-            .unwrap()
-            .remove("sub_type");
+        v["template"]["components"][1].as_object_mut().unwrap().remove("sub_type");
         assert_eq!(err(&v).code, 131_008);
 
         let mut v = auth_template();
@@ -473,10 +417,7 @@ mod tests {
     #[test]
     fn template_context_for_error_details() {
         let body = serde_json::to_vec(&auth_template()).unwrap();
-        assert_eq!(
-            template_context(&body),
-            Some(("otp_auth".into(), "en_US".into()))
-        );
+        assert_eq!(template_context(&body), Some(("otp_auth".into(), "en_US".into())));
         assert_eq!(template_context(b"{}"), None);
     }
 }

@@ -47,19 +47,9 @@ pub fn envelope(biz: &Business, mut value: Map<String, Value>) -> Value {
 }
 
 /// A user's text message (like `incoming-text.json`).
-pub fn incoming_text(
-    biz: &Business,
-    from: &str,
-    name: &str,
-    id: &str,
-    timestamp: &str,
-    body: &str,
-) -> Value {
+pub fn incoming_text(biz: &Business, from: &str, name: &str, id: &str, timestamp: &str, body: &str) -> Value {
     let mut value = Map::new();
-    value.insert(
-        "contacts".into(),
-        json!([{"profile": {"name": name}, "wa_id": from}]),
-    );
+    value.insert("contacts".into(), json!([{"profile": {"name": name}, "wa_id": from}]));
     value.insert(
         "messages".into(),
         json!([{"from": from, "id": id, "timestamp": timestamp, "type": "text", "text": {"body": body}}]),
@@ -109,18 +99,12 @@ pub fn status(biz: &Business, s: &StatusUpdate) -> Value {
             );
         }
         "delivered" => {
-            st.insert(
-                "conversation".into(),
-                json!({"id": conversation_id(&s.message_id), "origin": origin}),
-            );
+            st.insert("conversation".into(), json!({"id": conversation_id(&s.message_id), "origin": origin}));
         }
         "failed" => {
             st.insert(
                 "errors".into(),
-                json!([webhook_error(
-                    s.error_code.unwrap_or(131_026),
-                    s.error_details.as_deref()
-                )]),
+                json!([webhook_error(s.error_code.unwrap_or(131_026), s.error_details.as_deref())]),
             );
         }
         _ => {}
@@ -160,10 +144,7 @@ pub async fn post(
     body: Vec<u8>,
     signature: Option<&str>,
 ) -> Result<(u16, String), PostFailure> {
-    let mut req = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .body(body);
+    let mut req = client.post(url).header("Content-Type", "application/json").body(body);
     if let Some(sig) = signature {
         req = req.header(SIGNATURE_HEADER, sig);
     }
@@ -175,10 +156,7 @@ pub async fn post(
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        PostFailure {
-            timed_out: e.is_timeout(),
-            message,
-        }
+        PostFailure { timed_out: e.is_timeout(), message }
     };
     let resp = req.send().await.map_err(fail)?;
     let status = resp.status().as_u16();
@@ -252,12 +230,9 @@ mod tests {
 
     #[test]
     fn statuses_match_samples() {
-        for (name, ts) in [
-            ("sent", 1_750_263_770),
-            ("delivered", 1_750_263_772),
-            ("read", 1_750_263_790),
-            ("failed", 1_750_263_773),
-        ] {
+        for (name, ts) in
+            [("sent", 1_750_263_770), ("delivered", 1_750_263_772), ("read", 1_750_263_790), ("failed", 1_750_263_773)]
+        {
             let got = status(&biz(), &update(name, ts));
             assert_like_sample(&format!("status-{name}.json"), got);
         }

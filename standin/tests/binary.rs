@@ -28,14 +28,7 @@ struct Standin {
 impl Standin {
     fn start(extra: &[&str]) -> Standin {
         let mut child = Command::new(env!("CARGO_BIN_EXE_meta-standin"))
-            .args([
-                "--port",
-                "0",
-                "--access-token",
-                TOKEN,
-                "--app-secret",
-                SECRET,
-            ])
+            .args(["--port", "0", "--access-token", TOKEN, "--app-secret", SECRET])
             .args(extra)
             .env_remove("STANDIN_PORT")
             .env_remove("STANDIN_WEBHOOK_URL")
@@ -44,9 +37,7 @@ impl Standin {
             .spawn()
             .expect("spawn meta-standin");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line
             .trim()
             .strip_prefix("meta-standin listening on ")
@@ -62,10 +53,7 @@ impl Standin {
 
     /// A Cloud API send, with `token` as the bearer token if given.
     async fn send(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let mut req = self
-            .http
-            .post(self.url("/v23.0/106540352242922/messages"))
-            .json(body);
+        let mut req = self.http.post(self.url("/v23.0/106540352242922/messages")).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -104,9 +92,7 @@ async fn receiver() -> (String, Received) {
         post(move |headers: HeaderMap, body: Bytes| {
             let sink = sink.clone();
             async move {
-                let sig = headers
-                    .get("x-hub-signature-256")
-                    .map(|v| v.to_str().unwrap().to_string());
+                let sig = headers.get("x-hub-signature-256").map(|v| v.to_str().unwrap().to_string());
                 sink.lock().unwrap().push((sig, body.to_vec()));
                 "EVENT_RECEIVED"
             }
@@ -120,12 +106,7 @@ async fn receiver() -> (String, Received) {
 
 /// The (signature header, raw body) of the latest delivery the receiver got.
 fn last_delivery(received: &Received) -> (Option<String>, Vec<u8>) {
-    received
-        .lock()
-        .unwrap()
-        .last()
-        .cloned()
-        .expect("a delivery")
+    received.lock().unwrap().last().cloned().expect("a delivery")
 }
 
 fn expected_signature(body: &[u8]) -> String {
@@ -151,10 +132,7 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     // Success.
     let (status, body) = s.send(Some(TOKEN), &auth_template("482913")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body["contacts"],
-        json!([{"input": "+16505551234", "wa_id": "16505551234"}])
-    );
+    assert_eq!(body["contacts"], json!([{"input": "+16505551234", "wa_id": "16505551234"}]));
     assert_eq!(body["messages"][0]["message_status"], "accepted");
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
     assert!(wamid.starts_with("wamid."));
@@ -187,12 +165,8 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert!(html.contains("482913") && html.contains(&wamid));
 
     // Signed reply.
-    let (status, ans) = s
-        .post_json(
-            "/control/webhook/reply",
-            json!({"from": "16505551234", "text": "my code is 482 913"}),
-        )
-        .await;
+    let (status, ans) =
+        s.post_json("/control/webhook/reply", json!({"from": "16505551234", "text": "my code is 482 913"})).await;
     assert_eq!(status, 200);
     assert_eq!(ans["webhook_status"], 200);
     assert_eq!(ans["webhook_body"], "EVENT_RECEIVED");
@@ -200,18 +174,10 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert_eq!(sig, Some(expected_signature(&raw)));
     let delivered: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(delivered, ans["delivery"]);
-    assert_eq!(
-        delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"],
-        "my code is 482 913"
-    );
+    assert_eq!(delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"], "my code is 482 913");
 
     // Status for the sent message: recipient and callback data come from the inbox.
-    let (_, ans) = s
-        .post_json(
-            "/control/webhook/status",
-            json!({"message_id": wamid, "status": "delivered"}),
-        )
-        .await;
+    let (_, ans) = s.post_json("/control/webhook/status", json!({"message_id": wamid, "status": "delivered"})).await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert_eq!(st["recipient_id"], "16505551234");
     assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
@@ -220,11 +186,7 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
     let valid = expected_signature(raw.as_bytes());
     for mode in ["valid", "missing", "forged"] {
-        s.post_json(
-            "/control/webhook/raw",
-            json!({"payload": raw, "signature": mode}),
-        )
-        .await;
+        s.post_json("/control/webhook/raw", json!({"payload": raw, "signature": mode})).await;
         let (sig, body) = last_delivery(&received);
         assert_eq!(body, raw.as_bytes(), "{mode}");
         match mode {
@@ -252,13 +214,7 @@ async fn sends_inbox_failures_and_signed_webhooks() {
 #[tokio::test]
 async fn auto_status_posts_sent_then_delivered() {
     let (hook, received) = receiver().await;
-    let s = Standin::start(&[
-        "--webhook-url",
-        &hook,
-        "--auto-status",
-        "--phone-number-id",
-        "106540352242922",
-    ]);
+    let s = Standin::start(&["--webhook-url", &hook, "--auto-status", "--phone-number-id", "106540352242922"]);
     let (status, body) = s.send(Some(TOKEN), &auth_template("333333")).await;
     assert_eq!(status, 200);
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();

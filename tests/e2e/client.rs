@@ -58,12 +58,7 @@ pub async fn into_resp(response: reqwest::Response) -> Resp {
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        body,
-        text,
-    }
+    Resp { status, headers, body, text }
 }
 
 /// A fresh US number in the 555 range, unique to the calling test.
@@ -75,9 +70,7 @@ pub fn random_phone() -> String {
 
 /// A code of the same length that is certainly wrong (every digit shifted).
 pub fn wrong(code: &str) -> String {
-    code.chars()
-        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
-        .collect()
+    code.chars().map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10)).collect()
 }
 
 pub fn digits(phone: &str) -> String {
@@ -112,38 +105,21 @@ impl Env {
             "short-ttl",
             free_port(),
             &api,
-            &[
-                ("OTP_TTL_SECONDS", "2"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("DEMO_PAGE", "true"),
-            ],
+            &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000"), ("DEMO_PAGE", "true")],
             &[],
         );
-        let broken = Worker::start(
-            &dir,
-            "broken",
-            free_port(),
-            &api,
-            &[],
-            &[("TOKEN_SECRET", None)],
-        );
+        let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
         let turnstile_url = format!("{api}/turnstile/v0/siteverify");
         let strict = Worker::start(
             &dir,
             "strict",
             free_port(),
             &api,
-            &[
-                ("IP_MAX_REQUESTS_PER_HOUR", "3"),
-                ("TURNSTILE_VERIFY_URL", &turnstile_url),
-            ],
+            &[("IP_MAX_REQUESTS_PER_HOUR", "3"), ("TURNSTILE_VERIFY_URL", &turnstile_url)],
             &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
         );
         let env = Env {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             standin: api,
             main: main.url.clone(),
             short_ttl: short_ttl.url.clone(),
@@ -156,10 +132,7 @@ impl Env {
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
-        SERVICES
-            .lock()
-            .unwrap()
-            .extend(workers.into_iter().map(|w| w.service));
+        SERVICES.lock().unwrap().extend(workers.into_iter().map(|w| w.service));
         env
     }
 
@@ -169,12 +142,7 @@ impl Env {
 
     pub fn print_logs(&self) {
         for service in SERVICES.lock().unwrap().iter() {
-            eprintln!(
-                "--- last lines of {} ({})\n{}",
-                service.name,
-                service.log.display(),
-                service.log_tail(30)
-            );
+            eprintln!("--- last lines of {} ({})\n{}", service.name, service.log.display(), service.log_tail(30));
         }
     }
 
@@ -203,30 +171,16 @@ impl Env {
     }
 
     pub async fn verify(&self, base: &str, request_id: &str, code: &str) -> Resp {
-        self.post(
-            &format!("{base}/v1/otp/verify"),
-            &json!({ "request_id": request_id, "code": code }),
-        )
-        .await
+        self.post(&format!("{base}/v1/otp/verify"), &json!({ "request_id": request_id, "code": code })).await
     }
 
     pub async fn status(&self, base: &str, request_id: &str) -> Resp {
-        self.get(&format!("{base}/v1/otp/status/{request_id}"))
-            .await
+        self.get(&format!("{base}/v1/otp/status/{request_id}")).await
     }
 
     pub async fn inbox(&self, phone: &str) -> Vec<Value> {
-        let resp = self
-            .get(&format!(
-                "{}/control/inbox?to={}",
-                self.standin,
-                digits(phone)
-            ))
-            .await;
-        resp.body["messages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let resp = self.get(&format!("{}/control/inbox?to={}", self.standin, digits(phone))).await;
+        resp.body["messages"].as_array().cloned().unwrap_or_default()
     }
 
     /// Waits for the `n`th message to `phone` (chat replies are sent in the background).
@@ -238,24 +192,19 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!(
-            "fewer than {n} messages reached {phone}: {:?}",
-            self.inbox(phone).await
-        );
+        panic!("fewer than {n} messages reached {phone}: {:?}", self.inbox(phone).await);
+    }
+
+    /// Meta's id for the first message sent to `phone`.
+    pub async fn first_message_id(&self, phone: &str) -> String {
+        self.wait_for_messages(phone, 1).await[0]["id"].as_str().expect("message id").to_string()
     }
 
     /// The code in the newest template sent to `phone`.
     pub async fn latest_code(&self, phone: &str) -> String {
         let messages = self.wait_for_messages(phone, 1).await;
-        let last = messages
-            .iter()
-            .rev()
-            .find(|m| m["type"] == "template")
-            .expect("a template message");
-        last["code"]
-            .as_str()
-            .expect("code in the template")
-            .to_string()
+        let last = messages.iter().rev().find(|m| m["type"] == "template").expect("a template message");
+        last["code"].as_str().expect("code in the template").to_string()
     }
 
     /// Requests a code for `phone` on the main worker; returns (request_id, code).
@@ -266,23 +215,25 @@ impl Env {
         (id, self.latest_code(phone).await)
     }
 
+    /// Waits out the main worker's 2 s cooldown and requests the next code for `phone`.
+    pub async fn issue_again(&self, phone: &str) -> (String, String) {
+        let sent = self.inbox(phone).await.len();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let resp = self.request_code(phone).await;
+        assert_eq!(resp.status, 202, "request after the cooldown failed: {}", resp.text);
+        self.wait_for_messages(phone, sent + 1).await;
+        (resp.body["request_id"].as_str().unwrap().to_string(), self.latest_code(phone).await)
+    }
+
     pub async fn script_failure(&self, script: Value) {
-        let resp = self
-            .post(&format!("{}/control/fail", self.standin), &script)
-            .await;
-        assert_eq!(
-            resp.status, 200,
-            "scripting the stand-in failed: {}",
-            resp.text
-        );
+        let resp = self.post(&format!("{}/control/fail", self.standin), &script).await;
+        assert_eq!(resp.status, 200, "scripting the stand-in failed: {}", resp.text);
     }
 
     /// The stand-in posts a signed text message from `phone` to the worker.
     pub async fn reply(&self, phone: &str, text: &str) -> Value {
         let body = json!({ "from": digits(phone), "text": text });
-        self.post(&format!("{}/control/webhook/reply", self.standin), &body)
-            .await
-            .body
+        self.post(&format!("{}/control/webhook/reply", self.standin), &body).await.body
     }
 
     pub async fn send_status(
@@ -293,24 +244,19 @@ impl Env {
         request_id: Option<&str>,
         error_code: Option<i64>,
     ) -> Value {
-        let mut body =
-            json!({ "message_id": message_id, "recipient_id": digits(phone), "status": status });
+        let mut body = json!({ "message_id": message_id, "recipient_id": digits(phone), "status": status });
         if let Some(id) = request_id {
             body["biz_opaque_callback_data"] = id.into();
         }
         if let Some(code) = error_code {
             body["error_code"] = code.into();
         }
-        self.post(&format!("{}/control/webhook/status", self.standin), &body)
-            .await
-            .body
+        self.post(&format!("{}/control/webhook/status", self.standin), &body).await.body
     }
 
     pub async fn raw_delivery(&self, payload: Value, signature: &str) -> Value {
         let body = json!({ "payload": payload, "signature": signature });
-        self.post(&format!("{}/control/webhook/raw", self.standin), &body)
-            .await
-            .body
+        self.post(&format!("{}/control/webhook/raw", self.standin), &body).await.body
     }
 }
 
@@ -322,7 +268,5 @@ pub fn decode_token(token: &str) -> Value {
     validation.set_issuer(&["whatsapp-otp-worker"]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     let key = DecodingKey::from_secret(crate::harness::TOKEN_SECRET.as_bytes());
-    decode::<Value>(token, &key, &validation)
-        .unwrap_or_else(|e| panic!("token rejected: {e}"))
-        .claims
+    decode::<Value>(token, &key, &validation).unwrap_or_else(|e| panic!("token rejected: {e}")).claims
 }

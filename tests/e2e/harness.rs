@@ -22,10 +22,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// A child process and everything it starts.
@@ -38,24 +35,15 @@ pub struct Service {
 impl Service {
     fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
         command.process_group(0);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         record_group(child.id(), true);
-        Service {
-            name: name.to_string(),
-            child,
-            log,
-        }
+        Service { name: name.to_string(), child, log }
     }
 
     /// SIGTERM to the whole group, then SIGKILL if it lingers.
     pub fn stop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -63,10 +51,7 @@ impl Service {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
         record_group(self.child.id(), false);
     }
@@ -108,11 +93,7 @@ pub fn run_dir() -> PathBuf {
 
 fn artifact(path: &str) -> PathBuf {
     let p = root().join(path);
-    assert!(
-        p.exists(),
-        "{} is missing: run ./test (it builds the worker and the stand-in first)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run ./test (it builds the worker and the stand-in first)", p.display());
     p
 }
 
@@ -127,41 +108,19 @@ impl StandIn {
         let log = dir.join("standin.log");
         let mut command = Command::new(bin);
         command
-            .args([
-                "--port",
-                "0",
-                "--access-token",
-                ACCESS_TOKEN,
-                "--app-secret",
-                APP_SECRET,
-            ])
-            .args([
-                "--phone-number-id",
-                PHONE_NUMBER_ID,
-                "--webhook-url",
-                webhook_url,
-            ])
+            .args(["--port", "0", "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET])
+            .args(["--phone-number-id", PHONE_NUMBER_ID, "--webhook-url", webhook_url])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut service = Service::spawn("meta-standin", command, log);
         let stdout = service.child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        reader
-            .read_line(&mut line)
-            .expect("stand-in announces its port");
+        reader.read_line(&mut line).expect("stand-in announces its port");
         // Keep draining stdout so the stand-in never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected stand-in banner: {line:?}"
-        );
+        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected stand-in banner: {line:?}");
         StandIn { url, service }
     }
 }
@@ -194,10 +153,7 @@ impl Worker {
             all_vars.retain(|(name, _)| name != k);
             all_vars.push((k.to_string(), v.to_string()));
         }
-        let vars_toml: String = all_vars
-            .iter()
-            .map(|(k, v)| format!("{k} = {v:?}\n"))
-            .collect();
+        let vars_toml: String = all_vars.iter().map(|(k, v)| format!("{k} = {v:?}\n")).collect();
         let config = format!(
             "name = \"otp-e2e-{name}\"\nmain = {shim:?}\ncompatibility_date = \"2026-04-01\"\n\
              [[kv_namespaces]]\nbinding = \"OTP_CODES\"\nid = \"e2e\"\n\
@@ -215,18 +171,12 @@ impl Worker {
             ("TOKEN_SECRET", TOKEN_SECRET),
         ];
         for (key, value) in defaults {
-            let value = secrets
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map_or(Some(value), |(_, v)| *v);
+            let value = secrets.iter().find(|(k, _)| *k == key).map_or(Some(value), |(_, v)| *v);
             if let Some(value) = value {
                 dev_vars.push_str(&format!("{key}={value}\n"));
             }
         }
-        for (key, value) in secrets
-            .iter()
-            .filter(|(k, _)| !defaults.iter().any(|(d, _)| d == k))
-        {
+        for (key, value) in secrets.iter().filter(|(k, _)| !defaults.iter().any(|(d, _)| d == k)) {
             if let Some(value) = value {
                 dev_vars.push_str(&format!("{key}={value}\n"));
             }
@@ -234,21 +184,12 @@ impl Worker {
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
         let log = dir.join("wrangler.log");
         // One append-mode handle for both streams, so neither overwrites the other.
-        let out = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log");
+        let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
         let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
         command
             .current_dir(&dir)
             .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-            .args([
-                "--port",
-                &port.to_string(),
-                "--inspector-port",
-                &free_port().to_string(),
-            ])
+            .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
             .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true")
@@ -256,10 +197,7 @@ impl Worker {
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-        Worker {
-            url: format!("http://127.0.0.1:{port}"),
-            service,
-        }
+        Worker { url: format!("http://127.0.0.1:{port}"), service }
     }
 }
 
@@ -267,20 +205,10 @@ impl Worker {
 pub async fn wait_until_up(client: &reqwest::Client, url: &str, service: &Service) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
-        if client
-            .get(url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .is_ok()
-        {
+        if client.get(url).timeout(Duration::from_secs(2)).send().await.is_ok() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!(
-        "{} did not come up at {url}; log:\n{}",
-        service.name,
-        service.log_tail(40)
-    );
+    panic!("{} did not come up at {url}; log:\n{}", service.name, service.log_tail(40));
 }

@@ -70,10 +70,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<(&str, TestFn)> = all_tests()
         .into_iter()
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
@@ -82,18 +79,11 @@ fn main() {
         println!("no e2e test matches {filters:?}");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let failed = runtime.block_on(async {
         let started = Instant::now();
         let env = Arc::new(Env::start().await);
-        println!(
-            "e2e: stand-in and {} workers up in {:.1}s",
-            env.worker_count(),
-            started.elapsed().as_secs_f64()
-        );
+        println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
         println!("\nrunning {} tests", selected.len());
         let mut handles = Vec::new();
         for (name, test) in &selected {

@@ -12,23 +12,15 @@ pub async fn healthz_is_200_with_full_configuration(env: Arc<Env>) {
     assert_eq!(resp.status, 200, "{}", resp.text);
     assert_eq!(resp.body["ok"], true);
     assert_eq!(resp.body["version"], env!("CARGO_PKG_VERSION"));
-    assert!(resp
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(resp.header("content-type").unwrap().starts_with("application/json"));
 }
 
 pub async fn healthz_is_503_naming_a_missing_secret(env: Arc<Env>) {
     let resp = env.get(&format!("{}/healthz", env.broken)).await;
     assert_eq!(resp.status, 503, "{}", resp.text);
-    assert_eq!(
-        resp.body,
-        json!({ "ok": false, "problems": ["TOKEN_SECRET"] })
-    );
+    assert_eq!(resp.body, json!({ "ok": false, "problems": ["TOKEN_SECRET"] }));
     // The API refuses clearly too, naming the setting and never a value.
-    let resp = env
-        .request(&env.broken, json!({ "phone": random_phone() }))
-        .await;
+    let resp = env.request(&env.broken, json!({ "phone": random_phone() })).await;
     assert_eq!((resp.status, resp.code()), (503, "misconfigured"));
     assert_eq!(resp.body["error"]["settings"], json!(["TOKEN_SECRET"]));
     assert!(!resp.text.contains(TOKEN_SECRET) && !resp.text.contains(ACCESS_TOKEN));
@@ -40,14 +32,7 @@ pub async fn unknown_routes_and_methods_get_json_errors(env: Arc<Env>) {
     let resp = env.get(&format!("{}/v1/otp/request", env.main)).await;
     assert_eq!((resp.status, resp.code()), (405, "method_not_allowed"));
     assert_eq!(resp.header("allow"), Some("POST, OPTIONS"));
-    let resp = into_resp(
-        env.http
-            .delete(format!("{}/healthz", env.main))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp = into_resp(env.http.delete(format!("{}/healthz", env.main)).send().await.unwrap()).await;
     assert_eq!((resp.status, resp.code()), (405, "method_not_allowed"));
     assert_eq!(resp.header("allow"), Some("GET, OPTIONS"));
     // The demo page is off by default.
@@ -61,16 +46,7 @@ pub async fn stand_in_inbox_records_an_accepted_message(env: Arc<Env>) {
         "type": "text", "text": { "body": "hello from the e2e harness" }
     });
     let url = format!("{}/v23.0/{PHONE_NUMBER_ID}/messages", env.standin);
-    let resp = into_resp(
-        env.http
-            .post(&url)
-            .bearer_auth(ACCESS_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp = into_resp(env.http.post(&url).bearer_auth(ACCESS_TOKEN).json(&body).send().await.unwrap()).await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     let id = resp.body["messages"][0]["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("wamid."));
@@ -78,46 +54,20 @@ pub async fn stand_in_inbox_records_an_accepted_message(env: Arc<Env>) {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0]["id"], id.as_str());
     assert_eq!(inbox[0]["text"], "hello from the e2e harness");
-    let html = env
-        .http
-        .get(format!("{}/inbox", env.standin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = env.http.get(format!("{}/inbox", env.standin)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("hello from the e2e harness"));
 }
 
 pub async fn stand_in_answers_like_meta(env: Arc<Env>) {
     let url = format!("{}/v23.0/{PHONE_NUMBER_ID}/messages", env.standin);
     let body = json!({ "messaging_product": "whatsapp", "to": digits(&random_phone()), "type": "text", "text": { "body": "x" } });
-    let resp = into_resp(
-        env.http
-            .post(&url)
-            .bearer_auth("wrong")
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp = into_resp(env.http.post(&url).bearer_auth("wrong").json(&body).send().await.unwrap()).await;
     assert_eq!(resp.status, 401);
     assert_eq!(resp.body["error"]["code"], 190);
     assert_eq!(resp.body["error"]["type"], "OAuthException");
     assert!(resp.body["error"]["fbtrace_id"].is_string());
     let bad = json!({ "messaging_product": "whatsapp", "to": "123", "type": "text", "text": { "body": "x" } });
-    let resp = into_resp(
-        env.http
-            .post(&url)
-            .bearer_auth(ACCESS_TOKEN)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp = into_resp(env.http.post(&url).bearer_auth(ACCESS_TOKEN).json(&bad).send().await.unwrap()).await;
     assert_eq!(resp.status, 400);
     assert!(resp.body["error"]["code"].is_i64());
 }
@@ -140,14 +90,8 @@ pub async fn cors_preflight_for_allowed_origins(env: Arc<Env>) {
     };
     let allowed = into_resp(preflight("http://localhost:5173").await.unwrap()).await;
     assert_eq!(allowed.status, 204);
-    assert_eq!(
-        allowed.header("access-control-allow-origin"),
-        Some("http://localhost:5173")
-    );
-    assert!(allowed
-        .header("access-control-allow-headers")
-        .unwrap()
-        .contains("Idempotency-Key"));
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("http://localhost:5173"));
+    assert!(allowed.header("access-control-allow-headers").unwrap().contains("Idempotency-Key"));
     let denied = into_resp(preflight("https://evil.example").await.unwrap()).await;
     assert_eq!(denied.status, 204);
     assert_eq!(denied.header("access-control-allow-origin"), None);
@@ -156,9 +100,6 @@ pub async fn cors_preflight_for_allowed_origins(env: Arc<Env>) {
 pub async fn demo_page_is_served_when_enabled(env: Arc<Env>) {
     let resp = env.get(&format!("{}/", env.short_ttl)).await;
     assert_eq!(resp.status, 200);
-    assert!(resp
-        .header("content-type")
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(resp.header("content-type").unwrap().starts_with("text/html"));
     assert!(resp.text.contains("/v1/otp/request") && resp.text.contains("/v1/otp/verify"));
 }

@@ -42,10 +42,7 @@ async fn status_of(env: &Env, id: &str) -> Value {
 
 pub async fn handshake_echoes_the_challenge_only_for_the_right_token(env: Arc<Env>) {
     let url = |token: &str, mode: &str| {
-        format!(
-            "{}/webhook?hub.mode={mode}&hub.verify_token={token}&hub.challenge=1158201444",
-            env.main
-        )
+        format!("{}/webhook?hub.mode={mode}&hub.verify_token={token}&hub.challenge=1158201444", env.main)
     };
     let ok = env.get(&url(VERIFY_TOKEN, "subscribe")).await;
     assert_eq!((ok.status, ok.text.as_str()), (200, "1158201444"));
@@ -61,16 +58,11 @@ pub async fn bad_signatures_are_refused_and_change_nothing(env: Arc<Env>) {
     let body = incoming(&phone, &code, &fresh_id());
     let stale = sign(&incoming(&phone, &code, &fresh_id()));
     for signature in ["forged", "missing", stale.as_str(), "sha256=", "sha1=abc"] {
-        let answer = env
-            .raw_delivery(Value::String(body.clone()), signature)
-            .await;
+        let answer = env.raw_delivery(Value::String(body.clone()), signature).await;
         assert_eq!(answer["webhook_status"], 401, "{signature}: {answer}");
     }
     let status = status_of(&env, &id).await;
-    assert_eq!(
-        (status["status"].as_str(), status["attempts_left"].as_u64()),
-        (Some("pending"), Some(5))
-    );
+    assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("pending"), Some(5)));
     // The very same bytes, rightly signed, do verify: only the signature was wrong.
     let answer = env.raw_delivery(Value::String(body), "valid").await;
     assert_eq!(answer["webhook_status"], 200, "{answer}");
@@ -80,25 +72,16 @@ pub async fn bad_signatures_are_refused_and_change_nothing(env: Arc<Env>) {
 pub async fn a_reply_with_the_code_verifies(env: Arc<Env>) {
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
-    let answer = env
-        .reply(&phone, &format!("my code is {} {}", &code[..3], &code[3..]))
-        .await;
+    let answer = env.reply(&phone, &format!("my code is {} {}", &code[..3], &code[3..])).await;
     assert_eq!(answer["webhook_status"], 200, "{answer}");
     let status = status_of(&env, &id).await;
     assert_eq!(status["status"], "verified", "{status}");
     assert_eq!(status["verified_via"], "reply");
     let claims = decode_token(status["token"].as_str().expect("token once verified"));
-    assert_eq!(
-        (claims["sub"].as_str(), claims["verified_via"].as_str()),
-        (Some(phone.as_str()), Some("reply"))
-    );
+    assert_eq!((claims["sub"].as_str(), claims["verified_via"].as_str()), (Some(phone.as_str()), Some("reply")));
     let messages = env.wait_for_messages(&phone, 2).await;
     assert_eq!(messages[1]["type"], "text");
-    assert!(
-        messages[1]["text"].as_str().unwrap().contains("verified"),
-        "{}",
-        messages[1]
-    );
+    assert!(messages[1]["text"].as_str().unwrap().contains("verified"), "{}", messages[1]);
     assert!(!messages[1]["text"].as_str().unwrap().contains(&code));
 }
 
@@ -108,27 +91,15 @@ pub async fn wrong_replies_use_attempts_until_locked(env: Arc<Env>) {
     env.reply(&phone, &wrong(&code)).await;
     assert_eq!(status_of(&env, &id).await["attempts_left"], 4);
     let messages = env.wait_for_messages(&phone, 2).await;
-    assert!(messages[1]["text"]
-        .as_str()
-        .unwrap()
-        .contains("not correct"));
+    assert!(messages[1]["text"].as_str().unwrap().contains("not correct"));
     for _ in 0..4 {
-        assert_eq!(
-            env.reply(&phone, &wrong(&code)).await["webhook_status"],
-            200
-        );
+        assert_eq!(env.reply(&phone, &wrong(&code)).await["webhook_status"], 200);
     }
     env.reply(&phone, &code).await;
     let status = status_of(&env, &id).await;
-    assert_eq!(
-        (status["status"].as_str(), status["attempts_left"].as_u64()),
-        (Some("locked"), Some(0))
-    );
+    assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("locked"), Some(0)));
     // Replies and typed codes share one budget.
-    assert_eq!(
-        env.verify(&env.main, &id, &code).await.code(),
-        "too_many_attempts"
-    );
+    assert_eq!(env.verify(&env.main, &id, &code).await.code(), "too_many_attempts");
 }
 
 pub async fn a_retried_delivery_is_processed_once(env: Arc<Env>) {
@@ -136,67 +107,35 @@ pub async fn a_retried_delivery_is_processed_once(env: Arc<Env>) {
     let (id, code) = env.issue(&phone).await;
     let body = Value::String(incoming(&phone, &wrong(&code), &fresh_id()));
     let answers = join_all((0..5).map(|_| env.raw_delivery(body.clone(), "valid"))).await;
-    assert!(
-        answers.iter().all(|a| a["webhook_status"] == 200),
-        "{answers:?}"
-    );
+    assert!(answers.iter().all(|a| a["webhook_status"] == 200), "{answers:?}");
     assert_eq!(status_of(&env, &id).await["attempts_left"], 4);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        env.inbox(&phone).await.len(),
-        2,
-        "one code, one reply to the one wrong attempt"
-    );
+    assert_eq!(env.inbox(&phone).await.len(), 2, "one code, one reply to the one wrong attempt");
 }
 
 pub async fn inbound_mode_verifies_only_from_the_right_number(env: Arc<Env>) {
     let phone = random_phone();
-    let resp = env
-        .request(&env.main, json!({ "phone": phone, "mode": "inbound" }))
-        .await;
+    let resp = env.request(&env.main, json!({ "phone": phone, "mode": "inbound" })).await;
     assert_eq!(resp.status, 202, "{}", resp.text);
     let id = resp.body["request_id"].as_str().unwrap().to_string();
-    let code = resp.body["code"]
-        .as_str()
-        .expect("inbound returns the code")
-        .to_string();
+    let code = resp.body["code"].as_str().expect("inbound returns the code").to_string();
     let link = resp.body["wa_link"].as_str().unwrap();
-    assert!(
-        link.starts_with("https://wa.me/15550783881?text="),
-        "{link}"
-    );
+    assert!(link.starts_with("https://wa.me/15550783881?text="), "{link}");
     assert!(link.ends_with(&code));
     assert!(env.inbox(&phone).await.is_empty(), "inbound sends nothing");
 
     // Knowing the code proves nothing: it must come from the number itself.
     let other = random_phone();
-    assert_eq!(
-        env.reply(&other, &format!("My verification code is {code}"))
-            .await["webhook_status"],
-        200
-    );
+    assert_eq!(env.reply(&other, &format!("My verification code is {code}")).await["webhook_status"], 200);
     let typed = env.verify(&env.main, &id, &code).await;
     assert_eq!((typed.status, typed.code()), (400, "invalid_request"));
     let status = status_of(&env, &id).await;
-    assert_eq!(
-        (status["status"].as_str(), status["attempts_left"].as_u64()),
-        (Some("pending"), Some(5))
-    );
+    assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("pending"), Some(5)));
 
-    assert_eq!(
-        env.reply(&phone, &format!("My verification code is {code}"))
-            .await["webhook_status"],
-        200
-    );
+    assert_eq!(env.reply(&phone, &format!("My verification code is {code}")).await["webhook_status"], 200);
     let status = status_of(&env, &id).await;
-    assert_eq!(
-        (status["status"].as_str(), status["verified_via"].as_str()),
-        (Some("verified"), Some("inbound"))
-    );
-    assert_eq!(
-        decode_token(status["token"].as_str().unwrap())["verified_via"],
-        "inbound"
-    );
+    assert_eq!((status["status"].as_str(), status["verified_via"].as_str()), (Some("verified"), Some("inbound")));
+    assert_eq!(decode_token(status["token"].as_str().unwrap())["verified_via"], "inbound");
 }
 
 pub async fn stop_and_start_toggle_opt_out(env: Arc<Env>) {
@@ -214,34 +153,14 @@ pub async fn stop_and_start_toggle_opt_out(env: Arc<Env>) {
 pub async fn delivery_status_never_moves_backwards(env: Arc<Env>) {
     let phone = random_phone();
     let (id, _) = env.issue(&phone).await;
-    let wamid = env.inbox(&phone).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let wamid = env.first_message_id(&phone).await;
     let mut seen = Vec::new();
-    for (status, by_request_id) in [
-        ("sent", true),
-        ("delivered", false),
-        ("read", true),
-        ("delivered", true),
-        ("sent", false),
-    ] {
-        let answer = env
-            .send_status(
-                &wamid,
-                &phone,
-                status,
-                by_request_id.then_some(id.as_str()),
-                None,
-            )
-            .await;
+    for (status, by_request_id) in
+        [("sent", true), ("delivered", false), ("read", true), ("delivered", true), ("sent", false)]
+    {
+        let answer = env.send_status(&wamid, &phone, status, by_request_id.then_some(id.as_str()), None).await;
         assert_eq!(answer["webhook_status"], 200, "{answer}");
-        seen.push(
-            status_of(&env, &id).await["delivery"]["status"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        seen.push(status_of(&env, &id).await["delivery"]["status"].as_str().unwrap().to_string());
     }
     assert_eq!(seen, ["sent", "delivered", "read", "read", "read"]);
     assert_eq!(status_of(&env, &id).await["status"], "read");
@@ -250,14 +169,9 @@ pub async fn delivery_status_never_moves_backwards(env: Arc<Env>) {
 pub async fn failed_status_shows_the_error_code(env: Arc<Env>) {
     let phone = random_phone();
     let (id, _) = env.issue(&phone).await;
-    let wamid = env.inbox(&phone).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    env.send_status(&wamid, &phone, "failed", Some(&id), Some(131026))
-        .await;
-    env.send_status(&wamid, &phone, "delivered", Some(&id), None)
-        .await;
+    let wamid = env.first_message_id(&phone).await;
+    env.send_status(&wamid, &phone, "failed", Some(&id), Some(131026)).await;
+    env.send_status(&wamid, &phone, "delivered", Some(&id), None).await;
     let status = status_of(&env, &id).await;
     assert_eq!(status["status"], "failed");
     assert_eq!(status["delivery"]["status"], "failed");
@@ -267,34 +181,16 @@ pub async fn failed_status_shows_the_error_code(env: Arc<Env>) {
 pub async fn oversized_and_unparseable_deliveries(env: Arc<Env>) {
     let url = format!("{}/webhook", env.main);
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    let resp = into_resp(
-        env.http
-            .post(&url)
-            .header("X-Hub-Signature-256", sign(&huge))
-            .body(huge)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp =
+        into_resp(env.http.post(&url).header("X-Hub-Signature-256", sign(&huge)).body(huge).send().await.unwrap())
+            .await;
     assert_eq!((resp.status, resp.code()), (413, "payload_too_large"));
-    let answer = env
-        .raw_delivery(Value::String("{not json".into()), "valid")
-        .await;
+    let answer = env.raw_delivery(Value::String("{not json".into()), "valid").await;
     assert_eq!(answer["webhook_status"], 400, "{answer}");
-    let answer = env
-        .raw_delivery(
-            json!({ "object": "whatsapp_business_account", "entry": "nope" }),
-            "valid",
-        )
-        .await;
+    let answer = env.raw_delivery(json!({ "object": "whatsapp_business_account", "entry": "nope" }), "valid").await;
     assert_eq!(answer["webhook_status"], 400, "{answer}");
     let system = include_str!("../fixtures/system-error.json");
-    assert_eq!(
-        env.raw_delivery(Value::String(system.into()), "valid")
-            .await["webhook_status"],
-        200
-    );
+    assert_eq!(env.raw_delivery(Value::String(system.into()), "valid").await["webhook_status"], 200);
 }
 
 pub async fn a_flood_of_concurrent_deliveries_loses_nothing(env: Arc<Env>) {
@@ -302,45 +198,26 @@ pub async fn a_flood_of_concurrent_deliveries_loses_nothing(env: Arc<Env>) {
     let issued = join_all(phones.iter().map(|p| env.issue(p))).await;
     let mut wamids = Vec::new();
     for phone in &phones {
-        wamids.push(
-            env.inbox(phone).await[0]["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        wamids.push(env.first_message_id(phone).await);
     }
     let mut deliveries = Vec::new();
     for (i, phone) in phones.iter().enumerate() {
         let (id, code) = &issued[i];
         for status in ["sent", "delivered", "read"] {
-            deliveries.push(
-                Box::pin(env.send_status(&wamids[i], phone, status, Some(id), None))
-                    as std::pin::Pin<Box<dyn std::future::Future<Output = Value> + Send + '_>>,
-            );
+            deliveries.push(Box::pin(env.send_status(&wamids[i], phone, status, Some(id), None))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Value> + Send + '_>>);
         }
         deliveries.push(Box::pin(env.reply(phone, code)));
     }
     assert_eq!(deliveries.len(), 200);
     let answers = join_all(deliveries).await;
-    let not_ok: Vec<&Value> = answers
-        .iter()
-        .filter(|a| a["webhook_status"] != 200)
-        .collect();
-    assert!(
-        not_ok.is_empty(),
-        "{} deliveries failed: {:?}",
-        not_ok.len(),
-        not_ok.first()
-    );
+    let not_ok: Vec<&Value> = answers.iter().filter(|a| a["webhook_status"] != 200).collect();
+    assert!(not_ok.is_empty(), "{} deliveries failed: {:?}", not_ok.len(), not_ok.first());
     for (i, (id, _)) in issued.iter().enumerate() {
         let status = status_of(&env, id).await;
         assert_eq!(status["status"], "verified", "{}: {status}", phones[i]);
         assert_eq!(status["verified_via"], "reply");
-        assert_eq!(
-            status["delivery"]["status"], "read",
-            "{}: {status}",
-            phones[i]
-        );
+        assert_eq!(status["delivery"]["status"], "read", "{}: {status}", phones[i]);
     }
 }
 
@@ -348,13 +225,9 @@ pub async fn deliveries_for_another_business_number_change_nothing(env: Arc<Env>
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
     let mut delivery: Value = serde_json::from_str(&incoming(&phone, &code, &fresh_id())).unwrap();
-    delivery["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] =
-        "999999999999999".into();
+    delivery["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999999999".into();
     let answer = env.raw_delivery(delivery, "valid").await;
     assert_eq!(answer["webhook_status"], 200, "{answer}");
     let status = status_of(&env, &id).await;
-    assert_eq!(
-        (status["status"].as_str(), status["attempts_left"].as_u64()),
-        (Some("pending"), Some(5))
-    );
+    assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("pending"), Some(5)));
 }

@@ -8,10 +8,7 @@ use crate::edge::http::{Handled, Reply};
 
 pub fn healthz(config: &Result<Config, Problems>) -> Reply {
     match config {
-        Ok(_) => Reply::Json(
-            200,
-            json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }),
-        ),
+        Ok(_) => Reply::Json(200, json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") })),
         Err(problems) => Reply::Json(503, json!({ "ok": false, "problems": problems })),
     }
 }
@@ -20,7 +17,5 @@ pub fn demo_page(config: &Config) -> Handled {
     if !config.demo_page {
         return Err(ApiError::not_found("route"));
     }
-    Ok(Reply::Html(
-        include_str!("../../../static/demo.html").to_string(),
-    ))
+    Ok(Reply::Html(include_str!("../../../static/demo.html").to_string()))
 }

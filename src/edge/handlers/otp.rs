@@ -3,8 +3,8 @@
 use worker::{Context, Env, Request};
 
 use crate::core::api::{
-    accepted_body, guard_error, issue_token, parse_idempotency_key, parse_otp_request,
-    parse_verify_request, status_body, verified_body, wa_link, VerifyTarget, API_BODY_LIMIT,
+    accepted_body, guard_error, issue_token, parse_idempotency_key, parse_otp_request, parse_verify_request,
+    status_body, verified_body, wa_link, VerifyTarget, API_BODY_LIMIT,
 };
 use crate::core::cloud_api::otp_message;
 use crate::core::code::{code_matches, generate_code, generate_request_id, hash_code, OsRandom};
@@ -21,43 +21,25 @@ fn random_failure(e: String) -> ApiError {
     ApiError::storage_unavailable()
 }
 
-pub async fn request(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    log: &mut RequestLog,
-) -> Handled {
+pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, API_BODY_LIMIT).await?;
     let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config)?;
     log.phone(&otp.phone);
     let idempotency_key = parse_idempotency_key(header(req, "Idempotency-Key").as_deref())?;
     let business_number = match (otp.mode, &config.business_number) {
-        (Mode::Inbound, None) => {
-            return Err(ApiError::misconfigured(&["WHATSAPP_BUSINESS_NUMBER"]))
-        }
+        (Mode::Inbound, None) => return Err(ApiError::misconfigured(&["WHATSAPP_BUSINESS_NUMBER"])),
         (_, number) => number.clone(),
     };
     let client_ip = header(req, "CF-Connecting-IP");
     if let Some(secret) = &config.turnstile_secret {
         let token = otp.turnstile_token.as_deref().unwrap_or_default();
-        if token.is_empty()
-            || !outbound::turnstile_passes(config, secret, token, client_ip.as_deref()).await
-        {
-            return Err(ApiError::new(
-                403,
-                "captcha_failed",
-                "The captcha check failed; try again.",
-            ));
+        if token.is_empty() || !outbound::turnstile_passes(config, secret, token, client_ip.as_deref()).await {
+            return Err(ApiError::new(403, "captcha_failed", "The captcha check failed; try again."));
         }
     }
     if let Some(ip) = &client_ip {
-        let hit = GuardCommand::IpHit {
-            max_per_hour: config.ip_max_per_hour,
-        };
-        if let GuardReply::RateLimited { retry_after_s } =
-            guard_client::call(env, &format!("ip:{ip}"), &hit).await?
-        {
+        let hit = GuardCommand::IpHit { max_per_hour: config.ip_max_per_hour };
+        if let GuardReply::RateLimited { retry_after_s } = guard_client::call(env, &format!("ip:{ip}"), &hit).await? {
             return Err(ApiError::rate_limited(retry_after_s));
         }
         log.step("ip");
@@ -70,19 +52,16 @@ pub async fn request(
         policy: config.send_policy(),
         idempotency_key: idempotency_key.clone(),
     };
-    let (expires_ms, resend_after_s, attempts_left) =
-        match guard_client::call(env, &otp.phone, &reserve).await? {
-            GuardReply::Reserved {
-                expires_ms,
-                resend_after_s,
-                attempts_left,
-            } => (expires_ms, resend_after_s, attempts_left),
-            GuardReply::Replay { response } => {
-                log.note("idempotent replay");
-                return Ok(Reply::Json(202, response));
-            }
-            refusal => return Err(guard_error(&refusal)),
-        };
+    let (expires_ms, resend_after_s, attempts_left) = match guard_client::call(env, &otp.phone, &reserve).await? {
+        GuardReply::Reserved { expires_ms, resend_after_s, attempts_left } => {
+            (expires_ms, resend_after_s, attempts_left)
+        }
+        GuardReply::Replay { response } => {
+            log.note("idempotent replay");
+            return Ok(Reply::Json(202, response));
+        }
+        refusal => return Err(guard_error(&refusal)),
+    };
     log.step("reserve");
 
     // From here on the guard holds a reservation: every exit settles it.
@@ -94,12 +73,7 @@ pub async fn request(
     let code = match generate_code(config.otp_length, &mut OsRandom) {
         Ok(code) => code,
         Err(e) => {
-            let _ = guard_client::call(
-                env,
-                &otp.phone,
-                &settle(SendResult::Failed { refund: true }),
-            )
-            .await;
+            let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund: true })).await;
             return Err(random_failure(e));
         }
     };
@@ -113,12 +87,7 @@ pub async fn request(
         locale: otp.language.clone(),
     };
     if let Err(e) = codes::put(env, &request_id, &record, config.ttl_s).await {
-        let _ = guard_client::call(
-            env,
-            &otp.phone,
-            &settle(SendResult::Failed { refund: true }),
-        )
-        .await;
+        let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund: true })).await;
         return Err(e);
     }
     log.step("kv");
@@ -131,13 +100,7 @@ pub async fn request(
             None
         }
         _ => {
-            let message = otp_message(
-                config,
-                &otp.phone,
-                &code,
-                &request_id,
-                otp.language.as_deref(),
-            );
+            let message = otp_message(config, &otp.phone, &code, &request_id, otp.language.as_deref());
             match outbound::send_message(config, &message).await {
                 Ok(message_id) => Some(message_id),
                 Err(failure) => {
@@ -146,28 +109,19 @@ pub async fn request(
                         failure.meta_code.or(failure.http_status.map(i64::from))
                     ));
                     let refund = failure.is_our_fault();
-                    let _ =
-                        guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund }))
-                            .await;
+                    let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund })).await;
                     return Err(failure.api_error());
                 }
             }
         }
     };
     log.step("send");
-    let accepted = settle(SendResult::Accepted {
-        message_id,
-        response: body.clone(),
-    });
+    let accepted = settle(SendResult::Accepted { message_id, response: body.clone() });
     let (env, phone) = (env.clone(), otp.phone.clone());
     let record_send = async move {
         if let Err(e) = guard_client::call(&env, &phone, &accepted).await {
             // The message is out and the code is live; only delivery tracking is lost.
-            worker::console_error!(
-                "settle failed for {}: {}",
-                crate::core::phone::mask_phone(&phone),
-                e.code
-            );
+            worker::console_error!("settle failed for {}: {}", crate::core::phone::mask_phone(&phone), e.code);
         }
     };
     if idempotency_key.is_some() {
@@ -180,12 +134,7 @@ pub async fn request(
     Ok(Reply::Json(202, body))
 }
 
-pub async fn verify(
-    req: &mut Request,
-    env: &Env,
-    config: &Config,
-    log: &mut RequestLog,
-) -> Handled {
+pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, API_BODY_LIMIT).await?;
     let verify = parse_verify_request(header(req, "Content-Type").as_deref(), &body, config)?;
     let request_id = match verify.target {
@@ -193,65 +142,36 @@ pub async fn verify(
         VerifyTarget::Phone(phone) => {
             log.phone(&phone);
             match guard_client::call(env, &phone, &GuardCommand::Latest).await? {
-                GuardReply::View {
-                    request: Some(view),
-                } => view.request_id,
+                GuardReply::View { request: Some(view) } => view.request_id,
                 _ => return Err(ApiError::not_found("request for this phone number")),
             }
         }
     };
-    let record = codes::get(env, &request_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request"))?;
+    let record = codes::get(env, &request_id).await?.ok_or_else(|| ApiError::not_found("request"))?;
     log.phone(&record.phone);
-    let correct = code_matches(
-        &config.otp_secret,
-        &request_id,
-        &verify.code,
-        &record.code_hash,
-    );
-    let attempt = GuardCommand::Attempt {
-        request_id: request_id.clone(),
-        correct,
-        channel: Channel::Api,
-        message_id: None,
-    };
+    let correct = code_matches(&config.otp_secret, &request_id, &verify.code, &record.code_hash);
+    let attempt =
+        GuardCommand::Attempt { request_id: request_id.clone(), correct, channel: Channel::Api, message_id: None };
     match guard_client::call(env, &record.phone, &attempt).await? {
-        GuardReply::Verified {
-            verified_at_ms,
-            via,
-        } => {
+        GuardReply::Verified { verified_at_ms, via } => {
             let token = issue_token(config, &record.phone, &request_id, verified_at_ms, via);
             Ok(Reply::Json(200, verified_body(&request_id, &token)))
         }
         // The guard forgets requests a while after they end; the record remembers.
-        GuardReply::NotFound if now_ms() >= record.expires_ms => {
-            Err(guard_error(&GuardReply::Expired))
-        }
+        GuardReply::NotFound if now_ms() >= record.expires_ms => Err(guard_error(&GuardReply::Expired)),
         refusal => Err(guard_error(&refusal)),
     }
 }
 
 pub async fn status(request_id: &str, env: &Env, config: &Config) -> Handled {
-    let record = codes::get(env, request_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request"))?;
-    let command = GuardCommand::Status {
-        request_id: request_id.to_string(),
-    };
+    let record = codes::get(env, request_id).await?.ok_or_else(|| ApiError::not_found("request"))?;
+    let command = GuardCommand::Status { request_id: request_id.to_string() };
     let view = match guard_client::call(env, &record.phone, &command).await? {
-        GuardReply::View {
-            request: Some(view),
-        } => view,
+        GuardReply::View { request: Some(view) } => view,
         _ => RequestView {
             request_id: request_id.to_string(),
             mode: record.mode,
-            status: if now_ms() >= record.expires_ms {
-                "expired"
-            } else {
-                "pending"
-            }
-            .to_string(),
+            status: if now_ms() >= record.expires_ms { "expired" } else { "pending" }.to_string(),
             live: false,
             expires_ms: record.expires_ms,
             attempts_left: 0,
@@ -259,8 +179,6 @@ pub async fn status(request_id: &str, env: &Env, config: &Config) -> Handled {
             verified: None,
         },
     };
-    let token = view
-        .verified
-        .map(|(at, via)| issue_token(config, &record.phone, request_id, at, via));
+    let token = view.verified.map(|(at, via)| issue_token(config, &record.phone, request_id, at, via));
     Ok(Reply::Json(200, status_body(&view, token.as_ref())))
 }

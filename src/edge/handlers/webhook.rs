@@ -11,8 +11,8 @@ use crate::core::error::ApiError;
 use crate::core::guard::{Channel, GuardCommand, GuardReply};
 use crate::core::phone::mask_phone;
 use crate::core::webhook::{
-    chat_reply, handshake as check_handshake, keyword, keyword_reply, parse_delivery,
-    verify_signature, Keyword, WebhookEvent,
+    chat_reply, handshake as check_handshake, keyword, keyword_reply, parse_delivery, verify_signature, Keyword,
+    WebhookEvent,
 };
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
@@ -23,53 +23,22 @@ pub fn handshake(req: &Request, config: &Config) -> Handled {
     // ship ~100 KB to the edge for three parameters).
     let url = req.inner().url();
     let query = url.split_once('?').map_or("", |(_, q)| q);
-    let param = |name: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let (mode, token, challenge) = (
-        param("hub.mode"),
-        param("hub.verify_token"),
-        param("hub.challenge"),
-    );
-    match check_handshake(
-        mode.as_deref(),
-        token.as_deref(),
-        challenge.as_deref(),
-        &config.verify_token,
-    ) {
+    let param =
+        |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let (mode, token, challenge) = (param("hub.mode"), param("hub.verify_token"), param("hub.challenge"));
+    match check_handshake(mode.as_deref(), token.as_deref(), challenge.as_deref(), &config.verify_token) {
         Some(challenge) => Ok(Reply::Text(200, challenge.to_string())),
-        None => Err(ApiError::new(
-            403,
-            "forbidden",
-            "The verify token does not match.",
-        )),
+        None => Err(ApiError::new(403, "forbidden", "The verify token does not match.")),
     }
 }
 
-pub async fn deliver(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    log: &mut RequestLog,
-) -> Handled {
+pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     // The signature is checked over the raw bytes before anything is parsed.
-    if !verify_signature(
-        &config.app_secret,
-        header(req, "X-Hub-Signature-256").as_deref(),
-        &body,
-    ) {
-        return Err(ApiError::new(
-            401,
-            "invalid_signature",
-            "X-Hub-Signature-256 is missing or does not match.",
-        ));
+    if !verify_signature(&config.app_secret, header(req, "X-Hub-Signature-256").as_deref(), &body) {
+        return Err(ApiError::new(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match."));
     }
-    let events =
-        parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
+    let events = parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
     let mut chat = Vec::new();
     for event in &events {
         if let Some(message) = handle_event(event, env, config, log).await? {
@@ -81,22 +50,13 @@ pub async fn deliver(
         let config = config.clone();
         ctx.wait_until(async move {
             for (phone, text) in chat {
-                if let Err(failure) =
-                    outbound::send_message(&config, &text_message(&phone, &text)).await
-                {
-                    worker::console_error!(
-                        "chat reply to {} failed: {:?}",
-                        mask_phone(&phone),
-                        failure.kind
-                    );
+                if let Err(failure) = outbound::send_message(&config, &text_message(&phone, &text)).await {
+                    worker::console_error!("chat reply to {} failed: {:?}", mask_phone(&phone), failure.kind);
                 }
             }
         });
     }
-    Ok(Reply::Json(
-        200,
-        json!({ "ok": true, "events": events.len() }),
-    ))
+    Ok(Reply::Json(200, json!({ "ok": true, "events": events.len() })))
 }
 
 /// Applies one event; returns a chat message to send back, if any. An `Err`
@@ -108,27 +68,20 @@ async fn handle_event(
     log: &mut RequestLog,
 ) -> Result<Option<(String, String)>, ApiError> {
     match event {
-        WebhookEvent::Text {
-            from,
-            message_id,
-            body,
-        } => {
+        WebhookEvent::Text { from, message_id, body } => {
             if let Some(word) = keyword(body) {
-                let command = GuardCommand::OptOut {
-                    message_id: message_id.clone(),
-                    opted_out: word == Keyword::Stop,
-                };
+                let command = GuardCommand::OptOut { message_id: message_id.clone(), opted_out: word == Keyword::Stop };
                 let reply = guard_client::call(env, from, &command).await?;
                 log.note(format!("{word:?} from {}", mask_phone(from)));
-                return Ok(matches!(reply, GuardReply::Done { .. })
-                    .then(|| (from.clone(), keyword_reply(word).to_string())));
+                return Ok(
+                    matches!(reply, GuardReply::Done { .. }).then(|| (from.clone(), keyword_reply(word).to_string()))
+                );
             }
             let Some(code) = find_code_in_text(body, config.otp_length) else {
                 return Ok(None);
             };
-            let GuardReply::View {
-                request: Some(latest),
-            } = guard_client::call(env, from, &GuardCommand::Latest).await?
+            let GuardReply::View { request: Some(latest) } =
+                guard_client::call(env, from, &GuardCommand::Latest).await?
             else {
                 log.note(format!("code from {} with no request", mask_phone(from)));
                 return Ok(None);
@@ -137,13 +90,8 @@ async fn handle_event(
                 return Ok(None);
             };
             // Meta authenticates the sender: the code only counts from the request's own number.
-            let correct = record.phone == *from
-                && code_matches(
-                    &config.otp_secret,
-                    &latest.request_id,
-                    &code,
-                    &record.code_hash,
-                );
+            let correct =
+                record.phone == *from && code_matches(&config.otp_secret, &latest.request_id, &code, &record.code_hash);
             let attempt = GuardCommand::Attempt {
                 request_id: latest.request_id.clone(),
                 correct,
@@ -151,24 +99,14 @@ async fn handle_event(
                 message_id: Some(message_id.clone()),
             };
             let reply = guard_client::call(env, from, &attempt).await?;
-            log.note(format!(
-                "code from {}: {}",
-                mask_phone(from),
-                reply_name(&reply)
-            ));
+            log.note(format!("code from {}: {}", mask_phone(from), reply_name(&reply)));
             Ok(chat_reply(&reply).map(|text| (from.clone(), text)))
         }
         WebhookEvent::Other { from, kind, .. } => {
             log.note(format!("{kind} message from {} ignored", mask_phone(from)));
             Ok(None)
         }
-        WebhookEvent::Status {
-            message_id,
-            recipient,
-            status,
-            request_id,
-            error_code,
-        } => {
+        WebhookEvent::Status { message_id, recipient, status, request_id, error_code } => {
             let command = GuardCommand::Delivery {
                 message_id: message_id.clone(),
                 request_id: request_id.clone(),
@@ -181,24 +119,16 @@ async fn handle_event(
             Ok(None)
         }
         WebhookEvent::OtherNumber { phone_number_id } => {
-            log.note(format!(
-                "change for phone number id {phone_number_id} skipped"
-            ));
+            log.note(format!("change for phone number id {phone_number_id} skipped"));
             Ok(None)
         }
         WebhookEvent::SystemError { code, title } => {
-            worker::console_warn!(
-                "{}",
-                json!({ "webhook_system_error": code, "title": title })
-            );
+            worker::console_warn!("{}", json!({ "webhook_system_error": code, "title": title }));
             Ok(None)
         }
     }
 }
 
 fn reply_name(reply: &GuardReply) -> String {
-    serde_json::to_value(reply)
-        .ok()
-        .and_then(|v| v["reply"].as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::to_value(reply).ok().and_then(|v| v["reply"].as_str().map(str::to_string)).unwrap_or_default()
 }
