@@ -146,14 +146,6 @@ impl Env {
         }
     }
 
-    pub fn stop(self) {
-        stop_all();
-    }
-
-    pub fn stop_shared(&self) {
-        stop_all();
-    }
-
     pub async fn get(&self, url: &str) -> Resp {
         into_resp(self.http.get(url).send().await.expect("GET")).await
     }

@@ -80,53 +80,54 @@ fn main() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let failed = runtime.block_on(async {
-        let started = Instant::now();
-        let env = Arc::new(Env::start().await);
-        println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
-        println!("\nrunning {} tests", selected.len());
-        let mut handles = Vec::new();
-        for (name, test) in &selected {
-            let env = env.clone();
-            let test = *test;
-            handles.push((
-                *name,
-                tokio::spawn(async move {
-                    let t = Instant::now();
-                    tokio::time::timeout(Duration::from_secs(120), test(env))
-                        .await
-                        .expect("test timed out after 120 s");
-                    t.elapsed()
-                }),
-            ));
-        }
-        let mut failed = Vec::new();
-        for (name, handle) in handles {
-            match handle.await {
-                Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
-                Err(e) => {
-                    println!("test {name} ... FAILED");
-                    failed.push((name, e));
-                }
+    // Whatever happens (a service that never comes up, a panic), every process started is stopped.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(selected))));
+    client::stop_all();
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => std::process::exit(1),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Starts the services, runs the selected tests concurrently, reports; returns the failures.
+async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
+    let started = Instant::now();
+    let env = Arc::new(Env::start().await);
+    println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
+    println!("\nrunning {} tests", selected.len());
+    let mut handles = Vec::new();
+    for (name, test) in &selected {
+        let env = env.clone();
+        let test = *test;
+        handles.push((
+            *name,
+            tokio::spawn(async move {
+                let t = Instant::now();
+                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
+                t.elapsed()
+            }),
+        ));
+    }
+    let mut failed = Vec::new();
+    for (name, handle) in handles {
+        match handle.await {
+            Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
+            Err(e) => {
+                println!("test {name} ... FAILED");
+                failed.push((name, e));
             }
         }
-        if !failed.is_empty() {
-            env.print_logs();
-        }
-        println!(
-            "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
-            if failed.is_empty() { "ok" } else { "FAILED" },
-            selected.len() - failed.len(),
-            failed.len(),
-            started.elapsed().as_secs_f64()
-        );
-        match Arc::try_unwrap(env) {
-            Ok(env) => env.stop(),
-            Err(env) => env.stop_shared(),
-        }
-        failed.len()
-    });
-    if failed > 0 {
-        std::process::exit(1);
     }
+    if !failed.is_empty() {
+        env.print_logs();
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        selected.len() - failed.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    failed.len()
 }
