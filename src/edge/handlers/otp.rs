@@ -4,13 +4,14 @@ use worker::{Context, Env, Request};
 
 use crate::core::api::{
     accepted_body, guard_error, issue_token, parse_idempotency_key, parse_otp_request, parse_verify_request,
-    status_body, verified_body, wa_link, VerifyTarget, API_BODY_LIMIT,
+    status_body, verified_body, wa_link, OtpRequest, VerifyTarget, API_BODY_LIMIT,
 };
 use crate::core::cloud_api::otp_message;
 use crate::core::code::{code_matches, generate_code, generate_request_id, hash_code, OsRandom};
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::{Channel, GuardCommand, GuardReply, Mode, RequestView, SendResult};
+use crate::core::phone::mask_phone;
 use crate::core::record::CodeRecord;
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
@@ -30,20 +31,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         (Mode::Inbound, None) => return Err(ApiError::misconfigured(&["WHATSAPP_BUSINESS_NUMBER"])),
         (_, number) => number.clone(),
     };
-    let client_ip = header(req, "CF-Connecting-IP");
-    if let Some(secret) = &config.turnstile_secret {
-        let token = otp.turnstile_token.as_deref().unwrap_or_default();
-        if token.is_empty() || !outbound::turnstile_passes(config, secret, token, client_ip.as_deref()).await {
-            return Err(ApiError::new(403, "captcha_failed", "The captcha check failed; try again."));
-        }
-    }
-    if let Some(ip) = &client_ip {
-        let hit = GuardCommand::IpHit { max_per_hour: config.ip_max_per_hour };
-        if let GuardReply::RateLimited { retry_after_s } = guard_client::call(env, &format!("ip:{ip}"), &hit).await? {
-            return Err(ApiError::rate_limited(retry_after_s));
-        }
-        log.step("ip");
-    }
+    guard_against_abuse(req, env, config, &otp, log).await?;
 
     let request_id = generate_request_id(&mut OsRandom).map_err(random_failure)?;
     let reserve = GuardCommand::Reserve {
@@ -63,19 +51,12 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         refusal => return Err(guard_error(&refusal)),
     };
     log.step("reserve");
-
     // From here on the guard holds a reservation: every exit settles it.
-    let settle = |result: SendResult| GuardCommand::Settle {
-        request_id: request_id.clone(),
-        result,
-        idempotency_key: idempotency_key.clone(),
-    };
+    let reservation = Reservation { env, phone: &otp.phone, request_id: &request_id, idempotency_key };
+
     let code = match generate_code(config.otp_length, &mut OsRandom) {
         Ok(code) => code,
-        Err(e) => {
-            let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund: true })).await;
-            return Err(random_failure(e));
-        }
+        Err(e) => return Err(reservation.fail(true, random_failure(e)).await),
     };
     let now = now_ms();
     let record = CodeRecord {
@@ -87,8 +68,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         locale: otp.language.clone(),
     };
     if let Err(e) = codes::put(env, &request_id, &record, config.ttl_s).await {
-        let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund: true })).await;
-        return Err(e);
+        return Err(reservation.fail(true, e).await);
     }
     log.step("kv");
 
@@ -108,30 +88,84 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
                         "cloud api failure {:?}",
                         failure.meta_code.or(failure.http_status.map(i64::from))
                     ));
-                    let refund = failure.is_our_fault();
-                    let _ = guard_client::call(env, &otp.phone, &settle(SendResult::Failed { refund })).await;
-                    return Err(failure.api_error());
+                    return Err(reservation.fail(failure.is_our_fault(), failure.api_error()).await);
                 }
             }
         }
     };
     log.step("send");
-    let accepted = settle(SendResult::Accepted { message_id, response: body.clone() });
-    let (env, phone) = (env.clone(), otp.phone.clone());
-    let record_send = async move {
-        if let Err(e) = guard_client::call(&env, &phone, &accepted).await {
-            // The message is out and the code is live; only delivery tracking is lost.
-            worker::console_error!("settle failed for {}: {}", crate::core::phone::mask_phone(&phone), e.code);
-        }
-    };
-    if idempotency_key.is_some() {
-        // A retry with the same key must find the answer stored.
-        record_send.await;
-    } else {
-        // The code is already live (reserved): recording the message id need not hold up the 202.
-        ctx.wait_until(record_send);
-    }
+    reservation.accept(ctx, message_id, body.clone()).await;
     Ok(Reply::Json(202, body))
+}
+
+/// Turnstile (when configured) and the per-address limit, before any send is reserved.
+async fn guard_against_abuse(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    otp: &OtpRequest,
+    log: &mut RequestLog,
+) -> Result<(), ApiError> {
+    let client_ip = header(req, "CF-Connecting-IP");
+    if let Some(secret) = &config.turnstile_secret {
+        let token = otp.turnstile_token.as_deref().unwrap_or_default();
+        if token.is_empty() || !outbound::turnstile_passes(config, secret, token, client_ip.as_deref()).await {
+            return Err(ApiError::new(403, "captcha_failed", "The captcha check failed; try again."));
+        }
+    }
+    if let Some(ip) = &client_ip {
+        let hit = GuardCommand::IpHit { max_per_hour: config.ip_max_per_hour };
+        if let GuardReply::RateLimited { retry_after_s } = guard_client::call(env, &format!("ip:{ip}"), &hit).await? {
+            return Err(ApiError::rate_limited(retry_after_s));
+        }
+        log.step("ip");
+    }
+    Ok(())
+}
+
+/// A send the number's guard has reserved, to be settled exactly once.
+struct Reservation<'a> {
+    env: &'a Env,
+    phone: &'a str,
+    request_id: &'a str,
+    idempotency_key: Option<String>,
+}
+
+impl Reservation<'_> {
+    fn settle(&self, result: SendResult) -> GuardCommand {
+        GuardCommand::Settle {
+            request_id: self.request_id.to_string(),
+            result,
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+
+    /// Nothing went out: no live code is left behind; `refund` when the fault was ours.
+    async fn fail(self, refund: bool, error: ApiError) -> ApiError {
+        if let Err(e) = guard_client::call(self.env, self.phone, &self.settle(SendResult::Failed { refund })).await {
+            worker::console_error!("releasing a failed send failed: {}", e.code);
+        }
+        error
+    }
+
+    async fn accept(self, ctx: &Context, message_id: Option<String>, response: serde_json::Value) {
+        let accepted = self.settle(SendResult::Accepted { message_id, response });
+        let awaited = self.idempotency_key.is_some();
+        let (env, phone) = (self.env.clone(), self.phone.to_string());
+        let record_send = async move {
+            if let Err(e) = guard_client::call(&env, &phone, &accepted).await {
+                // The message is out and the code is live; only delivery tracking is lost.
+                worker::console_error!("settle failed for {}: {}", mask_phone(&phone), e.code);
+            }
+        };
+        if awaited {
+            // A retry with the same key must find the answer stored.
+            record_send.await;
+        } else {
+            // The code is already live: recording the message id need not hold up the 202.
+            ctx.wait_until(record_send);
+        }
+    }
 }
 
 pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
