@@ -40,13 +40,20 @@ pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     }
     let events = parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
     let mut chat = Vec::new();
+    let mut outcome = Ok(());
     for event in &events {
-        if let Some(message) = handle_event(event, env, config, log).await? {
-            chat.push(message);
+        match handle_event(event, env, config, log).await {
+            Ok(Some(message)) => chat.push(message),
+            Ok(None) => {}
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
         }
     }
     if !chat.is_empty() {
-        // Replies in the chat must not hold up Meta's delivery.
+        // Replies in the chat must not hold up Meta's delivery; those already
+        // earned are sent even if a later event failed (a retry will not repeat them).
         let config = config.clone();
         ctx.wait_until(async move {
             for (phone, text) in chat {
@@ -56,6 +63,7 @@ pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
             }
         });
     }
+    outcome?;
     Ok(Reply::Json(200, json!({ "ok": true, "events": events.len() })))
 }
 
@@ -68,40 +76,13 @@ async fn handle_event(
     log: &mut RequestLog,
 ) -> Result<Option<(String, String)>, ApiError> {
     match event {
-        WebhookEvent::Text { from, message_id, body } => {
-            if let Some(word) = keyword(body) {
-                let command = GuardCommand::OptOut { message_id: message_id.clone(), opted_out: word == Keyword::Stop };
-                let reply = guard_client::call(env, from, &command).await?;
-                log.note(format!("{word:?} from {}", mask_phone(from)));
-                return Ok(
-                    matches!(reply, GuardReply::Done { .. }).then(|| (from.clone(), keyword_reply(word).to_string()))
-                );
-            }
-            let Some(code) = find_code_in_text(body, config.otp_length) else {
-                return Ok(None);
-            };
-            let GuardReply::View { request: Some(latest) } =
-                guard_client::call(env, from, &GuardCommand::Latest).await?
-            else {
-                log.note(format!("code from {} with no request", mask_phone(from)));
-                return Ok(None);
-            };
-            let Some(record) = codes::get(env, &latest.request_id).await? else {
-                return Ok(None);
-            };
-            // Meta authenticates the sender: the code only counts from the request's own number.
-            let correct =
-                record.phone == *from && code_matches(&config.otp_secret, &latest.request_id, &code, &record.code_hash);
-            let attempt = GuardCommand::Attempt {
-                request_id: latest.request_id.clone(),
-                correct,
-                channel: Channel::WhatsApp,
-                message_id: Some(message_id.clone()),
-            };
-            let reply = guard_client::call(env, from, &attempt).await?;
-            log.note(format!("code from {}: {}", mask_phone(from), reply_name(&reply)));
-            Ok(chat_reply(&reply).map(|text| (from.clone(), text)))
-        }
+        WebhookEvent::Text { from, message_id, body } => match keyword(body) {
+            Some(word) => opt_in_or_out(word, from, message_id, env, log).await,
+            None => match find_code_in_text(body, config.otp_length) {
+                Some(code) => code_from_chat(&code, from, message_id, env, config, log).await,
+                None => Ok(None),
+            },
+        },
         WebhookEvent::Other { from, kind, .. } => {
             log.note(format!("{kind} message from {} ignored", mask_phone(from)));
             Ok(None)
@@ -127,6 +108,50 @@ async fn handle_event(
             Ok(None)
         }
     }
+}
+
+/// `STOP`/`UNSUBSCRIBE` or `START`: recorded in the number's guard, confirmed in the chat.
+async fn opt_in_or_out(
+    word: Keyword,
+    from: &str,
+    message_id: &str,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<Option<(String, String)>, ApiError> {
+    let command = GuardCommand::OptOut { message_id: message_id.to_string(), opted_out: word == Keyword::Stop };
+    let reply = guard_client::call(env, from, &command).await?;
+    log.note(format!("{word:?} from {}", mask_phone(from)));
+    Ok(matches!(reply, GuardReply::Done { .. }).then(|| (from.to_string(), keyword_reply(word).to_string())))
+}
+
+/// A code typed in the chat: checked against the number's newest request, with
+/// the same attempt budget and single use as `/v1/otp/verify`.
+async fn code_from_chat(
+    code: &str,
+    from: &str,
+    message_id: &str,
+    env: &Env,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<Option<(String, String)>, ApiError> {
+    let GuardReply::View { request: Some(latest) } = guard_client::call(env, from, &GuardCommand::Latest).await? else {
+        log.note(format!("code from {} with no request", mask_phone(from)));
+        return Ok(None);
+    };
+    let Some(record) = codes::get(env, &latest.request_id).await? else {
+        return Ok(None);
+    };
+    // Meta authenticates the sender: the code only counts from the request's own number.
+    let correct = record.phone == from && code_matches(&config.otp_secret, &latest.request_id, code, &record.code_hash);
+    let attempt = GuardCommand::Attempt {
+        request_id: latest.request_id,
+        correct,
+        channel: Channel::WhatsApp,
+        message_id: Some(message_id.to_string()),
+    };
+    let reply = guard_client::call(env, from, &attempt).await?;
+    log.note(format!("code from {}: {}", mask_phone(from), reply_name(&reply)));
+    Ok(chat_reply(&reply).map(|text| (from.to_string(), text)))
 }
 
 fn reply_name(reply: &GuardReply) -> String {
