@@ -245,10 +245,6 @@ pub enum GuardCommand {
         message_id: String,
         opted_out: bool,
     },
-    /// Records a webhook message id that needs no other handling.
-    SeenMessage {
-        message_id: String,
-    },
     IpHit {
         max_per_hour: u32,
     },
@@ -339,13 +335,6 @@ impl GuardState {
                 self.opted_out = opted_out;
                 GuardReply::Done { changed }
             }
-            GuardCommand::SeenMessage { message_id } => {
-                if self.mark_seen(message_id, now_ms) {
-                    GuardReply::Done { changed: true }
-                } else {
-                    GuardReply::Duplicate
-                }
-            }
             GuardCommand::IpHit { max_per_hour } => self.ip_hit(max_per_hour, now_ms),
         }
     }
@@ -394,7 +383,7 @@ impl GuardState {
         true
     }
 
-    /// Seconds until the next send is allowed (0: now).
+    /// Milliseconds until the next send is allowed (0: now).
     fn send_wait_ms(&self, policy: &SendPolicy, now_ms: u64) -> u64 {
         let mut until = 0;
         if let Some(&last) = self.sends.last() {

@@ -170,9 +170,6 @@ fn a_webhook_message_is_processed_once() {
         assert_eq!(s.apply(wrong.clone(), T0 + 2), GuardReply::Duplicate);
     }
     assert_eq!(status(&mut s, "a", T0 + 2).attempts_left, 4);
-    let seen = GuardCommand::SeenMessage { message_id: "m9".into() };
-    assert_eq!(s.apply(seen.clone(), T0), GuardReply::Done { changed: true });
-    assert_eq!(s.apply(seen, T0), GuardReply::Duplicate);
 }
 
 #[test]
