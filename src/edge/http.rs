@@ -42,6 +42,15 @@ fn json_response(status: u16, body: &Value) -> Result<Response> {
 }
 
 pub fn to_response(handled: Handled) -> Result<Response> {
+    let mut resp = build(handled)?;
+    let headers = resp.headers_mut();
+    // Bodies carry tokens and codes: never cached, never sniffed into something else.
+    headers.set("Cache-Control", "no-store")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
+    Ok(resp)
+}
+
+fn build(handled: Handled) -> Result<Response> {
     match handled {
         Ok(Reply::Json(status, body)) => json_response(status, &body),
         Ok(Reply::Text(status, text)) => {

@@ -29,7 +29,7 @@ pub struct Env {
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
-    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in).
+    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in), text mode.
     pub strict: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
@@ -115,7 +115,11 @@ impl Env {
             "strict",
             free_port(),
             &api,
-            &[("IP_MAX_REQUESTS_PER_HOUR", "3"), ("TURNSTILE_VERIFY_URL", &turnstile_url)],
+            &[
+                ("IP_MAX_REQUESTS_PER_HOUR", "3"),
+                ("TURNSTILE_VERIFY_URL", &turnstile_url),
+                ("WHATSAPP_MESSAGE_MODE", "text"),
+            ],
             &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
         );
         let env = Env {

@@ -52,6 +52,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_otp::malformed_requests_get_contract_errors,
         tests_otp::per_ip_limit_applies,
         tests_otp::captcha_is_checked_when_configured,
+        tests_otp::text_mode_sends_the_code_as_text,
         tests_otp::logs_carry_no_code_and_no_full_number,
         tests_otp::kv_holds_one_hashed_record_per_code,
         tests_webhook::handshake_echoes_the_challenge_only_for_the_right_token,

@@ -49,6 +49,7 @@ pub async fn request_then_verify_yields_a_standard_jwt(env: Arc<Env>) {
     assert_eq!(claims["verified_via"], "code");
     assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 600);
     assert!(resp.body["token_expires_at"].is_string());
+    assert_eq!(resp.header("cache-control"), Some("no-store"), "tokens are never cached");
 
     let again = env.verify(&env.main, &id, body_code).await;
     assert_eq!((again.status, again.code()), (409, "already_verified"));
@@ -387,4 +388,23 @@ pub async fn kv_holds_one_hashed_record_per_code(env: Arc<Env>) {
         }
         assert_eq!(record["code_hash"].as_str().unwrap().len(), 43, "base64url of a SHA-256 HMAC");
     }
+}
+
+/// Text mode (`WHATSAPP_MESSAGE_MODE=text`, on the strict worker): a plain text carries the code.
+pub async fn text_mode_sends_the_code_as_text(env: Arc<Env>) {
+    let phone = random_phone();
+    let body = json!({ "phone": phone, "turnstile_token": "pass-e2e" });
+    let url = format!("{}/v1/otp/request", env.strict);
+    let resp =
+        into_resp(env.http.post(url).header("CF-Connecting-IP", "198.51.100.9").json(&body).send().await.unwrap())
+            .await;
+    assert_eq!(resp.status, 202, "{}", resp.text);
+    let id = resp.body["request_id"].as_str().unwrap();
+    let message = &env.wait_for_messages(&phone, 1).await[0];
+    assert_eq!(message["type"], "text");
+    assert_eq!(message["payload"]["biz_opaque_callback_data"], id);
+    let text = message["text"].as_str().unwrap();
+    let code: String = text.chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{text}");
+    assert_eq!(env.verify(&env.strict, id, &code).await.status, 200);
 }
