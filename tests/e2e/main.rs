@@ -67,6 +67,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::oversized_and_unparseable_deliveries,
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
+        tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
     ]
 }
 

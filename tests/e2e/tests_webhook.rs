@@ -231,3 +231,42 @@ pub async fn deliveries_for_another_business_number_change_nothing(env: Arc<Env>
     let status = status_of(&env, &id).await;
     assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("pending"), Some(5)));
 }
+
+/// Deletes one key from workerd's local KV storage (SQLite): `python3 -c … <dir> <key>`.
+const DELETE_KV_ENTRY: &str = r#"
+import glob, sqlite3, sys
+n = 0
+for f in glob.glob(sys.argv[1] + '/*.sqlite'):
+    if 'metadata' in f:
+        continue
+    c = sqlite3.connect(f)
+    n += c.execute('delete from _mf_entries where key = ?', (sys.argv[2],)).rowcount
+    c.commit()
+print(n)
+"#;
+
+/// KV is eventually consistent across locations: when the guard knows a request is
+/// live but KV has no record (yet), a reply is answered 503 (Meta retries later)
+/// and verify-by-phone asks for a retry, instead of losing the reply or saying 404.
+/// The lag is made real by removing the record from workerd's own KV storage.
+pub async fn a_record_not_yet_in_kv_asks_for_a_retry(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    let kv = env.main_state.join("v3/kv/miniflare-KVNamespaceObject");
+    let script = DELETE_KV_ENTRY;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&kv)
+        .arg(format!("otp:{id}"))
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{}", String::from_utf8_lossy(&out.stderr));
+
+    let answer = env.reply(&phone, &code).await;
+    assert_eq!(answer["webhook_status"], 503, "{answer}");
+    let resp = env.post(&format!("{}/v1/otp/verify", env.main), &json!({ "phone": phone, "code": code })).await;
+    assert_eq!((resp.status, resp.code()), (503, "storage_unavailable"), "{}", resp.text);
+    assert_eq!(resp.header("retry-after"), Some("1"));
+    let status = env.get(&format!("{}/v1/otp/status/{id}", env.main)).await;
+    assert_eq!(status.status, 404, "without the record the request id leads nowhere");
+}

@@ -171,17 +171,23 @@ impl Reservation<'_> {
 pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, API_BODY_LIMIT).await?;
     let verify = parse_verify_request(header(req, "Content-Type").as_deref(), &body, config)?;
-    let request_id = match verify.target {
-        VerifyTarget::RequestId(id) => id,
+    let (request_id, known_live) = match verify.target {
+        VerifyTarget::RequestId(id) => (id, false),
         VerifyTarget::Phone(phone) => {
             log.phone(&phone);
             match guard_client::call(env, &phone, &GuardCommand::Latest).await? {
-                GuardReply::View { request: Some(view) } => view.request_id,
+                GuardReply::View { request: Some(view) } => (view.request_id, view.live),
                 _ => return Err(ApiError::not_found("request for this phone number")),
             }
         }
     };
-    let record = codes::get(env, &request_id).await?.ok_or_else(|| ApiError::not_found("request"))?;
+    let record = match codes::get(env, &request_id).await? {
+        Some(record) => record,
+        // The guard knows the code is live, but KV (eventually consistent) has not
+        // shown the record here yet: worth a retry, not a 404.
+        None if known_live => return Err(ApiError::storage_unavailable()),
+        None => return Err(ApiError::not_found("request")),
+    };
     log.phone(&record.phone);
     let correct = code_matches(&config.otp_secret, &request_id, &verify.code, &record.code_hash);
     let attempt =

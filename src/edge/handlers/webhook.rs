@@ -139,7 +139,9 @@ async fn code_from_chat(
         return Ok(None);
     };
     let Some(record) = codes::get(env, &latest.request_id).await? else {
-        return Ok(None);
+        // KV is eventually consistent: a record written at another location may
+        // not be readable here yet. A 503 makes Meta deliver the reply again later.
+        return if latest.live { Err(ApiError::storage_unavailable()) } else { Ok(None) };
     };
     // Meta authenticates the sender: the code only counts from the request's own number.
     let correct = record.phone == from && code_matches(&config.otp_secret, &latest.request_id, code, &record.code_hash);
