@@ -1,0 +1,27 @@
+//! otpctl: the operator's command for whatsapp-otp-worker.
+//!
+//! Each subcommand lives in its own module; this file only dispatches.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+otpctl: operator's command for whatsapp-otp-worker
+
+Usage: otpctl <command> [options]
+
+Commands:
+  help      this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("otpctl: unknown command '{other}'\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
