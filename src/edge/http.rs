@@ -11,6 +11,9 @@ pub enum Reply {
     Json(u16, Value),
     Text(u16, String),
     Html(String),
+    /// A static document (script, OpenAPI file, key set) with its own type and caching.
+    #[allow(dead_code)] // the first routes that serve one are on their way
+    Asset { content_type: &'static str, cache_control: &'static str, body: String },
     NoContent,
 }
 
@@ -42,10 +45,15 @@ fn json_response(status: u16, body: &Value) -> Result<Response> {
 }
 
 pub fn to_response(handled: Handled) -> Result<Response> {
+    let cache_control = match &handled {
+        Ok(Reply::Asset { cache_control, .. }) => *cache_control,
+        // Bodies carry tokens and codes: never cached.
+        _ => "no-store",
+    };
     let mut resp = build(handled)?;
     let headers = resp.headers_mut();
-    // Bodies carry tokens and codes: never cached, never sniffed into something else.
-    headers.set("Cache-Control", "no-store")?;
+    headers.set("Cache-Control", cache_control)?;
+    // Never sniffed into something else.
     headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(resp)
 }
@@ -59,6 +67,11 @@ fn build(handled: Handled) -> Result<Response> {
             Ok(resp)
         }
         Ok(Reply::Html(html)) => Response::from_html(html),
+        Ok(Reply::Asset { content_type, body, .. }) => {
+            let mut resp = Response::ok(body)?;
+            resp.headers_mut().set("Content-Type", content_type)?;
+            Ok(resp)
+        }
         Ok(Reply::NoContent) => Ok(Response::empty()?.with_status(204)),
         Err(e) => {
             let mut resp = json_response(e.status, &e.body())?;
