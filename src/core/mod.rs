@@ -1,6 +1,7 @@
 //! The pure core (DESIGN §8): no Workers types, no I/O, no clock of its own.
 //! Everything here compiles and is tested natively with `cargo test`.
 
+pub mod address;
 pub mod api;
 pub mod cloud_api;
 pub mod code;
