@@ -1,5 +1,8 @@
 //! Phone numbers: what a person types, normalised to E.164.
 
+use super::countries::shared_range;
+pub use super::countries::country_code;
+
 /// Separators a person types between digits; anything else is rejected.
 const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '\u{a0}'];
 
@@ -53,9 +56,16 @@ pub fn mask_phone(e164: &str) -> String {
     format!("{head}****{tail}")
 }
 
-/// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows all.
+/// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows every
+/// country. Shared and satellite ranges (+870, +881, +882, ...) are allowed only when
+/// listed by their own code; unassigned codes never.
 pub fn country_allowed(e164: &str, allowed: &[String]) -> bool {
-    allowed.is_empty() || allowed.iter().any(|cc| wa_digits(e164).starts_with(cc.as_str()))
+    let listed = |code: &str| allowed.iter().any(|cc| cc == code);
+    match (country_code(e164), shared_range(e164)) {
+        (Some(code), _) => allowed.is_empty() || listed(code),
+        (None, Some(range)) => listed(range),
+        (None, None) => false,
+    }
 }
 
 /// Normalise and apply the country allow-list in one step.
@@ -121,6 +131,23 @@ mod tests {
         assert_eq!(parse_phone("+33612345678", &allowed), Err(PhoneError::CountryNotAllowed));
         assert_eq!(parse_phone("+33612345678", &[]), Ok("+33612345678".into()));
         assert_eq!(parse_phone("nope", &allowed), Err(PhoneError::Invalid));
+        assert_eq!(parse_phone("+1441234567", &allowed), Ok("+1441234567".into()), "44 after 1 is still 1");
+    }
+
+    #[test]
+    fn toll_fraud_ranges_are_refused_by_default() {
+        for number in ["+88212345678", "+870773123456", "+8816123456789", "+883510012345", "+88812345678", "+97912345678"]
+        {
+            assert_eq!(parse_phone(number, &[]), Err(PhoneError::CountryNotAllowed), "{number}");
+            assert_eq!(parse_phone(number, &["1".to_string()]), Err(PhoneError::CountryNotAllowed), "{number}");
+        }
+        for unassigned in ["+21012345678", "+2801234567", "+99912345678"] {
+            assert_eq!(parse_phone(unassigned, &[]), Err(PhoneError::CountryNotAllowed), "{unassigned}");
+        }
+        // An operator who really wants a shared range names it.
+        assert_eq!(parse_phone("+88212345678", &["882".to_string()]), Ok("+88212345678".into()));
+        assert_eq!(parse_phone("+88212345678", &["88".to_string()]), Err(PhoneError::CountryNotAllowed));
+        assert_eq!(parse_phone("+33612345678", &["3".to_string()]), Err(PhoneError::CountryNotAllowed));
     }
 
     #[test]
