@@ -1,6 +1,6 @@
 //! Phone numbers: what a person types, normalised to E.164.
 
-use super::countries::shared_range;
+use super::countries::{calling_code, shared_range};
 pub use super::countries::country_code;
 
 /// Separators a person types between digits; anything else is rejected.
@@ -45,15 +45,16 @@ pub fn wa_digits(e164: &str) -> &str {
     e164.trim_start_matches('+')
 }
 
-/// `+14155550123` → `+1415****123`: enough to correlate logs, not to identify.
+/// `+14155550123` → `+1********23`: the calling code and the last 2 digits, enough
+/// to correlate logs, not to identify. A code that is not assigned is hidden too.
 pub fn mask_phone(e164: &str) -> String {
-    let chars: Vec<char> = e164.chars().collect();
-    if chars.len() < 8 {
+    let digits = wa_digits(e164);
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return "****".to_string();
     }
-    let head: String = chars[..5].iter().collect();
-    let tail: String = chars[chars.len() - 3..].iter().collect();
-    format!("{head}****{tail}")
+    let head = calling_code(digits).unwrap_or("");
+    let tail = &digits[digits.len() - 2..];
+    format!("+{head}{}{tail}", "*".repeat(digits.len() - head.len() - 2))
 }
 
 /// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows every
@@ -117,10 +118,23 @@ mod tests {
     }
 
     #[test]
-    fn masks_for_logs() {
-        assert_eq!(mask_phone("+14155550123"), "+1415****123");
-        assert!(!mask_phone("+447700900123").contains("7009"));
+    fn masks_show_the_calling_code_and_two_digits() {
+        assert_eq!(mask_phone("+14155550123"), "+1********23");
+        assert_eq!(mask_phone("+12345678"), "+1*****78");
+        assert_eq!(mask_phone("+4412345678"), "+44******78");
+        assert_eq!(mask_phone("+447700900123"), "+44********23");
+        assert_eq!(mask_phone("+353851234567"), "+353*******67");
+        assert_eq!(mask_phone("+88212345678"), "+882******78");
+        assert_eq!(mask_phone("+21012345678"), "+*********78", "an unassigned code is not shown");
+        assert_eq!(mask_phone("16505551234"), "+1********34");
         assert_eq!(mask_phone("+1"), "****");
+        assert_eq!(mask_phone("+1415555abcd"), "****");
+        for number in ["+14155550123", "+12345678", "+4412345678", "+79161234567", "+353851234567"] {
+            let masked = mask_phone(number);
+            let shown = masked.chars().filter(char::is_ascii_digit).count();
+            assert!(shown <= country_code(number).unwrap().len() + 2, "{number} → {masked}");
+            assert_eq!(masked.len(), number.len(), "{number} → {masked}");
+        }
     }
 
     #[test]
