@@ -51,6 +51,11 @@ pub fn shared_range(e164: &str) -> Option<&'static str> {
     find(e164, SHARED)
 }
 
+/// Whether `code` (digits, no `+`) is an assigned calling code, geographic or shared.
+pub fn is_calling_code(code: &str) -> bool {
+    GEOGRAPHIC.binary_search(&code).is_ok() || SHARED.binary_search(&code).is_ok()
+}
+
 /// Any assigned calling code, geographic or shared: what masking may show.
 pub fn calling_code(e164: &str) -> Option<&'static str> {
     country_code(e164).or_else(|| shared_range(e164))
@@ -112,6 +117,8 @@ mod tests {
             assert_eq!(calling_code(number), None, "{number}");
         }
         assert_eq!(calling_code(""), None);
+        assert!(is_calling_code("44") && is_calling_code("882") && is_calling_code("1"));
+        assert!(!is_calling_code("4") && !is_calling_code("441") && !is_calling_code("210") && !is_calling_code(""));
         assert_eq!(calling_code("+"), None);
     }
 }
