@@ -186,9 +186,7 @@ impl Config {
         let ip_max_per_hour = r.number("IP_MAX_REQUESTS_PER_HOUR", 30u32, 1, 1_000_000);
         let allowed_country_codes = r
             .optional("ALLOWED_COUNTRY_CODES", |v| {
-                v.split(',')
-                    .map(|c| c.trim().trim_start_matches('+'))
-                    .all(super::countries::is_calling_code)
+                v.split(',').map(|c| c.trim().trim_start_matches('+')).all(super::countries::is_calling_code)
             })
             .map(|v| v.split(',').map(|c| c.trim().trim_start_matches('+').to_string()).collect())
             .unwrap_or_default();
@@ -348,7 +346,10 @@ pub mod tests {
         m.insert("OTP_TTL_SECONDS", "86400".into());
         m.insert("OTP_MAX_ATTEMPTS", "100".into());
         m.insert("TOKEN_TTL_SECONDS", (31 * 86_400).to_string());
-        assert_eq!(parse(&m).unwrap_err(), vec!["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]);
+        assert_eq!(
+            parse(&m).unwrap_err(),
+            vec!["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]
+        );
         for (name, weak, limit) in [
             ("OTP_LENGTH", "5", "6"),
             ("OTP_TTL_SECONDS", "601", "600"),

@@ -35,9 +35,7 @@ fn digits(e164: &str) -> &str {
 
 fn find(e164: &str, table: &'static [&'static str]) -> Option<&'static str> {
     let digits = digits(e164);
-    (1..=3)
-        .filter_map(|len| digits.get(..len))
-        .find_map(|prefix| table.binary_search(&prefix).ok().map(|i| table[i]))
+    (1..=3).filter_map(|len| digits.get(..len)).find_map(|prefix| table.binary_search(&prefix).ok().map(|i| table[i]))
 }
 
 /// The country calling code of an E.164 number (`+447700900123` → `"44"`), or `None`

@@ -1,7 +1,7 @@
 //! Phone numbers: what a person types, normalised to E.164.
 
-use super::countries::{calling_code, shared_range};
 pub use super::countries::country_code;
+use super::countries::{calling_code, shared_range};
 
 /// Separators a person types between digits; anything else is rejected.
 const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '\u{a0}'];
@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn toll_fraud_ranges_are_refused_by_default() {
-        for number in ["+88212345678", "+870773123456", "+8816123456789", "+883510012345", "+88812345678", "+97912345678"]
+        for number in
+            ["+88212345678", "+870773123456", "+8816123456789", "+883510012345", "+88812345678", "+97912345678"]
         {
             assert_eq!(parse_phone(number, &[]), Err(PhoneError::CountryNotAllowed), "{number}");
             assert_eq!(parse_phone(number, &["1".to_string()]), Err(PhoneError::CountryNotAllowed), "{number}");
