@@ -8,6 +8,7 @@
 mod client;
 mod harness;
 mod tests_foundation;
+mod tests_hardening;
 mod tests_otp;
 mod tests_webhook;
 
@@ -68,6 +69,15 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_hardening::chunked_bodies_are_cut_off_at_the_limit,
+        tests_hardening::unknown_methods_get_405_and_head_works_like_get,
+        tests_hardening::weak_settings_are_refused_at_start_up,
+        tests_hardening::short_numbers_are_masked_to_the_country_code_and_two_digits,
+        tests_hardening::shared_and_satellite_ranges_are_refused,
+        tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts,
+        tests_hardening::storm_of_requests_for_one_number_sends_one_message,
+        tests_hardening::storm_of_right_codes_verifies_once,
+        tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
     ]
 }
 
