@@ -2,6 +2,7 @@
 //! Everything here compiles and is tested natively with `cargo test`.
 
 pub mod api;
+pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
