@@ -2,8 +2,8 @@
 //! bodies in, typed requests or `ApiError`s out; guard replies in, JSON out.
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use sha2::{Digest, Sha256};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::code::{is_request_id, normalize_typed_code};
 use super::config::Config;
@@ -212,13 +212,9 @@ pub fn attempt_error(reply: &AttemptReply) -> Option<ApiError> {
     Some(match reply.outcome {
         AttemptOutcome::Verified { .. } => return None,
         AttemptOutcome::Wrong { attempts_left } => ApiError::invalid_code(attempts_left),
-        AttemptOutcome::Locked => {
-            ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
-                .retry_after(reply.retry_after_s)
-        }
-        AttemptOutcome::AlreadyVerified => {
-            ApiError::new(409, "already_verified", "This request was already verified.")
-        }
+        AttemptOutcome::Locked => ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
+            .retry_after(reply.retry_after_s),
+        AttemptOutcome::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
         AttemptOutcome::Revoked => ApiError::new(
             410,
             "revoked",

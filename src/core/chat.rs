@@ -35,15 +35,21 @@ impl Lang {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatText<'a> {
     /// Names the service, says it signed someone in, and offers `NOT ME`.
-    Verified { service: &'a str },
-    Wrong { attempts_left: u32 },
+    Verified {
+        service: &'a str,
+    },
+    Wrong {
+        attempts_left: u32,
+    },
     NoAttemptsLeft,
     Expired,
     AlreadyVerified,
     Stopped,
     Started,
     /// `revoked`: a verification was undone (otherwise only new codes are blocked).
-    NotMe { revoked: bool },
+    NotMe {
+        revoked: bool,
+    },
 }
 
 pub fn chat_text(locale: Option<&str>, text: &ChatText) -> String {
@@ -124,7 +130,9 @@ fn wrong(lang: Lang, left: u32) -> String {
     match lang {
         Lang::En => format!("That code is not correct. {left} attempt{} left.", if left == 1 { "" } else { "s" }),
         Lang::Es => format!("Ese código no es correcto. Te quedan {left} intento{}.", if left == 1 { "" } else { "s" }),
-        Lang::Pt => format!("Esse código não está correto. Restam {left} tentativa{}.", if left == 1 { "" } else { "s" }),
+        Lang::Pt => {
+            format!("Esse código não está correto. Restam {left} tentativa{}.", if left == 1 { "" } else { "s" })
+        }
         Lang::De => format!("Dieser Code ist falsch. Noch {left} Versuch{}.", if left == 1 { "" } else { "e" }),
         Lang::Fr => format!("Ce code est incorrect. Il reste {left} essai{}.", if left == 1 { "" } else { "s" }),
         Lang::Id => format!("Kode itu salah. Sisa {left} percobaan."),
@@ -135,12 +143,28 @@ fn wrong(lang: Lang, left: u32) -> String {
 
 fn not_me(lang: Lang, revoked: bool) -> String {
     let (done, blocked) = match lang {
-        Lang::En => ("Thank you: that sign-in was cancelled.", "No new codes will be sent to this number for 24 hours."),
-        Lang::Es => ("Gracias: ese inicio de sesión se canceló.", "No se enviarán códigos nuevos a este número durante 24 horas."),
-        Lang::Pt => ("Obrigado: esse acesso foi cancelado.", "Nenhum código novo será enviado a este número por 24 horas."),
-        Lang::De => ("Danke: Diese Anmeldung wurde widerrufen.", "An diese Nummer werden 24 Stunden lang keine neuen Codes gesendet."),
-        Lang::Fr => ("Merci : cette connexion a été annulée.", "Aucun nouveau code ne sera envoyé à ce numéro pendant 24 heures."),
-        Lang::Id => ("Terima kasih: proses masuk itu dibatalkan.", "Tidak ada kode baru yang dikirim ke nomor ini selama 24 jam."),
+        Lang::En => {
+            ("Thank you: that sign-in was cancelled.", "No new codes will be sent to this number for 24 hours.")
+        }
+        Lang::Es => (
+            "Gracias: ese inicio de sesión se canceló.",
+            "No se enviarán códigos nuevos a este número durante 24 horas.",
+        ),
+        Lang::Pt => {
+            ("Obrigado: esse acesso foi cancelado.", "Nenhum código novo será enviado a este número por 24 horas.")
+        }
+        Lang::De => (
+            "Danke: Diese Anmeldung wurde widerrufen.",
+            "An diese Nummer werden 24 Stunden lang keine neuen Codes gesendet.",
+        ),
+        Lang::Fr => (
+            "Merci : cette connexion a été annulée.",
+            "Aucun nouveau code ne sera envoyé à ce numéro pendant 24 heures.",
+        ),
+        Lang::Id => (
+            "Terima kasih: proses masuk itu dibatalkan.",
+            "Tidak ada kode baru yang dikirim ke nomor ini selama 24 jam.",
+        ),
         Lang::Hi => ("धन्यवाद: वह साइन-इन रद्द कर दिया गया।", "अगले 24 घंटे तक इस नंबर पर कोई नया कोड नहीं भेजा जाएगा।"),
         Lang::Ar => ("شكرًا لك: تم إلغاء تسجيل الدخول هذا.", "لن تُرسل رموز جديدة إلى هذا الرقم لمدة 24 ساعة."),
     };

@@ -215,9 +215,7 @@ impl Config {
             .optional("MAX_SENDS_PER_DAY_GLOBAL", |v| v.parse::<u32>().is_ok_and(|n| n >= 1))
             .and_then(|v| v.parse().ok());
         let verify_via = r
-            .optional("VERIFY_VIA", |v| {
-                v.split(',').all(|c| matches!(c.trim(), "code" | "reply" | "inbound"))
-            })
+            .optional("VERIFY_VIA", |v| v.split(',').all(|c| matches!(c.trim(), "code" | "reply" | "inbound")))
             .map_or(VerifyVia { code: true, reply: true, inbound: true }, |v| {
                 let on = |name: &str| v.split(',').any(|c| c.trim() == name);
                 VerifyVia { code: on("code"), reply: on("reply"), inbound: on("inbound") }

@@ -167,12 +167,7 @@ pub struct MessageRef {
 pub enum Change {
     Requested { request_id: String, mode: Mode },
     Sent { request_id: String, message_id: Option<String> },
-    Delivery {
-        request_id: String,
-        status: DeliveryStatus,
-        error_code: Option<i64>,
-        pricing_category: Option<String>,
-    },
+    Delivery { request_id: String, status: DeliveryStatus, error_code: Option<i64>, pricing_category: Option<String> },
     Verified { request_id: String, via: VerifiedVia, seconds: u64 },
     Locked { request_id: String },
     Expired { request_id: String },

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod guard;
+pub mod net;
 pub mod phone;
 pub mod record;
 pub mod time;

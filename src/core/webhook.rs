@@ -353,9 +353,7 @@ mod tests {
     #[test]
     fn messages_of_2026_without_a_phone_number() {
         let events = parse(NO_PHONE);
-        let WebhookEvent::Message { sender, replying_to, content, message } = &events[0] else {
-            panic!("{events:?}")
-        };
+        let WebhookEvent::Message { sender, replying_to, content, message } = &events[0] else { panic!("{events:?}") };
         assert_eq!(sender, &Sender { phone: None, user_id: Some("US.13491208655302741918".into()) });
         assert_eq!((replying_to, content), (&None, &Content::Text("my code is 482 913".into())));
         assert_eq!(message.sent_ms, 1_764_150_000_000);

@@ -17,8 +17,13 @@ pub struct BudgetState {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum BudgetOutcome {
     /// `warn`: this send crossed 80 % of the day's budget.
-    Allowed { sends: u32, warn: bool },
-    Exhausted { retry_after_s: u64 },
+    Allowed {
+        sends: u32,
+        warn: bool,
+    },
+    Exhausted {
+        retry_after_s: u64,
+    },
 }
 
 impl BudgetState {

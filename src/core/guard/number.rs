@@ -277,9 +277,10 @@ impl NumberState {
         if let Some(&last) = self.sends.last() {
             consider(last + policy.cooldown_s * 1000, LimitReason::ResendCooldown);
         }
-        for (window, max, reason) in
-            [(HOUR_MS, policy.max_per_hour, LimitReason::HourlyLimit), (DAY_MS, policy.max_per_day, LimitReason::DailyLimit)]
-        {
+        for (window, max, reason) in [
+            (HOUR_MS, policy.max_per_hour, LimitReason::HourlyLimit),
+            (DAY_MS, policy.max_per_day, LimitReason::DailyLimit),
+        ] {
             let in_window: Vec<u64> = self.sends.iter().copied().filter(|t| t + window > now_ms).collect();
             if max == 0 {
                 consider(now_ms + window, reason);
@@ -542,7 +543,8 @@ impl NumberState {
         pricing_category: Option<String>,
         now_ms: u64,
     ) -> Option<bool> {
-        let by_message = |r: &RequestState| r.delivery.as_ref().and_then(|d| d.message_id.as_deref()) == Some(message_id);
+        let by_message =
+            |r: &RequestState| r.delivery.as_ref().and_then(|d| d.message_id.as_deref()) == Some(message_id);
         let index = request_id
             .and_then(|id| self.requests.iter().position(|r| r.request_id == id))
             .or_else(|| self.requests.iter().position(by_message))?;
@@ -655,8 +657,13 @@ pub enum ReserveRefusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AttemptOutcome {
-    Verified { at_ms: u64, via: VerifiedVia },
-    Wrong { attempts_left: u32 },
+    Verified {
+        at_ms: u64,
+        via: VerifiedVia,
+    },
+    Wrong {
+        attempts_left: u32,
+    },
     /// This channel's attempt budget is used up.
     Locked,
     AlreadyVerified,

@@ -45,13 +45,18 @@ pub struct Reserve {
 pub enum ReserveReply {
     Reserved(ReserveOk),
     /// The same key and body from the same address: the first answer again.
-    Replay { response: Value },
+    Replay {
+        response: Value,
+    },
     /// The same key while the first call is still sending.
     InProgress,
     /// The same key with another body.
     KeyReused,
     OptedOut,
-    Limited { retry_after_s: u64, reason: LimitReason },
+    Limited {
+        retry_after_s: u64,
+        reason: LimitReason,
+    },
 }
 
 impl GuardCall for Reserve {
@@ -145,7 +150,9 @@ pub struct FindForPhone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum FindForPhoneReply {
-    Live { request_id: String },
+    Live {
+        request_id: String,
+    },
     /// No request, an expired or inbound one, or its by-phone budget is used up: the
     /// caller answers all of these the same way.
     NoneUsable,
@@ -207,7 +214,9 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum StatusReply {
-    Found { view: RequestView },
+    Found {
+        view: RequestView,
+    },
     /// The guard forgot it (retention over); the KV record still knows its expiry.
     Forgotten,
 }

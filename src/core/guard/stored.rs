@@ -57,9 +57,9 @@ pub fn save(object: &GuardObject) -> String {
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
     let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Unreadable(e.to_string()))?;
     match value.get("v").and_then(Value::as_u64) {
-        Some(STATE_VERSION) => serde_json::from_value::<Stored>(value)
-            .map(|s| s.object)
-            .map_err(|e| LoadError::Unreadable(e.to_string())),
+        Some(STATE_VERSION) => {
+            serde_json::from_value::<Stored>(value).map(|s| s.object).map_err(|e| LoadError::Unreadable(e.to_string()))
+        }
         Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
         Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
         None => serde_json::from_value::<V1>(value).map(V1::migrate).map_err(|e| LoadError::Unreadable(e.to_string())),

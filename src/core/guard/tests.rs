@@ -14,14 +14,8 @@ fn run<C: GuardCall>(o: &mut GuardObject, call: C, now: u64) -> C::Reply {
 }
 
 fn reserve_as(o: &mut GuardObject, id: &str, mode: Mode, now: u64) -> ReserveReply {
-    let call = Reserve {
-        number: NUMBER.into(),
-        request_id: id.into(),
-        mode,
-        locale: None,
-        policy: POLICY,
-        idempotency: None,
-    };
+    let call =
+        Reserve { number: NUMBER.into(), request_id: id.into(), mode, locale: None, policy: POLICY, idempotency: None };
     run(o, call, now)
 }
 
@@ -313,16 +307,23 @@ fn chat_candidates_are_the_reply_code_and_every_live_inbound_code() {
 #[test]
 fn stop_start_and_their_retries() {
     let mut o = GuardObject::default();
-    let keyword = |o: &mut GuardObject, word, m: MessageRef| run(o, Keyword { number: NUMBER.into(), word, message: m }, T0);
+    let keyword =
+        |o: &mut GuardObject, word, m: MessageRef| run(o, Keyword { number: NUMBER.into(), word, message: m }, T0);
     assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Opted { changed: true, locale: None });
     assert_eq!(reserve(&mut o, "a", T0), ReserveReply::OptedOut);
     assert!(is_reserved(&reserve_as(&mut o, "i", Mode::Inbound, T0)), "inbound sends nothing: still allowed");
     assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Duplicate);
-    assert_eq!(keyword(&mut o, Word::Start, msg("m2", T0 + 1_000)), KeywordReply::Opted { changed: true, locale: None });
+    assert_eq!(
+        keyword(&mut o, Word::Start, msg("m2", T0 + 1_000)),
+        KeywordReply::Opted { changed: true, locale: None }
+    );
     // The first STOP, delivered again, is older than the START: ignored.
     assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Duplicate);
     assert!(is_reserved(&reserve(&mut o, "a", T0 + 2)));
-    assert_eq!(number(&mut o).take_changes()[..2], [Change::OptedOut, Change::Requested { request_id: "i".into(), mode: Mode::Inbound }]);
+    assert_eq!(
+        number(&mut o).take_changes()[..2],
+        [Change::OptedOut, Change::Requested { request_id: "i".into(), mode: Mode::Inbound }]
+    );
 }
 
 #[test]
@@ -331,7 +332,8 @@ fn not_me_revokes_the_verification_and_blocks_new_codes() {
     reserve(&mut o, "a", T0);
     accept(&mut o, "a", T0);
     attempt_via(&mut o, "a", true, Channel::WhatsApp, Some(msg("m1", T0 + 5_000)), T0 + 5_000);
-    let reply = run(&mut o, Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000) }, T0 + 9_000);
+    let reply =
+        run(&mut o, Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000) }, T0 + 9_000);
     assert_eq!(reply, KeywordReply::NotMe { revoked: Some("a".into()), locale: None });
     assert_eq!(status(&mut o, "a", T0 + 9_000).status, "revoked");
     assert_eq!(attempt(&mut o, "a", true, T0 + 9_000), A::Revoked);
@@ -355,7 +357,9 @@ fn a_hundred_consecutive_failures_block_new_codes_for_a_day() {
         }
         accept(&mut o, &id, now);
         for channel in [Channel::RequestId, Channel::Phone] {
-            while failures < MAX_CONSECUTIVE_FAILURES && matches!(attempt_via(&mut o, &id, false, channel, None, now), A::Wrong { .. }) {
+            while failures < MAX_CONSECUTIVE_FAILURES
+                && matches!(attempt_via(&mut o, &id, false, channel, None, now), A::Wrong { .. })
+            {
                 failures += 1;
             }
         }
@@ -426,7 +430,8 @@ fn a_status_that_beats_the_settle_is_kept() {
 #[test]
 fn idempotency_keys_are_scoped_and_bound_to_the_body() {
     let mut o = GuardObject::default();
-    let key = |slot: &str, fingerprint: &str| Some(IdempotencyKey { slot: slot.into(), fingerprint: fingerprint.into() });
+    let key =
+        |slot: &str, fingerprint: &str| Some(IdempotencyKey { slot: slot.into(), fingerprint: fingerprint.into() });
     let call = |id: &str, idempotency| Reserve {
         number: NUMBER.into(),
         request_id: id.into(),
@@ -468,7 +473,11 @@ fn address_allowances_are_separate_sliding_hours() {
     assert_eq!(hit(&mut o, address::Allowance::Requests, T0 + HOUR_MS + MINUTE_MS), AddressReply::Allowed);
     let mut big = GuardObject::default();
     for minute in 0..600 {
-        run(&mut big, AddressHit { allowance: address::Allowance::Checks, max_per_hour: 1_000_000 }, T0 + minute * 6_000);
+        run(
+            &mut big,
+            AddressHit { allowance: address::Allowance::Checks, max_per_hour: 1_000_000 },
+            T0 + minute * 6_000,
+        );
     }
     assert!(save(&big).len() < 3_000, "at most 60 buckets per allowance");
 }
