@@ -1,8 +1,8 @@
 //! The pure core (DESIGN §8): no Workers types, no I/O, no clock of its own.
 //! Everything here compiles and is tested natively with `cargo test`.
 
-pub mod address;
 pub mod api;
+pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod countries;
 pub mod crypto;
 pub mod error;
 pub mod guard;
+pub mod net;
 pub mod phone;
 pub mod record;
 pub mod time;
