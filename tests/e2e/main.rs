@@ -74,6 +74,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_hardening::weak_settings_are_refused_at_start_up,
         tests_hardening::short_numbers_are_masked_to_the_country_code_and_two_digits,
         tests_hardening::shared_and_satellite_ranges_are_refused,
+        tests_hardening::addresses_of_one_ipv6_64_share_one_allowance,
         tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts,
         tests_hardening::storm_of_requests_for_one_number_sends_one_message,
         tests_hardening::storm_of_right_codes_verifies_once,
