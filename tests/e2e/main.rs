@@ -7,6 +7,7 @@
 
 mod client;
 mod harness;
+mod tests_abuse;
 mod tests_foundation;
 mod tests_otp;
 mod tests_webhook;
@@ -68,6 +69,18 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_abuse::guesses_by_phone_never_lock_the_owner,
+        tests_abuse::verify_by_phone_reveals_nothing,
+        tests_abuse::inbound_requests_cannot_push_out_the_owner,
+        tests_abuse::idempotency_keys_are_scoped,
+        tests_abuse::the_token_never_sits_behind_a_url,
+        tests_abuse::per_address_limits_cover_ipv6_and_checks,
+        tests_abuse::a_hundred_failures_block_new_codes,
+        tests_abuse::replayed_and_stale_messages_count_once_or_never,
+        tests_abuse::not_me_revokes_and_blocks,
+        tests_abuse::meta_failures_never_cost_the_user,
+        tests_abuse::operator_switches_channels_and_caps_spend,
+        tests_abuse::chat_replies_can_be_turned_off,
     ]
 }
 
