@@ -10,6 +10,7 @@ mod harness;
 mod tests_abuse;
 mod tests_foundation;
 mod tests_otp;
+mod tests_platform;
 mod tests_webhook;
 
 use std::future::Future;
@@ -81,6 +82,11 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_abuse::meta_failures_never_cost_the_user,
         tests_abuse::operator_switches_channels_and_caps_spend,
         tests_abuse::chat_replies_can_be_turned_off,
+        tests_platform::a_message_without_a_number_never_sinks_its_delivery,
+        tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
+        tests_platform::inbound_never_verifies_without_a_number,
+        tests_platform::statuses_are_matched_by_message_id_and_keep_the_billing_category,
+        tests_platform::a_missing_translation_falls_back_to_the_default_language,
     ]
 }
 
