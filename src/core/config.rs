@@ -1,4 +1,4 @@
-//! DESIGN §6: every setting, parsed and validated once into a typed `Config`.
+//! Every setting, parsed and validated once into a typed `Config`.
 
 use super::guard::SendPolicy;
 

@@ -1,4 +1,4 @@
-//! Issue 2: the harness proves the worker runs in workerd beside the stand-in.
+//! the harness proves the worker runs in workerd beside the stand-in.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Issue 3: request, verify and status against workerd, through the stand-in.
+//! request, verify and status against workerd, through the stand-in.
 
 use std::sync::Arc;
 use std::time::Duration;
