@@ -197,16 +197,20 @@ fn assert_too_large(upload: &Upload, limit: usize, sent_at_most: usize) {
 
 pub async fn chunked_bodies_are_cut_off_at_the_limit(env: Arc<Env>) {
     const MIB: usize = 1024 * 1024;
+    // A worker of its own: after an upload cut off mid-stream, wrangler's dev proxy
+    // keeps answering some later requests with its own 503, which would disturb
+    // every other test on a shared worker.
+    let (worker, _stopping) = start_worker(&env, "upload", &[("IP_MAX_REQUESTS_PER_HOUR", "1000000")]).await;
     // 64 MiB without Content-Length, 4 KiB every 5 ms: all of it would take 80 s.
-    let api = upload(&env.main, "/v1/otp/request", b"", 64 * MIB, 4 * 1024, Duration::from_millis(5)).await;
+    let api = upload(&worker, "/v1/otp/request", b"", 64 * MIB, 4 * 1024, Duration::from_millis(5)).await;
     println!("upload: API answered {} after {} KiB", api.status, api.sent_when_answered / 1024);
     assert_too_large(&api, 4096, MIB);
     // A chunked body within the limit is read whole: exactly 4096 bytes is fine.
     let phone = random_phone();
     let json = json!({ "phone": phone }).to_string();
-    let fits = upload(&env.main, "/v1/otp/request", json.as_bytes(), 4096, 1000, Duration::ZERO).await;
+    let fits = upload(&worker, "/v1/otp/request", json.as_bytes(), 4096, 1000, Duration::ZERO).await;
     assert_eq!(fits.status, 202, "a 4096-byte chunked body is within the limit: {}", fits.body);
-    let over = upload(&env.main, "/v1/otp/request", json.as_bytes(), 4097, 1000, Duration::ZERO).await;
+    let over = upload(&worker, "/v1/otp/request", json.as_bytes(), 4097, 1000, Duration::ZERO).await;
     assert_eq!(over.status, 413, "4097 bytes are not: {}", over.body);
 }
 
@@ -280,18 +284,24 @@ impl Drop for Stopping {
     }
 }
 
-pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
+/// A worker started for one test, with `vars` over the defaults; stopped when dropped.
+async fn start_worker(env: &Env, name: &str, vars: &[(&str, &str)]) -> (String, Stopping) {
     let dir = env.main_state.parent().and_then(|p| p.parent()).expect("run dir").to_path_buf();
+    let worker = Worker::start(&dir, name, free_port(), &env.standin, vars, &[]);
+    let url = worker.url.clone();
+    let service = Stopping(worker.service);
+    crate::harness::wait_until_up(&env.http, &format!("{url}/healthz"), &service.0).await;
+    (url, service)
+}
+
+pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
     let weak = [
         ("OTP_LENGTH", "4"),
         ("OTP_TTL_SECONDS", "86400"),
         ("OTP_MAX_ATTEMPTS", "100"),
         ("TOKEN_TTL_SECONDS", "2678400"),
     ];
-    let worker = Worker::start(&dir, "weak", free_port(), &env.standin, &weak, &[]);
-    let url = worker.url.clone();
-    let service = Stopping(worker.service);
-    crate::harness::wait_until_up(&env.http, &format!("{url}/healthz"), &service.0).await;
+    let (url, _stopping) = start_worker(&env, "weak", &weak).await;
     let names = json!(["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]);
     let health = env.get(&format!("{url}/healthz")).await;
     assert_eq!(health.status, 503, "{}", health.text);
