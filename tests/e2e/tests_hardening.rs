@@ -466,9 +466,15 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
         async move {
             let ip = address(23, round);
             let phone = random_phone();
-            let (old_id, old_code) = env.issue(&phone).await;
-            tokio::time::sleep(Duration::from_millis(2100)).await; // the main worker's cooldown
             let request_url = format!("{}/v1/otp/request", env.main);
+            let first = call(&env, Method::POST, &request_url, &ip, Some(&json!({ "phone": phone }))).await;
+            if proxy_artefact(&first) {
+                return None; // lost to the dev proxy: this round proves nothing
+            }
+            assert_eq!(first.status, 202, "{}", first.text);
+            let old_id = first.body["request_id"].as_str().unwrap().to_string();
+            let old_code = env.latest_code(&phone).await;
+            tokio::time::sleep(Duration::from_millis(2100)).await; // the main worker's cooldown
             let verify_url = format!("{}/v1/otp/verify", env.main);
             let old = json!({ "request_id": old_id, "code": old_code });
             let accepted_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
@@ -485,19 +491,35 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
                     resp
                 }
             };
-            // Verifies of the old code from just before the resend until well after it.
-            let verifies = stream::iter(0..60)
-                .map(|i| {
-                    let (env, old, ip, url) = (env.clone(), old.clone(), ip.clone(), verify_url.clone());
-                    async move {
-                        tokio::time::sleep(Duration::from_millis(25 * i as u64)).await;
-                        let sent_at = Instant::now();
-                        (sent_at, call(&env, Method::POST, &url, &ip, Some(&old)).await)
+            // Verifies of the old code, one every 25 ms, from the resend's start until
+            // 300 ms after its 202 (at most 15 s).
+            let verifies = {
+                let (env, accepted_at, old, ip, url) =
+                    (env.clone(), accepted_at.clone(), old.clone(), ip.clone(), verify_url.clone());
+                async move {
+                    let started = Instant::now();
+                    let mut calls = Vec::new();
+                    while started.elapsed() < Duration::from_secs(15)
+                        && !accepted_at.lock().unwrap().is_some_and(|t| t.elapsed() > Duration::from_millis(300))
+                    {
+                        let (env, old, ip, url) = (env.clone(), old.clone(), ip.clone(), url.clone());
+                        calls.push(tokio::spawn(async move {
+                            let sent_at = Instant::now();
+                            (sent_at, call(&env, Method::POST, &url, &ip, Some(&old)).await)
+                        }));
+                        tokio::time::sleep(Duration::from_millis(25)).await;
                     }
-                })
-                .buffer_unordered(60)
-                .collect::<Vec<_>>();
+                    let mut answers = Vec::new();
+                    for call in calls {
+                        answers.push(call.await.expect("verify task"));
+                    }
+                    answers
+                }
+            };
             let (resend, verifies) = tokio::join!(resend, verifies);
+            if proxy_artefact(&resend) {
+                return None;
+            }
             assert_eq!(resend.status, 202, "the resend: {}", resend.text);
             let accepted_at = accepted_at.lock().unwrap().expect("accepted");
             let answers: Vec<Resp> = verifies.iter().map(|(_, r)| clone_resp(r)).collect();
@@ -509,23 +531,30 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
             }
             // Afterwards the old code is dead and the new one works.
             let again = call(&env, Method::POST, &verify_url, &ip, Some(&old)).await;
-            assert!(again.status == 410 || again.status == 409, "old code afterwards: {}", again.text);
+            assert!(
+                proxy_artefact(&again) || again.status == 410 || again.status == 409,
+                "old code afterwards: {}",
+                again.text
+            );
             let new_id = resend.body["request_id"].as_str().unwrap().to_string();
             let new_code = env.latest_code(&phone).await;
             assert_ne!(new_id, old_id);
             let new =
                 call(&env, Method::POST, &verify_url, &ip, Some(&json!({ "request_id": new_id, "code": new_code })))
                     .await;
-            assert_eq!(new.status, 200, "the new code: {}", new.text);
-            (late.len(), verifies.iter().filter(|(_, r)| r.status == 200).count())
+            assert!(proxy_artefact(&new) || new.status == 200, "the new code: {}", new.text);
+            Some((late.len(), verifies.iter().filter(|(_, r)| r.status == 200).count()))
         }
     });
-    let results = futures_util::future::join_all(rounds).await;
+    let all = futures_util::future::join_all(rounds).await;
+    let results: Vec<(usize, usize)> = all.iter().flatten().copied().collect();
+    assert!(results.len() >= 4, "only {} of 8 rounds got past the dev proxy", results.len());
     let late: usize = results.iter().map(|(l, _)| l).sum();
     let old_verified = results.iter().filter(|(_, v)| *v == 1).count();
     println!(
-        "storm: resend racing verify, 8 rounds in {:.1}s; {late} verifies of the old code after the resend's 202, \
+        "storm: resend racing verify, {} of 8 rounds conclusive, in {:.1}s; {late} verifies of the old code after the resend's 202, \
          old code verified first in {old_verified} rounds",
+        results.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(late > 0, "some verifies raced past the resend");
