@@ -34,7 +34,7 @@ pub struct Env {
     pub strict: String,
     /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
     pub guarded: String,
-    /// No cooldown, 10 attempts, 20 sends an hour: room for a hundred wrong codes.
+    /// No cooldown, 10 attempts, 20 sends an hour and a day: room for a hundred wrong codes.
     pub lenient: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
@@ -151,7 +151,7 @@ impl Env {
                 ("RESEND_COOLDOWN_SECONDS", "0"),
                 ("OTP_MAX_ATTEMPTS", "10"),
                 ("MAX_SENDS_PER_HOUR", "20"),
-                ("MAX_SENDS_PER_DAY", "40"),
+                ("MAX_SENDS_PER_DAY", "20"),
                 ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
             ],
             &[],
