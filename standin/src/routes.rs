@@ -302,11 +302,12 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
         }
         let update = StatusUpdate {
             message_id: msg.id.clone(),
-            recipient_id: msg.to().to_string(),
+            recipient_id: Some(msg.to().to_string()),
+            recipient_user_id: Some(webhook::user_id_for(msg.to())),
             status: status.into(),
             timestamp: now_secs(),
             biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
-            category: msg.category().into(),
+            pricing: webhook::default_pricing(status, msg.category()),
             error_code: None,
             error_details: None,
         };
@@ -637,18 +638,58 @@ async fn post_and_answer(
     }
 }
 
-async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    let m = webhook_command(&st, &body, &["from", "text", "id", "name", "timestamp"])?;
-    let from = opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
-    let from = phone_digits(&from).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?;
-    let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
-    let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(&from));
-    let name = opt_string(&m, "name")?.unwrap_or_else(|| "Test User".into());
-    let ts = opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string());
+fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(bad_request(format!("'{key}' must be true or false"))),
+    }
+}
 
-    let delivery = webhook::incoming_text(&st.business(), &from, &name, &id, &ts, &text);
+fn opt_user_id(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match opt_string(m, key)? {
+        Some(u) if !webhook::valid_user_id(&u) => {
+            Err(bad_request(format!("'{key}' must be a BSUID like US.13491208655302741918")))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let m = webhook_command(
+        &st,
+        &body,
+        &["from", "text", "id", "name", "timestamp", "user_id", "no_phone", "username", "context_id"],
+    )?;
+    let from = match opt_string_or_number(&m, "from")? {
+        Some(f) => Some(phone_digits(&f).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?),
+        None => None,
+    };
+    let user_id = match (opt_user_id(&m, "user_id")?, &from) {
+        (Some(u), _) => u,
+        (None, Some(f)) => webhook::user_id_for(f),
+        (None, None) => return Err(bad_request("'from' or 'user_id' is required")),
+    };
+    let no_phone = opt_bool(&m, "no_phone")?.unwrap_or(false);
+    let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
+    let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(from.as_deref().unwrap_or(&user_id)));
+    let incoming = webhook::Incoming {
+        from: if no_phone { None } else { from.clone() },
+        user_id,
+        name: opt_string(&m, "name")?.unwrap_or_else(|| "Test User".into()),
+        username: opt_string(&m, "username")?,
+        id: id.clone(),
+        timestamp: opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string()),
+        body: text,
+        context: opt_string(&m, "context_id")?.map(|c| (st.business().display_phone_number, c)),
+    };
+
+    let delivery = webhook::incoming_text(&st.business(), &incoming);
     let (body, sig) = signed(&st, &delivery);
-    eprintln!("[meta-standin] reply from {}", mask_phone(&from));
+    match &incoming.from {
+        Some(f) => eprintln!("[meta-standin] reply from {}", mask_phone(f)),
+        None => eprintln!("[meta-standin] reply from a user id, no phone number"),
+    }
     post_and_answer(&st, "reply", Some(id), delivery, body, sig).await
 }
 
@@ -659,12 +700,17 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
         &[
             "message_id",
             "recipient_id",
+            "recipient_user_id",
+            "no_recipient",
             "status",
             "biz_opaque_callback_data",
             "error_code",
             "error_details",
             "timestamp",
             "category",
+            "billable",
+            "pricing_model",
+            "no_pricing",
         ],
     )?;
     let message_id = opt_string(&m, "message_id")?.ok_or_else(|| bad_request("'message_id' is required"))?;
@@ -673,13 +719,18 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
         return Err(bad_request(format!("'status' must be one of {}", STATUSES.join(", "))));
     }
     let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
-    let recipient_id = match opt_string_or_number(&m, "recipient_id")? {
-        Some(r) => phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?,
-        None => known
-            .as_ref()
-            .map(|k| k.to().to_string())
-            .ok_or_else(|| bad_request("'recipient_id' is required for a message id not in the inbox"))?,
+    let recipient = match opt_string_or_number(&m, "recipient_id")? {
+        Some(r) => Some(phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?),
+        None => known.as_ref().map(|k| k.to().to_string()),
     };
+    let recipient_user_id = match opt_user_id(&m, "recipient_user_id")? {
+        Some(u) => Some(u),
+        None => recipient.as_deref().map(webhook::user_id_for),
+    };
+    if recipient.is_none() && recipient_user_id.is_none() {
+        return Err(bad_request("'recipient_id' or 'recipient_user_id' is required for a message id not in the inbox"));
+    }
+    let no_recipient = opt_bool(&m, "no_recipient")?.unwrap_or(false);
     // Absent: echo what the send carried (as Meta does); explicit null: leave it out.
     let biz_opaque_callback_data = if m.contains_key("biz_opaque_callback_data") {
         opt_string(&m, "biz_opaque_callback_data")?
@@ -688,13 +739,28 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
     };
     let category = opt_string(&m, "category")?
         .unwrap_or_else(|| known.as_ref().map_or("authentication", |k| k.category()).to_string());
+    let billable = opt_bool(&m, "billable")?;
+    let pricing_model = opt_string(&m, "pricing_model")?;
+    // Pricing: sent/delivered by default; any pricing field asks for it on other statuses too.
+    let pricing = if opt_bool(&m, "no_pricing")?.unwrap_or(false) {
+        None
+    } else if billable.is_some() || pricing_model.is_some() || m.contains_key("category") {
+        Some(webhook::Pricing {
+            billable: billable.unwrap_or(true),
+            pricing_model: pricing_model.unwrap_or_else(|| "PMP".into()),
+            category: category.clone(),
+        })
+    } else {
+        webhook::default_pricing(&status, &category)
+    };
     let update = StatusUpdate {
         message_id,
-        recipient_id,
+        recipient_id: if no_recipient { None } else { recipient },
+        recipient_user_id,
         status,
         timestamp: opt_u64(&m, "timestamp")?.unwrap_or_else(now_secs),
         biz_opaque_callback_data,
-        category,
+        pricing,
         error_code: opt_i64(&m, "error_code")?,
         error_details: opt_string(&m, "error_details")?,
     };

@@ -478,19 +478,20 @@ fn validate_buttons(c: &Map<String, Value>, at: &str) -> Result<Value, Refusal> 
         out.insert("text".into(), json!("Copy code"));
     }
     if otp_type != "COPY_CODE" {
-        let apps =
-            match b.get("supported_apps") {
-                Some(Value::Array(a)) if !a.is_empty() => a,
-                Some(Value::Array(_)) | None | Some(Value::Null) => return Err(Refusal::user(
+        let apps = match b.get("supported_apps") {
+            Some(Value::Array(a)) if !a.is_empty() => a,
+            Some(Value::Array(_)) | None | Some(Value::Null) => {
+                return Err(Refusal::user(
                     None,
                     "Supported Apps Required",
                     format!(
                         "{otp_type} buttons need supported_apps: your Android app's package_name and signature_hash."
                     ),
                 )
-                .blame(&format!("{at}[supported_apps]"))),
-                Some(_) => return Err(Refusal::param(format!("Param {at}[supported_apps] must be an array."))),
-            };
+                .blame(&format!("{at}[supported_apps]")))
+            }
+            Some(_) => return Err(Refusal::param(format!("Param {at}[supported_apps] must be an array."))),
+        };
         if apps.len() > MAX_SUPPORTED_APPS {
             return Err(Refusal::param(format!("Param {at}[supported_apps] takes at most {MAX_SUPPORTED_APPS} apps.")));
         }

@@ -187,11 +187,52 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert_eq!(delivered, ans["delivery"]);
     assert_eq!(delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"], "my code is 482 913");
 
-    // Status for the sent message: recipient and callback data come from the inbox.
+    let contact = &delivered["entry"][0]["changes"][0]["value"]["contacts"][0];
+    let user_id = contact["user_id"].as_str().unwrap().to_string();
+    assert!(user_id.starts_with("US."), "{contact}");
+    assert_eq!(contact["wa_id"], "16505551234");
+
+    // 2026 shapes: a phone-less reply to our message, with a given timestamp.
+    let (status, ans) = s
+        .post_json(
+            "/control/webhook/reply",
+            json!({"from": "16505551234", "no_phone": true, "text": "482913", "context_id": wamid, "timestamp": 1764150042, "username": "@sheena"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let value = &ans["delivery"]["entry"][0]["changes"][0]["value"];
+    assert_eq!(
+        value["contacts"][0],
+        json!({"profile": {"name": "Test User", "username": "@sheena"}, "user_id": user_id})
+    );
+    let msg = &value["messages"][0];
+    assert!(msg.get("from").is_none());
+    assert_eq!(msg["context"], json!({"from": "15550783881", "id": wamid}));
+    assert_eq!(msg["timestamp"], "1764150042");
+    let (status, _) = s.post_json("/control/webhook/reply", json!({"user_id": "not a bsuid", "text": "x"})).await;
+    assert_eq!(status, 400);
+    let (status, _) = s.post_json("/control/webhook/reply", json!({"text": "x"})).await;
+    assert_eq!(status, 400);
+
+    // Status for the sent message: recipient and callback data come from the inbox; pricing is there.
     let (_, ans) = s.post_json("/control/webhook/status", json!({"message_id": wamid, "status": "delivered"})).await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert_eq!(st["recipient_id"], "16505551234");
+    assert_eq!(st["recipient_user_id"], user_id.as_str());
     assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
+    assert_eq!(st["pricing"]["category"], "authentication");
+    assert_eq!(st["pricing"]["billable"], true);
+    assert_eq!(st["pricing"]["pricing_model"], "PMP");
+    let (_, ans) = s
+        .post_json(
+            "/control/webhook/status",
+            json!({"message_id": wamid, "status": "delivered", "no_recipient": true, "category": "authentication-international"}),
+        )
+        .await;
+    let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
+    assert!(st.get("recipient_id").is_none());
+    assert_eq!(st["recipient_user_id"], user_id.as_str());
+    assert_eq!(st["pricing"]["category"], "authentication-international");
 
     // Raw: the exact bytes, with valid, missing and forged signatures.
     let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
