@@ -20,6 +20,9 @@ pub fn stop_all() {
     services.clear();
 }
 
+/// The template the `lifecycle` worker sends; the stand-in does not seed it.
+pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
+
 pub struct Env {
     pub http: reqwest::Client,
     pub standin: String,
@@ -31,6 +34,8 @@ pub struct Env {
     pub broken: String,
     /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in), text mode.
     pub strict: String,
+    /// Like `main`, but its template (`otp_lifecycle`) exists only once `otpctl` creates it.
+    pub lifecycle: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
@@ -86,20 +91,17 @@ impl Env {
         let api = standin.url.clone();
         SERVICES.lock().unwrap().push(standin.service);
 
-        let main = Worker::start(
-            &dir,
-            "main",
-            main_port,
-            &api,
-            &[
-                ("RESEND_COOLDOWN_SECONDS", "2"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("ALLOWED_COUNTRY_CODES", "1,44"),
-                ("ALLOWED_ORIGINS", "http://localhost:5173"),
-                ("TOKEN_AUDIENCE", "e2e-backend"),
-            ],
-            &[],
-        );
+        let main_vars = [
+            ("RESEND_COOLDOWN_SECONDS", "2"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            ("ALLOWED_ORIGINS", "http://localhost:5173"),
+            ("TOKEN_AUDIENCE", "e2e-backend"),
+        ];
+        let main = Worker::start(&dir, "main", main_port, &api, &main_vars, &[]);
+        let lifecycle_vars: Vec<(&str, &str)> =
+            main_vars.iter().copied().chain([("WHATSAPP_TEMPLATE_NAME", LIFECYCLE_TEMPLATE)]).collect();
+        let lifecycle = Worker::start(&dir, "lifecycle", free_port(), &api, &lifecycle_vars, &[]);
         let short_ttl = Worker::start(
             &dir,
             "short-ttl",
@@ -129,10 +131,11 @@ impl Env {
             short_ttl: short_ttl.url.clone(),
             broken: broken.url.clone(),
             strict: strict.url.clone(),
+            lifecycle: lifecycle.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
         };
-        let workers = [main, short_ttl, broken, strict];
+        let workers = [main, short_ttl, broken, strict, lifecycle];
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
@@ -141,7 +144,7 @@ impl Env {
     }
 
     pub fn worker_count(&self) -> usize {
-        4
+        5
     }
 
     pub fn print_logs(&self) {

@@ -9,6 +9,7 @@ mod client;
 mod harness;
 mod tests_foundation;
 mod tests_otp;
+mod tests_templates;
 mod tests_webhook;
 
 use std::future::Future;
@@ -68,6 +69,11 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_templates::otpctl_creates_a_template_that_sends_once_approved,
+        tests_templates::otpctl_shows_metas_refusals_in_words,
+        tests_templates::otpctl_refuses_one_tap_without_the_app,
+        tests_templates::otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
+        tests_templates::a_scripted_rejection_is_listed_with_its_reason,
     ]
 }
 
