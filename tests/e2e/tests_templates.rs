@@ -72,7 +72,7 @@ async fn otpctl(env: &Env, name: &str, template: &str, args: &[&str]) -> Run {
 
 /// The listing's status column for `template` in `language` (`None` when not listed).
 async fn listed_status(env: &Env, template: &str, language: &str) -> Option<String> {
-    let run = otpctl(env, "list", template, &["list", "--name", template]).await;
+    let run = otpctl(env, "list", template, &["templates", "list", "--name", template]).await;
     assert_eq!(run.code, Some(0), "list failed:\n{}", run.all());
     run.stdout.lines().find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
