@@ -464,7 +464,7 @@ mod tests {
         assert!(!a.list);
         let a = args(&["list", "--name", "otp_code", "--json"]);
         assert!(a.list && a.json);
-        assert_eq!(args(&["create", "--dry-run"]).dry_run, true);
+        assert!(args(&["create", "--dry-run"]).dry_run);
         let bad = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--nope"]));
         assert!(bad(&["--name"]));
