@@ -482,12 +482,16 @@ mod tests {
         assert_eq!((spec.code_expiration_minutes, spec.message_send_ttl_seconds), (5, 300));
         assert_eq!(spec.button, OtpButton::CopyCode);
         let mut s = settings();
-        s.otp_ttl_seconds = 6000;
+        s.otp_ttl_seconds = 600;
         let (spec, _, warnings) = plan(&args(&["--name", "other", "--send-ttl", "120"]), &s).unwrap();
         assert_eq!(
             (spec.name.as_str(), spec.code_expiration_minutes, spec.message_send_ttl_seconds),
-            ("other", 90, 120)
+            ("other", 10, 120)
         );
+        assert!(warnings.is_empty());
+        s.otp_ttl_seconds = 10;
+        let (spec, _, warnings) = plan(&args(&[]), &s).unwrap();
+        assert_eq!((spec.code_expiration_minutes, spec.message_send_ttl_seconds), (1, 30));
         assert_eq!(warnings.len(), 1);
     }
 

@@ -112,6 +112,9 @@ pub fn parse_wrangler_vars(text: &str) -> Result<HashMap<String, String>, String
     Ok(out)
 }
 
+/// The worker accepts codes living at most this long.
+pub const MAX_OTP_TTL_SECONDS: u64 = 600;
+
 /// What the template commands need.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
@@ -208,10 +211,10 @@ impl Settings {
         let otp_ttl_seconds = match layers.get("OTP_TTL_SECONDS") {
             None => 300,
             Some((v, src)) => match v.parse::<u64>() {
-                Ok(n @ 1..=86_400) => n,
+                Ok(n @ 1..=MAX_OTP_TTL_SECONDS) => n,
                 _ => {
                     errors.push(format!(
-                        "OTP_TTL_SECONDS (from {src}) must be a whole number from 1 to 86400 (got '{v}')"
+                        "OTP_TTL_SECONDS (from {src}) must be a whole number from 1 to {MAX_OTP_TTL_SECONDS}, as for the worker (got '{v}')"
                     ));
                     300
                 }
