@@ -12,6 +12,7 @@ mod tests_foundation;
 mod tests_hardening;
 mod tests_otp;
 mod tests_platform;
+mod tests_templates;
 mod tests_webhook;
 
 use std::future::Future;
@@ -99,6 +100,11 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_hardening::storm_of_requests_for_one_number_sends_one_message,
         tests_hardening::storm_of_right_codes_verifies_once,
         tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
+        tests_templates::otpctl_creates_a_template_that_sends_once_approved,
+        tests_templates::otpctl_shows_metas_refusals_in_words,
+        tests_templates::otpctl_refuses_one_tap_without_the_app,
+        tests_templates::otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
+        tests_templates::a_scripted_rejection_is_listed_with_its_reason,
     ]
 }
 
