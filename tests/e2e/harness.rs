@@ -33,7 +33,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
         command.process_group(0);
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         record_group(child.id(), true);
