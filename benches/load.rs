@@ -177,6 +177,84 @@ async fn start(name: &'static str, http: &reqwest::Client, launch: impl FnOnce()
     Target { name, url, service, startup, first_request: t.elapsed() }
 }
 
+/// `BENCH_PROFILE=1`: the worker alone, one CPU profile per route through workerd's
+/// inspector (`benches/profile.mjs`), saved under `target/profile-*.json`.
+async fn profile(
+    http: &reqwest::Client,
+    base: &str,
+    inspector: u16,
+    standin: &str,
+    connections: usize,
+    duration: Duration,
+) {
+    let http = Arc::new(http.clone());
+    let mut pairs: Arc<Vec<(String, String)>> = Arc::new(Vec::new());
+    for route in ["healthz", "request", "verify", "status"] {
+        let out = root().join(format!("target/profile-{route}.json"));
+        let profiler = Command::new("node")
+            .arg(root().join("benches/profile.mjs"))
+            .args([inspector.to_string(), duration.as_secs().to_string(), out.display().to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let h = http.clone();
+        let (run, made) = match route {
+            "healthz" => {
+                let url = format!("{base}/healthz");
+                load(connections, duration, usize::MAX, move |_| {
+                    let req = h.get(&url);
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+            "request" => {
+                let url = format!("{base}/v1/otp/request");
+                load(connections, duration, usize::MAX, move |i| {
+                    let (h, url) = (h.clone(), url.clone());
+                    async move { code_request(&h, &url, i).await }
+                })
+                .await
+            }
+            "verify" => {
+                let (url, p) = (format!("{base}/v1/otp/verify"), pairs.clone());
+                load(connections, duration, p.len(), move |i| {
+                    let (id, code) = &p[i];
+                    let req = h
+                        .post(&url)
+                        .header("CF-Connecting-IP", address(i))
+                        .json(&json!({ "request_id": id, "code": code }));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+            _ => {
+                let (base, p) = (format!("{base}/v1/otp/status/"), pairs.clone());
+                load(connections, duration, usize::MAX, move |i| {
+                    let req =
+                        h.get(format!("{base}{}", p[i % p.len()].0)).header("CF-Connecting-IP", address(i % 1024));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+        };
+        let report = profiler.wait_with_output().expect("profiler");
+        println!("\n== {route}: {:.0} req/s, {} ok, {} unexpected", run.rate(), run.ok, run.errors);
+        println!("{}", String::from_utf8_lossy(&report.stdout));
+        if route == "request" {
+            let inbox: Value = http.get(format!("{standin}/control/inbox")).send().await.unwrap().json().await.unwrap();
+            let codes: HashMap<String, String> = inbox["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
+                .collect();
+            pairs =
+                Arc::new(made.iter().filter_map(|(phone, id)| Some((id.clone(), codes.get(phone)?.clone()))).collect());
+        }
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
@@ -242,6 +320,14 @@ fn main() {
             ("MAX_SENDS_PER_HOUR", "1000"),
             ("MAX_SENDS_PER_DAY", "1000"),
         ];
+        if std::env::var("BENCH_PROFILE").is_ok() {
+            let w = Worker::start(&dir, "profile", port, &standin.url, &vars, &[]);
+            let mut target = start("worker", &http, || (w.url, w.service)).await;
+            profile(&http, &target.url, w.inspector_port, &standin.url, connections, duration).await;
+            target.service.stop();
+            standin.service.stop();
+            return;
+        }
         // One after the other, so each start-up is measured alone.
         let mut worker = start("worker", &http, || {
             let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
