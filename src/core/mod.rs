@@ -6,6 +6,7 @@ pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
+pub mod countries;
 pub mod crypto;
 pub mod error;
 pub mod guard;

@@ -9,6 +9,7 @@ mod client;
 mod harness;
 mod tests_abuse;
 mod tests_foundation;
+mod tests_hardening;
 mod tests_otp;
 mod tests_platform;
 mod tests_webhook;
@@ -87,6 +88,16 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_platform::inbound_never_verifies_without_a_number,
         tests_platform::statuses_are_matched_by_message_id_and_keep_the_billing_category,
         tests_platform::a_missing_translation_falls_back_to_the_default_language,
+        tests_hardening::chunked_bodies_are_cut_off_at_the_limit,
+        tests_hardening::unknown_methods_get_405_and_head_works_like_get,
+        tests_hardening::weak_settings_are_refused_at_start_up,
+        tests_hardening::short_numbers_are_masked_to_the_country_code_and_two_digits,
+        tests_hardening::shared_and_satellite_ranges_are_refused,
+        tests_hardening::addresses_of_one_ipv6_64_share_one_allowance,
+        tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts,
+        tests_hardening::storm_of_requests_for_one_number_sends_one_message,
+        tests_hardening::storm_of_right_codes_verifies_once,
+        tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
     ]
 }
 
