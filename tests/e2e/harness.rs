@@ -38,7 +38,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
         command.process_group(0);
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         record_group(child.id(), true);
@@ -134,6 +134,8 @@ impl StandIn {
 pub struct Worker {
     pub url: String,
     pub service: Service,
+    /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
+    pub inspector_port: u16,
 }
 
 impl Worker {
@@ -191,11 +193,12 @@ impl Worker {
         let log = dir.join("wrangler.log");
         // One append-mode handle for both streams, so neither overwrites the other.
         let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+        let inspector_port = free_port();
         let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
         command
             .current_dir(&dir)
             .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
             .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
             // A registry of its own: wrangler dev instances that share one reload
@@ -206,7 +209,7 @@ impl Worker {
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-        Worker { url: format!("http://127.0.0.1:{port}"), service }
+        Worker { url: format!("http://127.0.0.1:{port}"), service, inspector_port }
     }
 }
 
