@@ -189,7 +189,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
         None => return Err(ApiError::not_found("request")),
     };
     log.phone(&record.phone);
-    let correct = code_matches(&config.otp_secret, &request_id, &verify.code, &record.code_hash);
+    let correct = code_matches(&config.otp_secrets(), &request_id, &verify.code, &record.code_hash);
     let attempt =
         GuardCommand::Attempt { request_id: request_id.clone(), correct, channel: Channel::Api, message_id: None };
     match guard_client::call(env, &record.phone, &attempt).await? {

@@ -35,7 +35,7 @@ pub fn handshake(req: &Request, config: &Config) -> Handled {
 pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     // The signature is checked over the raw bytes before anything is parsed.
-    if !verify_signature(&config.app_secret, header(req, "X-Hub-Signature-256").as_deref(), &body) {
+    if !verify_signature(&config.app_secrets(), header(req, "X-Hub-Signature-256").as_deref(), &body) {
         return Err(ApiError::new(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match."));
     }
     let events = parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
@@ -144,7 +144,7 @@ async fn code_from_chat(
         return if latest.live { Err(ApiError::storage_unavailable()) } else { Ok(None) };
     };
     // Meta authenticates the sender: the code only counts from the request's own number.
-    let correct = record.phone == from && code_matches(&config.otp_secret, &latest.request_id, code, &record.code_hash);
+    let correct = record.phone == from && code_matches(&config.otp_secrets(), &latest.request_id, code, &record.code_hash);
     let attempt = GuardCommand::Attempt {
         request_id: latest.request_id,
         correct,
