@@ -73,9 +73,9 @@ pub fn code_matches(secrets: &[&str], request_id: &str, code: &str, stored_hash:
     let Ok(expected) = URL_SAFE_NO_PAD.decode(stored_hash) else {
         return false;
     };
-    secrets.iter().fold(false, |matched, secret| {
-        code_mac(secret, request_id, code).verify_slice(&expected).is_ok() | matched
-    })
+    secrets
+        .iter()
+        .fold(false, |matched, secret| code_mac(secret, request_id, code).verify_slice(&expected).is_ok() | matched)
 }
 
 /// A code typed into the API: digits, with the spaces or hyphens people paste.

@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{health, otp, webhook};
+use super::handlers::{docs, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -18,6 +18,8 @@ enum Route {
     OtpVerify,
     OtpStatus(String),
     Webhook,
+    OpenApi,
+    Jwks,
 }
 
 impl Route {
@@ -28,6 +30,8 @@ impl Route {
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/webhook" => Some(Route::Webhook),
+            "/openapi.json" => Some(Route::OpenApi),
+            "/.well-known/jwks.json" => Some(Route::Jwks),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -40,12 +44,14 @@ impl Route {
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) => "otp_status",
             Route::Webhook => "webhook",
+            Route::OpenApi => "openapi",
+            Route::Jwks => "jwks",
         }
     }
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, OPTIONS",
+            Route::Health | Route::Demo | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => "GET, OPTIONS",
             Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
         }
@@ -66,7 +72,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     let handled: Handled = match (&route, &method) {
         (None, _) => Err(ApiError::not_found("route")),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
-        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(Route::Health), Method::Get) => {
+            Ok(health::healthz(&*super::tokens::with_key_check(config.clone()).await))
+        }
+        (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
@@ -76,6 +85,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
+                (Route::Jwks, Method::Get) => docs::jwks(config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },

@@ -3,8 +3,8 @@
 use worker::{Context, Env, Request};
 
 use crate::core::api::{
-    accepted_body, guard_error, issue_token, parse_idempotency_key, parse_otp_request, parse_verify_request,
-    status_body, verified_body, wa_link, OtpRequest, VerifyTarget, API_BODY_LIMIT,
+    accepted_body, guard_error, parse_idempotency_key, parse_otp_request, parse_verify_request, status_body,
+    verified_body, wa_link, OtpRequest, VerifyTarget, API_BODY_LIMIT,
 };
 use crate::core::cloud_api::otp_message;
 use crate::core::code::{code_matches, generate_code, generate_request_id, hash_code, OsRandom};
@@ -15,7 +15,7 @@ use crate::core::phone::mask_phone;
 use crate::core::record::CodeRecord;
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, guard_client, now_ms, outbound};
+use crate::edge::{codes, guard_client, now_ms, outbound, tokens};
 
 fn random_failure(e: String) -> ApiError {
     worker::console_error!("random source failed: {e}");
@@ -194,7 +194,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
         GuardCommand::Attempt { request_id: request_id.clone(), correct, channel: Channel::Api, message_id: None };
     match guard_client::call(env, &record.phone, &attempt).await? {
         GuardReply::Verified { verified_at_ms, via } => {
-            let token = issue_token(config, &record.phone, &request_id, verified_at_ms, via);
+            let token = tokens::issue(config, &record.phone, &request_id, verified_at_ms, via).await?;
             Ok(Reply::Json(200, verified_body(&request_id, &token)))
         }
         // The guard forgets requests a while after they end; the record remembers.
@@ -219,6 +219,9 @@ pub async fn status(request_id: &str, env: &Env, config: &Config) -> Handled {
             verified: None,
         },
     };
-    let token = view.verified.map(|(at, via)| issue_token(config, &record.phone, request_id, at, via));
+    let token = match view.verified {
+        Some((at, via)) => Some(tokens::issue(config, &record.phone, request_id, at, via).await?),
+        None => None,
+    };
     Ok(Reply::Json(200, status_body(&view, token.as_ref())))
 }

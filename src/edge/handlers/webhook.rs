@@ -144,7 +144,8 @@ async fn code_from_chat(
         return if latest.live { Err(ApiError::storage_unavailable()) } else { Ok(None) };
     };
     // Meta authenticates the sender: the code only counts from the request's own number.
-    let correct = record.phone == from && code_matches(&config.otp_secrets(), &latest.request_id, code, &record.code_hash);
+    let correct =
+        record.phone == from && code_matches(&config.otp_secrets(), &latest.request_id, code, &record.code_hash);
     let attempt = GuardCommand::Attempt {
         request_id: latest.request_id,
         correct,
