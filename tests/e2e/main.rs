@@ -6,6 +6,7 @@
 //! `cargo test --test e2e -- <substring>` runs only matching tests.
 
 mod client;
+mod conformance;
 mod harness;
 mod tests_foundation;
 mod tests_otp;
@@ -117,9 +118,21 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
             Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
             Err(e) => {
                 println!("test {name} ... FAILED");
-                failed.push((name, e));
+                failed.push((name, Some(e)));
             }
         }
+    }
+    // The document cannot drift: every response the tests saw must conform to it.
+    let (checked, mut nonconforming) = conformance::check_recorded();
+    nonconforming.extend(conformance::check_examples(&conformance::document()));
+    if nonconforming.is_empty() {
+        println!("test conformance::every_response_matches_openapi ... ok ({checked} worker responses)");
+    } else {
+        println!("test conformance::every_response_matches_openapi ... FAILED");
+        for line in &nonconforming {
+            println!("  does not conform: {line}");
+        }
+        failed.push(("conformance::every_response_matches_openapi", None));
     }
     if !failed.is_empty() {
         env.print_logs();
@@ -127,7 +140,7 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     println!(
         "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
         if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
+        selected.len() + 1 - failed.len(),
         failed.len(),
         started.elapsed().as_secs_f64()
     );
