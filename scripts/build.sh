@@ -5,5 +5,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 step "building the worker (worker-build --release)"
 worker-build --release >&2
-step "building the Cloud API stand-in"
-cargo build --quiet --release -p meta-standin >&2
+step "building the Cloud API stand-in and otpctl"
+cargo build --quiet --release -p meta-standin -p otpctl >&2

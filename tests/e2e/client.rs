@@ -35,6 +35,8 @@ pub struct Env {
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
+    /// This run's folder: tests that start their own worker put it here.
+    pub run_dir: PathBuf,
 }
 
 pub struct Resp {
@@ -150,6 +152,7 @@ impl Env {
             strict: strict.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
+            run_dir: dir.clone(),
         };
         let workers = [main, short_ttl, broken, strict];
         for w in &workers {

@@ -8,6 +8,7 @@
 mod client;
 mod conformance;
 mod harness;
+mod tests_contract;
 mod tests_foundation;
 mod tests_otp;
 mod tests_webhook;
@@ -69,6 +70,10 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_contract::openapi_document_is_served_and_valid,
+        tests_contract::jwks_is_404_while_tokens_are_hs256,
+        tests_contract::a_signing_key_that_cannot_sign_is_named,
+        tests_contract::secrets_rotate_across_a_restart,
     ]
 }
 
