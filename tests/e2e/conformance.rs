@@ -54,6 +54,7 @@ pub fn check_recorded() -> (usize, Vec<String>) {
         checked += 1;
         if let Err(why) = conforms(&doc, exchange) {
             let method = exchange.method.as_deref().unwrap_or("?");
+            let why: String = why.chars().take(400).collect();
             failures.push(format!("{method} {} → {}: {why}", path_of(&exchange.url), exchange.status));
         }
     }

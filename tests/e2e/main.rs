@@ -74,6 +74,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_contract::jwks_is_404_while_tokens_are_hs256,
         tests_contract::a_signing_key_that_cannot_sign_is_named,
         tests_contract::secrets_rotate_across_a_restart,
+        tests_contract::schemathesis_finds_no_contract_breach,
     ]
 }
 

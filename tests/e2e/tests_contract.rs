@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::client::{digits, random_phone, send, Env, Resp};
-use crate::harness::{free_port, root, wait_until_up, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET};
+use crate::harness::{free_port, root, wait_until_up, Service, StandIn, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET};
 
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
 /// The audience the README's snippets expect.
@@ -343,4 +343,57 @@ pub async fn secrets_rotate_across_a_restart(env: Arc<Env>) {
     let current = deliver(&env, worker.url(), new_app_secret, incoming(&phone, "hello")).await;
     assert_eq!(current.status, 200, "{}", current.text);
     assert!(hs256_accepts(&new_token).is_err());
+}
+
+/// schemathesis (property-based) against a worker of its own, with its own stand-in:
+/// no server errors, and every status, content type and body as the document says.
+pub async fn schemathesis_finds_no_contract_breach(env: Arc<Env>) {
+    let dir = env.run_dir.join("schemathesis");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let standin = StandIn::start(&dir, &format!("{url}/webhook"));
+    let _standin = Stopped(Some(standin.service));
+    let (signing_key, _) = key_pair("schemathesis").await;
+    let vars = [
+        ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+        ("ALLOWED_ORIGINS", "http://localhost:5173"),
+        ("TOKEN_AUDIENCE", AUDIENCE),
+        ("DEMO_PAGE", "true"),
+    ];
+    let secrets = [("TOKEN_SIGNING_KEY", Some(signing_key.as_str()))];
+    let worker = Worker::start(&dir, "worker", port, &standin.url, &vars, &secrets);
+    wait_until_up(&env.http, &format!("{url}/healthz"), &worker.service).await;
+    let _worker = Stopped(Some(worker.service));
+
+    let mut command = Command::new(tool("schemathesis"));
+    command
+        .arg("run")
+        .arg(root().join("openapi/openapi.json"))
+        .args(["--url", &url])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "25", "--seed", "20261126", "--workers", "2", "--request-timeout", "30"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--suppress-health-check", "all"])
+        .env("NO_COLOR", "1")
+        .current_dir(&dir);
+    let out = run(command).await;
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("schemathesis.log"), &said).unwrap();
+    assert!(out.status.success(), "schemathesis found contract breaches:\n{said}");
+    assert!(said.contains("passed"), "schemathesis ran no test:\n{said}");
+}
+
+/// A service this test started; stopped when dropped, even when the test panics.
+struct Stopped(Option<Service>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(mut service) = self.0.take() {
+            service.stop();
+        }
+    }
 }
