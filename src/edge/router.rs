@@ -17,6 +17,7 @@ enum Route {
     OtpRequest,
     OtpVerify,
     OtpStatus(String),
+    OtpStatusWithToken,
     Webhook,
     OpenApi,
     Jwks,
@@ -29,6 +30,7 @@ impl Route {
             "/" => Some(Route::Demo),
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
+            "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
             "/openapi.json" => Some(Route::OpenApi),
             "/.well-known/jwks.json" => Some(Route::Jwks),
@@ -42,7 +44,7 @@ impl Route {
             Route::Demo => "demo",
             Route::OtpRequest => "otp_request",
             Route::OtpVerify => "otp_verify",
-            Route::OtpStatus(_) => "otp_status",
+            Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
             Route::OpenApi => "openapi",
             Route::Jwks => "jwks",
@@ -52,7 +54,7 @@ impl Route {
     fn allow(&self) -> &'static str {
         match self {
             Route::Health | Route::Demo | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => "GET, OPTIONS",
-            Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
+            Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
         }
     }
@@ -82,7 +84,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 (Route::Demo, Method::Get) => health::demo_page(config),
                 (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
-                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
+                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
+                    otp::status(id, &req, &env, config, &mut log).await
+                }
+                (Route::OtpStatusWithToken, Method::Post) => {
+                    otp::status_with_token(&mut req, &env, config, &mut log).await
+                }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
                 (Route::Jwks, Method::Get) => docs::jwks(config),
