@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the worker (build/worker/shim.mjs + wasm) and the Cloud API stand-in.
+# Builds the worker (build/worker/shim.mjs + wasm), the Cloud API stand-in and otpctl.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"

@@ -12,8 +12,6 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::SecretKey;
 use serde_json::{json, Value};
 
-pub const USAGE: &str = "  keys      keys generate [--kid K]: a key pair for ES256 tokens (TOKEN_SIGNING_KEY)";
-
 pub fn run(args: &[String]) -> ExitCode {
     match parse(args) {
         Ok(kid) => match generate(&kid) {

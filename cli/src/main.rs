@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 mod keys;
+mod templates;
 
 const USAGE: &str = "\
 otpctl: operator's command for whatsapp-otp-worker
@@ -12,22 +13,21 @@ otpctl: operator's command for whatsapp-otp-worker
 Usage: otpctl <command> [options]
 
 Commands:
+  keys      a key pair for ES256 tokens: keys generate [--kid K]
+  templates the WhatsApp authentication template: create it, list its review status
   help      this text";
-
-fn usage() -> String {
-    format!("{USAGE}\n{}", keys::USAGE)
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("help" | "--help" | "-h") => {
-            println!("{}", usage());
+            println!("{USAGE}");
             ExitCode::SUCCESS
         }
         Some("keys") => keys::run(&args[1..]),
+        Some("templates") => templates::run(&args[1..]),
         Some(other) => {
-            eprintln!("otpctl: unknown command '{other}'\n\n{}", usage());
+            eprintln!("otpctl: unknown command '{other}'\n\n{USAGE}");
             ExitCode::from(2)
         }
     }
