@@ -11,6 +11,7 @@ mod log;
 mod outbound;
 mod router;
 mod settings;
+mod tokens;
 
 #[allow(unused_imports)]
 pub use guard_object::PhoneGuard;

@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{health, otp, webhook};
+use super::handlers::{docs, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -19,6 +19,8 @@ enum Route {
     OtpStatus(String),
     OtpStatusWithToken,
     Webhook,
+    OpenApi,
+    Jwks,
 }
 
 impl Route {
@@ -30,6 +32,8 @@ impl Route {
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
+            "/openapi.json" => Some(Route::OpenApi),
+            "/.well-known/jwks.json" => Some(Route::Jwks),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -42,12 +46,14 @@ impl Route {
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
+            Route::OpenApi => "openapi",
+            Route::Jwks => "jwks",
         }
     }
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, HEAD, OPTIONS",
+            Route::Health | Route::Demo | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => "GET, HEAD, OPTIONS",
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, HEAD, POST",
         }
@@ -82,7 +88,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (None, _) => Err(ApiError::not_found("route")),
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
-        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(Route::Health), Method::Get) => {
+            Ok(health::healthz(&*super::tokens::with_key_check(config.clone()).await))
+        }
+        (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
@@ -97,6 +106,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
+                (Route::Jwks, Method::Get) => docs::jwks(config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+use crate::conformance;
 use crate::harness::{free_port, run_dir, wait_until_up, Service, StandIn, Worker};
 
 /// Every service started, so teardown finds them even after a panic.
@@ -44,6 +45,8 @@ pub struct Env {
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
+    /// This run's folder: tests that start their own worker put it here.
+    pub run_dir: PathBuf,
 }
 
 pub struct Resp {
@@ -63,10 +66,27 @@ impl Resp {
     }
 }
 
+/// Reads a response a test sent itself; recorded for the conformance check (with any
+/// documented method: prefer [`send`], which knows the method).
 pub async fn into_resp(response: reqwest::Response) -> Resp {
+    read(None, response).await
+}
+
+/// Sends a request and reads the response; recorded for the conformance check.
+pub async fn send(request: reqwest::RequestBuilder) -> Resp {
+    let (client, request) = request.build_split();
+    let request = request.expect("a valid request");
+    let method = request.method().to_string();
+    read(Some(method), client.execute(request).await.expect("HTTP request")).await
+}
+
+async fn read(method: Option<String>, response: reqwest::Response) -> Resp {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    let url = response.url().to_string();
     let text = response.text().await.unwrap_or_default();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    conformance::record(conformance::Exchange { method, url, status, content_type, body: text.clone() });
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp { status, headers, body, text }
 }
@@ -94,6 +114,7 @@ impl Env {
         let main_url = format!("http://127.0.0.1:{main_port}");
         let standin = StandIn::start(&dir, &format!("{main_url}/webhook"));
         let api = standin.url.clone();
+        conformance::not_the_worker(&api);
         SERVICES.lock().unwrap().push(standin.service);
 
         let main_vars = [
@@ -171,6 +192,7 @@ impl Env {
             lifecycle: lifecycle.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
+            run_dir: dir.clone(),
         };
         let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle];
         for w in &workers {
@@ -191,11 +213,11 @@ impl Env {
     }
 
     pub async fn get(&self, url: &str) -> Resp {
-        into_resp(self.http.get(url).send().await.expect("GET")).await
+        send(self.http.get(url)).await
     }
 
     pub async fn post(&self, url: &str, body: &Value) -> Resp {
-        into_resp(self.http.post(url).json(body).send().await.expect("POST")).await
+        send(self.http.post(url).json(body)).await
     }
 
     /// A POST from a given client address (`CF-Connecting-IP`, as Cloudflare sets it).

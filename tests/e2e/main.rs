@@ -6,8 +6,10 @@
 //! `cargo test --test e2e -- <substring>` runs only matching tests.
 
 mod client;
+mod conformance;
 mod harness;
 mod tests_abuse;
+mod tests_contract;
 mod tests_foundation;
 mod tests_hardening;
 mod tests_otp;
@@ -104,6 +106,11 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_templates::otpctl_refuses_one_tap_without_the_app,
         tests_templates::otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
         tests_templates::a_scripted_rejection_is_listed_with_its_reason,
+        tests_contract::openapi_document_is_served_and_valid,
+        tests_contract::jwks_is_404_while_tokens_are_hs256,
+        tests_contract::a_signing_key_that_cannot_sign_is_named,
+        tests_contract::secrets_rotate_across_a_restart,
+        tests_contract::schemathesis_finds_no_contract_breach,
     ]
 }
 
@@ -179,9 +186,21 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
             Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
             Err(e) => {
                 println!("test {name} ... FAILED");
-                failed.push((name, e));
+                failed.push((name, Some(e)));
             }
         }
+    }
+    // The document cannot drift: every response the tests saw must conform to it.
+    let (checked, mut nonconforming) = conformance::check_recorded();
+    nonconforming.extend(conformance::check_examples(&conformance::document()));
+    if nonconforming.is_empty() {
+        println!("test conformance::every_response_matches_openapi ... ok ({checked} worker responses)");
+    } else {
+        println!("test conformance::every_response_matches_openapi ... FAILED");
+        for line in &nonconforming {
+            println!("  does not conform: {line}");
+        }
+        failed.push(("conformance::every_response_matches_openapi", None));
     }
     if !failed.is_empty() {
         env.print_logs();
@@ -189,7 +208,7 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     println!(
         "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
         if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
+        selected.len() + 1 - failed.len(),
         failed.len(),
         started.elapsed().as_secs_f64()
     );
