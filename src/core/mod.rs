@@ -7,6 +7,7 @@ pub mod code;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod guard;
 pub mod phone;
 pub mod record;
