@@ -26,6 +26,5 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   event_id TEXT,
   type TEXT,
   dead_at_ms INTEGER NOT NULL,
-  attempts INTEGER NOT NULL,
   body TEXT NOT NULL
 );

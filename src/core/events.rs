@@ -418,7 +418,6 @@ pub const SCHEMA: [&str; 4] = [
        event_id TEXT, \
        type TEXT, \
        dead_at_ms INTEGER NOT NULL, \
-       attempts INTEGER NOT NULL, \
        body TEXT NOT NULL)",
 ];
 
@@ -427,9 +426,9 @@ pub const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 pub const INSERT_DEAD_LETTER: &str = "INSERT OR IGNORE INTO dead_letters \
-    (message_id, event_id, type, dead_at_ms, attempts, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    (message_id, event_id, type, dead_at_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-pub const LIST_DEAD_LETTERS: &str = "SELECT message_id, event_id, type, dead_at_ms, attempts, body \
+pub const LIST_DEAD_LETTERS: &str = "SELECT message_id, event_id, type, dead_at_ms, body \
     FROM dead_letters ORDER BY dead_at_ms DESC LIMIT 100";
 
 /// One value bound to a statement.
@@ -473,6 +472,44 @@ pub fn event_row(event: &Event) -> Option<Vec<Param>> {
         text("pricing_category").into(),
         Param::Text(serde_json::to_string(&event.data).unwrap_or_else(|_| "{}".into())),
     ])
+}
+
+/// The row a message from the dead-letter queue becomes (`INSERT_DEAD_LETTER`).
+pub fn dead_letter_row(message_id: &str, body: &str, now_ms: u64) -> Vec<Param> {
+    let event: Option<Event> = serde_json::from_str(body).ok();
+    vec![
+        Param::Text(message_id.to_string()),
+        event.as_ref().map(|e| e.id.clone()).into(),
+        event.as_ref().map(|e| e.kind.clone()).into(),
+        Param::Int(now_ms as i64),
+        Param::Text(body.to_string()),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeadLetterRow {
+    pub message_id: String,
+    pub event_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub dead_at_ms: u64,
+    pub body: String,
+}
+
+/// The body of `GET /v1/admin/dead-letters`: the newest 100, each with its event.
+pub fn shape_dead_letters(rows: &[DeadLetterRow]) -> Value {
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "event_id": r.event_id,
+                "type": r.kind,
+                "dead_at": super::time::rfc3339(r.dead_at_ms),
+                "event": serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    json!({ "dead_letters": items })
 }
 
 // ---------------------------------------------------------------------------

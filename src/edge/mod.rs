@@ -2,6 +2,8 @@
 //! outbound fetch) and the pure core. No policy lives here.
 
 mod codes;
+mod consumer;
+pub mod events;
 mod guard_client;
 mod guard_object;
 mod handlers;

@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{health, otp, webhook};
+use super::handlers::{admin, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -18,6 +18,10 @@ enum Route {
     OtpVerify,
     OtpStatus(String),
     Webhook,
+    AdminStats,
+    AdminSeries,
+    AdminDeadLetters,
+    AdminPage,
 }
 
 impl Route {
@@ -28,6 +32,10 @@ impl Route {
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/webhook" => Some(Route::Webhook),
+            "/v1/admin/stats" => Some(Route::AdminStats),
+            "/v1/admin/series" => Some(Route::AdminSeries),
+            "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
+            "/admin" => Some(Route::AdminPage),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -40,6 +48,10 @@ impl Route {
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) => "otp_status",
             Route::Webhook => "webhook",
+            Route::AdminStats => "admin_stats",
+            Route::AdminSeries => "admin_series",
+            Route::AdminDeadLetters => "admin_dead_letters",
+            Route::AdminPage => "admin_page",
         }
     }
 
@@ -48,6 +60,7 @@ impl Route {
             Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, OPTIONS",
             Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
+            Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET",
         }
     }
 }
@@ -66,7 +79,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     let handled: Handled = match (&route, &method) {
         (None, _) => Err(ApiError::not_found("route")),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
-        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config, super::events::features(&env))),
+        // The operator's routes need only their own settings, not a working OTP configuration.
+        (Some(Route::AdminStats), Method::Get) => admin::stats(&req, &env).await,
+        (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
+        (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
+        (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {

@@ -476,3 +476,36 @@ fn the_migration_file_is_the_schema() {
     let schema: Vec<String> = SCHEMA.iter().map(|s| normalise(s)).collect();
     assert_eq!(statements, schema);
 }
+
+#[test]
+fn dead_letters_keep_their_event() {
+    let conn = db();
+    let event = events_from_changes("+14155550123", &[Change::OptedOut], NOW, ids()).remove(0);
+    let body = serde_json::to_string(&event).unwrap();
+    for _ in 0..2 {
+        conn.execute(INSERT_DEAD_LETTER, params_from_iter(to_sql(dead_letter_row("msg-1", &body, NOW)))).unwrap();
+    }
+    conn.execute(INSERT_DEAD_LETTER, params_from_iter(to_sql(dead_letter_row("msg-2", "not json", NOW + 1)))).unwrap();
+    let mut stmt = conn.prepare(LIST_DEAD_LETTERS).unwrap();
+    let rows: Vec<DeadLetterRow> = stmt
+        .query_map([], |r| {
+            Ok(DeadLetterRow {
+                message_id: r.get(0)?,
+                event_id: r.get(1)?,
+                kind: r.get(2)?,
+                dead_at_ms: n(r, 3)?,
+                body: r.get(4)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let shaped = shape_dead_letters(&rows);
+    let items = shaped["dead_letters"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "one row per queue message");
+    assert_eq!(items[0]["event"], Value::Null);
+    assert_eq!(items[1]["event_id"], event.id.as_str());
+    assert_eq!(items[1]["type"], "number.opted_out");
+    assert_eq!(items[1]["dead_at"], "2025-11-26T10:00:00Z");
+    assert_eq!(items[1]["event"], serde_json::to_value(&event).unwrap());
+}
