@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::crypto::hmac_sha256;
+pub use super::guard::Change;
 use super::guard::{DeliveryStatus, Mode, VerifiedVia};
 use super::phone::{mask_phone, wa_digits};
 
@@ -42,43 +43,6 @@ const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// The dashboard's hourly series covers at most this many hours.
 pub const MAX_SERIES_HOURS: u64 = 24 * 31;
-
-/// A state change of one phone number's guard, as the guard reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    Requested {
-        request_id: String,
-        mode: Mode,
-    },
-    /// The Cloud API accepted the message.
-    Sent {
-        request_id: String,
-    },
-    /// A status webhook moved the delivery forward.
-    Delivery {
-        request_id: String,
-        status: DeliveryStatus,
-        error_code: Option<i64>,
-        pricing_category: Option<String>,
-    },
-    Verified {
-        request_id: String,
-        via: VerifiedVia,
-        seconds: u64,
-    },
-    Locked {
-        request_id: String,
-    },
-    Expired {
-        request_id: String,
-    },
-    Revoked {
-        request_id: String,
-        jti: String,
-    },
-    OptedOut,
-    OptedIn,
-}
 
 /// `{"id":"evt_…","type","at","request_id"?,"country_code"?,"data":{…}}`: never a
 /// code, a secret or a full number (the masked form and the calling code only).
@@ -161,7 +125,8 @@ fn via_str(via: VerifiedVia) -> &'static str {
 }
 
 /// The events one batch of changes to `number`'s guard produces, at `now_ms`;
-/// `new_id` gives each its `evt_…` id.
+/// `new_id` gives each its `evt_…` id. `number` is empty for objects that are not
+/// a phone number's (the day's send budget).
 pub fn events_from_changes(
     number: &str,
     changes: &[Change],
@@ -169,18 +134,20 @@ pub fn events_from_changes(
     mut new_id: impl FnMut() -> String,
 ) -> Vec<Event> {
     let country_code = calling_code(number);
-    let masked = mask_phone(number);
+    let masked = (!number.is_empty()).then(|| mask_phone(number));
     changes
         .iter()
         .filter_map(|change| {
             let mut data = Map::new();
-            data.insert("phone".into(), masked.clone().into());
+            if let Some(masked) = &masked {
+                data.insert("phone".into(), masked.clone().into());
+            }
             let (kind, request_id) = match change {
                 Change::Requested { request_id, mode } => {
                     data.insert("mode".into(), if *mode == Mode::Inbound { "inbound" } else { "outbound" }.into());
                     (REQUESTED, Some(request_id))
                 }
-                Change::Sent { request_id } => (SENT, Some(request_id)),
+                Change::Sent { request_id, .. } => (SENT, Some(request_id)),
                 Change::Delivery { request_id, status, error_code, pricing_category } => {
                     let kind = match status {
                         // The accept already said `sent`; Meta's own `sent` adds only pricing.
@@ -205,31 +172,30 @@ pub fn events_from_changes(
                 }
                 Change::Locked { request_id } => (LOCKED, Some(request_id)),
                 Change::Expired { request_id } => (EXPIRED, Some(request_id)),
-                Change::Revoked { request_id, jti } => {
-                    data.insert("jti".into(), jti.clone().into());
+                // The token's `jti` is its request id.
+                Change::Revoked { request_id } => {
+                    data.insert("jti".into(), request_id.clone().into());
                     (REVOKED, Some(request_id))
                 }
                 Change::OptedOut => (OPTED_OUT, None),
                 Change::OptedIn => (OPTED_IN, None),
+                Change::BudgetWarning { sends, max } => {
+                    data.insert("sent_today".into(), (*sends).into());
+                    data.insert("limit".into(), (*max).into());
+                    (BUDGET_WARNING, None)
+                }
             };
+            let country_code = if kind == BUDGET_WARNING { None } else { country_code.clone() };
             Some(Event {
                 id: new_id(),
                 kind: kind.to_string(),
                 at: rfc3339_millis(now_ms),
                 request_id: request_id.cloned(),
-                country_code: country_code.clone(),
+                country_code,
                 data,
             })
         })
         .collect()
-}
-
-/// `budget.warning`: the day's sends reached 80 % of `MAX_SENDS_PER_DAY_GLOBAL`.
-pub fn budget_warning(id: String, now_ms: u64, sent_today: u64, limit: u64) -> Event {
-    let mut data = Map::new();
-    data.insert("sent_today".into(), sent_today.into());
-    data.insert("limit".into(), limit.into());
-    Event { id, kind: BUDGET_WARNING.into(), at: rfc3339_millis(now_ms), request_id: None, country_code: None, data }
 }
 
 /// `evt_` and 22 url-safe characters from 16 random bytes.

@@ -2,6 +2,7 @@
 //! Everything here compiles and is tested natively with `cargo test`.
 
 pub mod api;
+pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod net;
 pub mod phone;
 pub mod record;
 pub mod time;

@@ -1,7 +1,7 @@
-//! Publishing events: a guard's state changes go onto the `EVENTS` queue in the
-//! background, so a queue that is slow or down never slows or fails the request
-//! that caused them (it is logged and counted instead). Without the binding the
-//! feature is off and nothing happens.
+//! The hook every guard change goes through: one structured log line per change
+//! (masked number, never a code), and, when the `EVENTS` queue is bound, the events
+//! on that queue in the background, so a queue that is slow or down never slows or
+//! fails the request that caused them (it is logged and counted instead).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,7 +9,9 @@ use std::rc::Rc;
 use serde_json::json;
 use worker::{Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
 
-use crate::core::events::{event_id, events_from_changes, Change, Event, EventsConfig};
+use crate::core::events::{event_id, events_from_changes, Event, EventsConfig};
+use crate::core::guard::Change;
+use crate::core::phone::mask_phone;
 
 pub const QUEUE_BINDING: &str = "EVENTS";
 pub const DB_BINDING: &str = "ANALYTICS_DB";
@@ -68,6 +70,10 @@ fn new_event_id() -> String {
 /// `number`'s state. Returns at once; the queue send runs in the background (a
 /// Durable Object stays alive while it has work in flight).
 pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
+    let masked = (!number.is_empty()).then(|| mask_phone(number));
+    for change in &changes {
+        worker::console_log!("{}", json!({ "guard_change": change, "phone": masked }));
+    }
     if changes.is_empty() {
         return;
     }

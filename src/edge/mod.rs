@@ -3,7 +3,7 @@
 
 mod codes;
 mod consumer;
-pub mod events;
+mod events;
 mod guard_client;
 mod guard_object;
 mod handlers;

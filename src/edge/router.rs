@@ -17,6 +17,7 @@ enum Route {
     OtpRequest,
     OtpVerify,
     OtpStatus(String),
+    OtpStatusWithToken,
     Webhook,
     AdminStats,
     AdminSeries,
@@ -31,6 +32,7 @@ impl Route {
             "/" => Some(Route::Demo),
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
+            "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
             "/v1/admin/stats" => Some(Route::AdminStats),
             "/v1/admin/series" => Some(Route::AdminSeries),
@@ -46,7 +48,7 @@ impl Route {
             Route::Demo => "demo",
             Route::OtpRequest => "otp_request",
             Route::OtpVerify => "otp_verify",
-            Route::OtpStatus(_) => "otp_status",
+            Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
             Route::AdminStats => "admin_stats",
             Route::AdminSeries => "admin_series",
@@ -58,7 +60,7 @@ impl Route {
     fn allow(&self) -> &'static str {
         match self {
             Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, OPTIONS",
-            Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
+            Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
             Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET",
         }
@@ -91,7 +93,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 (Route::Demo, Method::Get) => health::demo_page(config),
                 (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
-                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
+                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
+                    otp::status(id, &req, &env, config, &mut log).await
+                }
+                (Route::OtpStatusWithToken, Method::Post) => {
+                    otp::status_with_token(&mut req, &env, config, &mut log).await
+                }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,

@@ -45,7 +45,7 @@ fn rfc3339_round_trips_and_takes_offsets() {
 fn changes_become_events_without_the_full_number() {
     let changes = vec![
         Change::Requested { request_id: "otp_a".into(), mode: Mode::Outbound },
-        Change::Sent { request_id: "otp_a".into() },
+        Change::Sent { request_id: "otp_a".into(), message_id: Some("wamid.1".into()) },
         Change::Delivery {
             request_id: "otp_a".into(),
             status: DeliveryStatus::Delivered,
@@ -65,7 +65,7 @@ fn changes_become_events_without_the_full_number() {
             pricing_category: None,
         },
         Change::Verified { request_id: "otp_a".into(), via: VerifiedVia::Reply, seconds: 42 },
-        Change::Revoked { request_id: "otp_a".into(), jti: "otp_a".into() },
+        Change::Revoked { request_id: "otp_a".into() },
         Change::OptedOut,
     ];
     let events = events_from_changes("+447700900123", &changes, NOW, ids());
@@ -97,8 +97,8 @@ fn changes_become_events_without_the_full_number() {
 
 #[test]
 fn budget_warning_has_no_number() {
-    let event = budget_warning(event_id([9; 16]), NOW, 80, 100);
-    let json = serde_json::to_value(&event).unwrap();
+    let events = events_from_changes("", &[Change::BudgetWarning { sends: 80, max: 100 }], NOW, ids());
+    let json = serde_json::to_value(&events[0]).unwrap();
     assert_eq!(json["type"], "budget.warning");
     assert_eq!(json["data"], json!({ "sent_today": 80, "limit": 100 }));
     assert!(json.get("request_id").is_none() && json.get("country_code").is_none());
@@ -307,7 +307,7 @@ fn scripted(at: u64) -> Vec<Event> {
         all.extend(events_from_changes(number, &changes, at + offset_s * 1000, &mut next));
     };
     let req = |id: &str| Change::Requested { request_id: id.into(), mode: Mode::Outbound };
-    let sent = |id: &str| Change::Sent { request_id: id.into() };
+    let sent = |id: &str| Change::Sent { request_id: id.into(), message_id: None };
     let delivered = |id: &str| Change::Delivery {
         request_id: id.into(),
         status: DeliveryStatus::Delivered,
