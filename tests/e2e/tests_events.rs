@@ -322,9 +322,18 @@ pub async fn admin_routes_need_the_token(env: Arc<Env>) {
         let resp = admin_get(env, &env.analytics, &format!("/v1/admin/stats?{query}"), Some(ADMIN_TOKEN)).await;
         assert_eq!((resp.status, resp.code()), (400, "invalid_request"), "{query}: {}", resp.text);
     }
+    // The default window is the last 24 hours: 25 hourly buckets unless it starts on the hour.
     let series = admin_get(env, &env.analytics, "/v1/admin/series", Some(ADMIN_TOKEN)).await;
     assert_eq!(series.status, 200, "{}", series.text);
-    assert_eq!(series.body["hours"].as_array().map(Vec::len), Some(24));
+    assert!(matches!(series.body["hours"].as_array().map(Vec::len), Some(24 | 25)), "{}", series.text);
+    let day = "/v1/admin/series?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z";
+    let series = admin_get(env, &env.analytics, day, Some(ADMIN_TOKEN)).await;
+    let hours = series.body["hours"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hours.len(), 24, "{}", series.text);
+    assert_eq!(
+        hours[0],
+        json!({ "hour": "2026-01-01T00:00:00Z", "requested": 0, "verified": 0, "conversion_rate": 0.0 })
+    );
     let post = env.post(&format!("{}/v1/admin/stats", env.analytics), &json!({})).await;
     assert_eq!(post.status, 405);
 }
