@@ -1,7 +1,7 @@
-//! The hook every guard change goes through: one structured log line per change
-//! (masked number, never a code), and, when the `EVENTS` queue is bound, the events
-//! on that queue in the background, so a queue that is slow or down never slows or
-//! fails the request that caused them (it is logged and counted instead).
+//! The hook every guard change goes through: the changes an operator must see (a
+//! budget warning, a revocation) are logged, and, when the `EVENTS` queue is bound,
+//! every change goes onto it as events in the background, so a queue that is slow or
+//! down never slows or fails the request that caused them (it is logged and counted).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -71,8 +71,8 @@ fn new_event_id() -> String {
 /// Durable Object stays alive while it has work in flight).
 pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
     let masked = (!number.is_empty()).then(|| mask_phone(number));
-    for change in &changes {
-        worker::console_log!("{}", json!({ "guard_change": change, "phone": masked }));
+    for change in changes.iter().filter(|c| matches!(c, Change::BudgetWarning { .. } | Change::Revoked { .. })) {
+        worker::console_warn!("{}", json!({ "guard_change": change, "phone": masked }));
     }
     if changes.is_empty() {
         return;
