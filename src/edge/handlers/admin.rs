@@ -31,20 +31,13 @@ fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
 }
 
 fn query_window(req: &Request) -> Result<Window, ApiError> {
-    let url = req.url().map_err(|_| ApiError::invalid_request("url", "The URL could not be read."))?;
-    let (mut since, mut until) = (None, None);
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
-            "since" => since = Some(value.into_owned()),
-            "until" => until = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    parse_window(since.as_deref(), until.as_deref(), crate::edge::now_ms()).map_err(|field| {
-        ApiError::invalid_request(
-            field,
-            "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.",
-        )
+    // The raw URL's query, read without the `url` crate (its IDNA tables would
+    // weigh on the wasm).
+    let url = req.inner().url();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v);
+    parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::now_ms()).map_err(|field| {
+        ApiError::invalid_request(field, "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.")
     })
 }
 
