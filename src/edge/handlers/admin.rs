@@ -37,7 +37,10 @@ fn query_window(req: &Request) -> Result<Window, ApiError> {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let param = |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v);
     parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::now_ms()).map_err(|field| {
-        ApiError::invalid_request(field, "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.")
+        ApiError::invalid_request(
+            field,
+            "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.",
+        )
     })
 }
 
