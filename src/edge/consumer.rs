@@ -52,8 +52,11 @@ fn attempts(message: &SysMessage) -> u32 {
     js_sys::Reflect::get(message, &"attempts".into()).ok().and_then(|a| a.as_f64()).map_or(1, |a| a as u32)
 }
 
+/// The body as text: this worker sends text; a JSON body (sent by another producer)
+/// is read back as its JSON text.
 fn body_text(message: &SysMessage) -> Option<String> {
-    message.body().ok().and_then(|b| b.as_string())
+    let body = message.body().ok()?;
+    body.as_string().or_else(|| js_sys::JSON::stringify(&body).ok().and_then(|s| s.as_string()))
 }
 
 fn message_id(message: &SysMessage) -> String {
