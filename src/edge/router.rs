@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{docs, health, otp, webhook};
+use super::handlers::{admin, docs, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -21,6 +21,10 @@ enum Route {
     Webhook,
     OpenApi,
     Jwks,
+    AdminStats,
+    AdminSeries,
+    AdminDeadLetters,
+    AdminPage,
 }
 
 impl Route {
@@ -34,6 +38,10 @@ impl Route {
             "/webhook" => Some(Route::Webhook),
             "/openapi.json" => Some(Route::OpenApi),
             "/.well-known/jwks.json" => Some(Route::Jwks),
+            "/v1/admin/stats" => Some(Route::AdminStats),
+            "/v1/admin/series" => Some(Route::AdminSeries),
+            "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
+            "/admin" => Some(Route::AdminPage),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -48,6 +56,10 @@ impl Route {
             Route::Webhook => "webhook",
             Route::OpenApi => "openapi",
             Route::Jwks => "jwks",
+            Route::AdminStats => "admin_stats",
+            Route::AdminSeries => "admin_series",
+            Route::AdminDeadLetters => "admin_dead_letters",
+            Route::AdminPage => "admin_page",
         }
     }
 
@@ -56,6 +68,7 @@ impl Route {
             Route::Health | Route::Demo | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => "GET, HEAD, OPTIONS",
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, HEAD, POST",
+            Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET, HEAD",
         }
     }
 }
@@ -89,9 +102,15 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
         (Some(Route::Health), Method::Get) => {
-            Ok(health::healthz(&*super::tokens::with_key_check(config.clone()).await))
+            let checked = super::tokens::with_key_check(config.clone()).await;
+            Ok(health::healthz(&checked, super::events::features(&env)))
         }
         (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
+        // The operator's routes need only their own settings, not a working OTP configuration.
+        (Some(Route::AdminStats), Method::Get) => admin::stats(&req, &env).await,
+        (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
+        (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
+        (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {

@@ -7,8 +7,11 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use crate::conformance;
 use crate::harness::{free_port, run_dir, wait_until_up, Service, StandIn, Worker};
+use crate::receiver::Receiver;
 
 /// Every service started, so teardown finds them even after a panic.
 static SERVICES: Mutex<Vec<Service>> = Mutex::new(Vec::new());
@@ -47,7 +50,38 @@ pub struct Env {
     pub main_state: PathBuf,
     /// This run's folder: tests that start their own worker put it here.
     pub run_dir: PathBuf,
+    /// Events queue, D1 analytics, `ADMIN_TOKEN`, callbacks to `receiver` with 1 s
+    /// retry delays; its own stand-in, so only its tests' traffic reaches it.
+    pub analytics: String,
+    pub analytics_standin: String,
+    pub receiver: Arc<Receiver>,
 }
+
+/// The analytics worker's bindings: its queue (consumed by itself, short batches and
+/// retries), the dead-letter queue, and D1.
+const ANALYTICS_BINDINGS: &str = r#"
+[[queues.producers]]
+binding = "EVENTS"
+queue = "otp-events"
+[[queues.consumers]]
+queue = "otp-events"
+max_batch_size = 20
+max_batch_timeout = 1
+max_retries = 6
+dead_letter_queue = "otp-events-dlq"
+[[queues.consumers]]
+queue = "otp-events-dlq"
+max_batch_size = 20
+max_batch_timeout = 1
+max_retries = 2
+[[d1_databases]]
+binding = "ANALYTICS_DB"
+database_name = "otp-analytics"
+database_id = "e2e-analytics"
+"#;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+pub const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub struct Resp {
     pub status: u16,
@@ -179,7 +213,33 @@ impl Env {
             ],
             &[],
         );
+        let analytics_port = free_port();
+        let analytics_dir = dir.join("analytics-standin");
+        std::fs::create_dir_all(&analytics_dir).expect("stand-in dir");
+        let analytics_standin = StandIn::start(&analytics_dir, &format!("http://127.0.0.1:{analytics_port}/webhook"));
+        let analytics_api = analytics_standin.url.clone();
+        SERVICES.lock().unwrap().push(analytics_standin.service);
+        let receiver = Receiver::start().await;
+        let analytics = Worker::start_with(
+            &dir,
+            "analytics",
+            analytics_port,
+            &analytics_api,
+            &[
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("ALLOWED_COUNTRY_CODES", "1,44"),
+                ("OTP_TTL_SECONDS", "10"),
+                ("OTP_MAX_ATTEMPTS", "2"),
+                ("CALLBACK_URL", &receiver.url),
+                ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
+            ],
+            &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
+            ANALYTICS_BINDINGS,
+        );
         let env = Env {
+            analytics: analytics.url.clone(),
+            analytics_standin: analytics_api,
+            receiver,
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             standin: api,
             main: main.url.clone(),
@@ -194,7 +254,7 @@ impl Env {
             main_state: dir.join("main/state"),
             run_dir: dir.clone(),
         };
-        let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle];
+        let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle, analytics];
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
@@ -203,7 +263,7 @@ impl Env {
     }
 
     pub fn worker_count(&self) -> usize {
-        7
+        8
     }
 
     pub fn print_logs(&self) {

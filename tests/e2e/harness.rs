@@ -148,6 +148,19 @@ impl Worker {
         vars: &[(&str, &str)],
         secrets: &[(&str, Option<&str>)],
     ) -> Worker {
+        Worker::start_with(dir, name, port, api_base, vars, secrets, "")
+    }
+
+    /// The same, with `bindings` (TOML tables: queues, D1) added to the configuration.
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        api_base: &str,
+        vars: &[(&str, &str)],
+        secrets: &[(&str, Option<&str>)],
+        bindings: &str,
+    ) -> Worker {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).expect("worker dir");
         let shim = artifact("build/worker/shim.mjs");
@@ -166,7 +179,7 @@ impl Worker {
             "name = \"otp-e2e-{name}\"\nmain = {shim:?}\ncompatibility_date = \"2026-04-01\"\n\
              [[kv_namespaces]]\nbinding = \"OTP_CODES\"\nid = \"e2e\"\n\
              [durable_objects]\nbindings = [{{ name = \"PHONE_GUARD\", class_name = \"PhoneGuard\" }}]\n\
-             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n[vars]\n{vars_toml}",
+             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n{bindings}\n[vars]\n{vars_toml}",
             shim = shim.display().to_string()
         );
         std::fs::write(dir.join("wrangler.toml"), config).expect("wrangler.toml");

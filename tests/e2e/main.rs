@@ -8,8 +8,10 @@
 mod client;
 mod conformance;
 mod harness;
+mod receiver;
 mod tests_abuse;
 mod tests_contract;
+mod tests_events;
 mod tests_foundation;
 mod tests_hardening;
 mod tests_otp;
@@ -34,6 +36,9 @@ macro_rules! tests {
 
 fn all_tests() -> Vec<(&'static str, TestFn)> {
     tests![
+        tests_events::funnel_stats_callbacks_and_dead_letters,
+        tests_events::admin_routes_need_the_token,
+        tests_events::healthz_reports_optional_features,
         tests_foundation::healthz_is_200_with_full_configuration,
         tests_foundation::healthz_is_503_naming_a_missing_secret,
         tests_foundation::unknown_routes_and_methods_get_json_errors,
