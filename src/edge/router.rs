@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{health, otp, webhook};
+use super::handlers::{assets, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -14,6 +14,7 @@ use crate::core::error::ApiError;
 enum Route {
     Health,
     Demo,
+    Script(String),
     OtpRequest,
     OtpVerify,
     OtpStatus(String),
@@ -25,6 +26,7 @@ impl Route {
         match path {
             "/healthz" => Some(Route::Health),
             "/" => Some(Route::Demo),
+            "/client.js" | "/page.js" | "/qr.js" => Some(Route::Script(path.to_string())),
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/webhook" => Some(Route::Webhook),
@@ -36,6 +38,7 @@ impl Route {
         match self {
             Route::Health => "healthz",
             Route::Demo => "demo",
+            Route::Script(_) => "script",
             Route::OtpRequest => "otp_request",
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) => "otp_status",
@@ -45,7 +48,7 @@ impl Route {
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, OPTIONS",
+            Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) => "GET, OPTIONS",
             Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
         }
@@ -67,10 +70,11 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (None, _) => Err(ApiError::not_found("route")),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
         (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(Route::Script(path)), Method::Get) => assets::script(path, &config),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
-                (Route::Demo, Method::Get) => health::demo_page(config),
+                (Route::Demo, Method::Get) => assets::page(config),
                 (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
                 (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
