@@ -121,6 +121,7 @@ function showDelivery(view) {
   for (const li of $("steps").children) {
     li.classList.toggle("done", reached >= order.indexOf(li.dataset.step));
     li.classList.toggle("failed", state === "failed" && li.dataset.step === "sent");
+    if (li.dataset.step === "sent") li.textContent = state === "failed" ? "Not delivered" : "Sent";
   }
   const text = { sent: "sent by WhatsApp.", delivered: "delivered to the phone.", read: "read on the phone.", failed: "not delivered." }[state];
   if (text && $("delivery-text").textContent !== text) {

@@ -13,7 +13,11 @@ pub enum Reply {
     Html(String),
     /// A static document (script, OpenAPI file, key set) with its own type and caching.
     #[allow(dead_code)] // the first routes that serve one are on their way
-    Asset { content_type: &'static str, cache_control: &'static str, body: String },
+    Asset {
+        content_type: &'static str,
+        cache_control: &'static str,
+        body: String,
+    },
     NoContent,
 }
 

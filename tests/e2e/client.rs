@@ -23,13 +23,13 @@ pub fn stop_all() {
 pub struct Env {
     pub http: reqwest::Client,
     pub standin: String,
-    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set.
+    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set, reference page on.
     pub main: String,
     /// `OTP_TTL_SECONDS=2`, demo page on.
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
-    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in), text mode.
+    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in), text mode, no reference page.
     pub strict: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
@@ -97,6 +97,7 @@ impl Env {
                 ("ALLOWED_COUNTRY_CODES", "1,44"),
                 ("ALLOWED_ORIGINS", "http://localhost:5173"),
                 ("TOKEN_AUDIENCE", "e2e-backend"),
+                ("DEMO_PAGE", "true"),
             ],
             &[],
         );

@@ -7,6 +7,7 @@
 
 mod client;
 mod harness;
+mod tests_browser;
 mod tests_foundation;
 mod tests_otp;
 mod tests_webhook;
@@ -68,6 +69,10 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_browser::client_js_is_the_package_module,
+        tests_browser::client_package_tests_pass,
+        tests_browser::reference_page_in_chromium_at_1280px,
+        tests_browser::reference_page_in_chromium_at_390px,
     ]
 }
 
@@ -102,11 +107,13 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     for (name, test) in &selected {
         let env = env.clone();
         let test = *test;
+        // A browser run walks through every state of the page in one Chromium.
+        let limit = if name.starts_with("tests_browser::reference_page") { 360 } else { 120 };
         handles.push((
             *name,
             tokio::spawn(async move {
                 let t = Instant::now();
-                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
+                tokio::time::timeout(Duration::from_secs(limit), test(env)).await.expect("test timed out");
                 t.elapsed()
             }),
         ));
