@@ -3,11 +3,14 @@
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::code::{is_request_id, normalize_typed_code};
 use super::config::Config;
 use super::error::ApiError;
-use super::guard::{GuardReply, Mode, RequestView, VerifiedVia};
+use super::guard::number::{AttemptOutcome, ReserveOk};
+use super::guard::protocol::{AttemptReply, IdempotencyKey, ReserveReply};
+use super::guard::{LimitReason, Mode, RequestView, VerifiedVia};
 use super::phone::{parse_phone, PhoneError};
 use super::time::{rfc3339, secs_until};
 use super::token::{sign_token, Claims};
@@ -147,30 +150,113 @@ pub fn parse_idempotency_key(header: Option<&str>) -> Result<Option<String>, Api
     }
 }
 
-/// The guard's refusals as the contract's errors.
-pub fn guard_error(reply: &GuardReply) -> ApiError {
-    match reply {
-        GuardReply::WrongCode { attempts_left } => ApiError::invalid_code(*attempts_left),
-        GuardReply::TooManyAttempts => {
-            ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
-        }
-        GuardReply::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
-        GuardReply::Expired => ApiError::new(410, "expired", "This code has expired; request a new one."),
-        GuardReply::Superseded => ApiError::new(410, "superseded", "A newer code was requested; use that one."),
-        GuardReply::NotFound => ApiError::not_found("live request"),
-        GuardReply::WrongChannel => ApiError::invalid_request(
-            "request_id",
-            "This is an inbound request: it is verified by sending the code from WhatsApp, not through this API.",
-        ),
-        GuardReply::OptedOut => {
-            ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in).")
-        }
-        GuardReply::RateLimited { retry_after_s } => ApiError::rate_limited(*retry_after_s),
-        GuardReply::InFlight => {
+/// `POST /v1/otp/status {"request_id"}`.
+pub fn parse_status_request(content_type: Option<&str>, body: &[u8]) -> Result<String, ApiError> {
+    let body = json_object(content_type, body)?;
+    match required_string(&body, "request_id")? {
+        id if is_request_id(id) => Ok(id.to_string()),
+        _ => Err(ApiError::invalid_request("request_id", "`request_id` is not a request id.")),
+    }
+}
+
+/// An `Idempotency-Key` scoped to the caller's address and to the request itself.
+pub fn idempotency_scope(key: &str, address_key: &str, request: &OtpRequest) -> IdempotencyKey {
+    let mut slot = Sha256::new();
+    for part in [address_key, "\0", key] {
+        slot.update(part.as_bytes());
+    }
+    let mut fingerprint = Sha256::new();
+    let mode = match request.mode {
+        Mode::Outbound => "outbound",
+        Mode::Inbound => "inbound",
+    };
+    for part in [request.phone.as_str(), "\0", mode, "\0", request.language.as_deref().unwrap_or("")] {
+        fingerprint.update(part.as_bytes());
+    }
+    IdempotencyKey {
+        slot: hex::encode(&slot.finalize()[..16]),
+        fingerprint: hex::encode(&fingerprint.finalize()[..16]),
+    }
+}
+
+/// The guard's refusal of a send, as the contract's error (`None`: reserved or replayed).
+pub fn reserve_error(reply: &ReserveReply) -> Option<ApiError> {
+    Some(match reply {
+        ReserveReply::Reserved(_) | ReserveReply::Replay { .. } => return None,
+        ReserveReply::InProgress => {
             ApiError::new(409, "request_in_progress", "A request with this Idempotency-Key is still being processed.")
                 .retry_after(1)
         }
-        _ => ApiError::storage_unavailable(),
+        ReserveReply::KeyReused => ApiError::new(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request; use a new key.",
+        ),
+        ReserveReply::OptedOut => {
+            ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in).")
+        }
+        ReserveReply::Limited { retry_after_s, reason } => ApiError::rate_limited(*retry_after_s, *reason),
+    })
+}
+
+/// What a reserved send tells the caller.
+pub fn reserved(reply: &ReserveReply) -> Option<ReserveOk> {
+    match reply {
+        ReserveReply::Reserved(ok) => Some(*ok),
+        _ => None,
+    }
+}
+
+/// A verify attempt's refusal as the contract's error (`None`: verified).
+pub fn attempt_error(reply: &AttemptReply) -> Option<ApiError> {
+    Some(match reply.outcome {
+        AttemptOutcome::Verified { .. } => return None,
+        AttemptOutcome::Wrong { attempts_left } => ApiError::invalid_code(attempts_left),
+        AttemptOutcome::Locked => ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
+            .retry_after(reply.retry_after_s),
+        AttemptOutcome::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
+        AttemptOutcome::Revoked => ApiError::new(
+            410,
+            "revoked",
+            "The owner of this number said this verification was not theirs; it was revoked.",
+        ),
+        AttemptOutcome::Expired => expired(),
+        AttemptOutcome::Superseded => ApiError::new(410, "superseded", "A newer code was requested; use that one."),
+        AttemptOutcome::NotFound | AttemptOutcome::Duplicate | AttemptOutcome::TooOld => {
+            ApiError::not_found("live request")
+        }
+        AttemptOutcome::WrongChannel => ApiError::invalid_request(
+            "request_id",
+            "This is an inbound request: it is verified by sending the code from WhatsApp, not through this API.",
+        ),
+    })
+}
+
+pub fn expired() -> ApiError {
+    ApiError::new(410, "expired", "This code has expired; request a new one.")
+}
+
+/// Verify by phone answers every failure alike, so it reveals nothing about the
+/// number (no request, pending, expired, inbound, used up): the same sentence, no
+/// `attempts_left`.
+pub fn invalid_code_by_phone() -> ApiError {
+    ApiError::new(400, "invalid_code", "That code is not correct.")
+}
+
+/// A channel the operator turned off with `VERIFY_VIA`.
+pub fn channel_off(which: &str) -> ApiError {
+    ApiError::new(403, "forbidden", format!("Verification by {which} is turned off on this service."))
+}
+
+/// Why a new code cannot be sent yet, in words a person understands.
+pub fn limit_message(reason: LimitReason) -> &'static str {
+    match reason {
+        LimitReason::ResendCooldown => "A code was just sent; wait a moment before asking for another.",
+        LimitReason::HourlyLimit => "Too many codes were sent to this number in the last hour; try again later.",
+        LimitReason::DailyLimit => "Too many codes were sent to this number today; try again later.",
+        LimitReason::IpLimit => "Too many requests from this network; try again later.",
+        LimitReason::TooManyFailures => "Too many wrong codes for this number; try again tomorrow.",
+        LimitReason::NotMe => "The owner of this number reported a sign-in that was not theirs; try again tomorrow.",
     }
 }
 
@@ -187,13 +273,15 @@ pub fn accepted_body(request_id: &str, expires_ms: u64, resend_after_s: u64, att
 }
 
 /// `https://wa.me/<business number>?text=<message>`: the user taps it and sends the code.
-pub fn wa_link(business_number: &str, code: &str) -> String {
-    let text = inbound_message(code);
+pub fn wa_link(business_number: &str, service: &str, code: &str) -> String {
+    let text = inbound_message(service, code);
     format!("https://wa.me/{business_number}?text={}", utf8_percent_encode(&text, NON_ALPHANUMERIC))
 }
 
-pub fn inbound_message(code: &str) -> String {
-    format!("My verification code is {code}")
+/// The prefilled text names the service and says what sending it does, so a person
+/// tricked into sending it can see that it signs someone in.
+pub fn inbound_message(service: &str, code: &str) -> String {
+    format!("Sign me in to {service}. My verification code is {code}")
 }
 
 pub struct IssuedToken {
@@ -232,18 +320,22 @@ pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
     })
 }
 
-/// The 200 body of `GET /v1/otp/status/{request_id}`.
+/// The 200 body of the status routes (the token only from `POST /v1/otp/status`).
 pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
     let mut body = json!({
         "request_id": view.request_id,
         "status": view.status,
         "expires_at": rfc3339(view.expires_ms),
+        "resend_after": view.resend_after_s,
         "attempts_left": view.attempts_left,
     });
     if let Some(delivery) = &view.delivery {
         let mut d = json!({ "status": delivery.status.as_str(), "updated_at": rfc3339(delivery.updated_ms) });
         if let Some(code) = delivery.error_code {
             d["error_code"] = code.into();
+        }
+        if let Some(category) = &delivery.pricing_category {
+            d["pricing_category"] = category.clone().into();
         }
         body["delivery"] = d;
     }
@@ -261,7 +353,8 @@ pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
 mod tests {
     use super::*;
     use crate::core::config::tests::full;
-    use crate::core::guard::{Delivery, DeliveryStatus};
+    use crate::core::guard::number::Delivery;
+    use crate::core::guard::DeliveryStatus;
 
     fn config() -> Config {
         let map = full();
@@ -344,9 +437,47 @@ mod tests {
     #[test]
     fn wa_links_carry_the_code() {
         assert_eq!(
-            wa_link("15550783881", "123456"),
-            "https://wa.me/15550783881?text=My%20verification%20code%20is%20123456"
+            wa_link("15550783881", "Acme", "123456"),
+            "https://wa.me/15550783881?text=Sign%20me%20in%20to%20Acme%2E%20My%20verification%20code%20is%20123456"
         );
+    }
+
+    #[test]
+    fn idempotency_keys_are_scoped_to_address_and_body() {
+        let r = request(r#"{"phone":"+14155550123"}"#).unwrap();
+        let other_body = request(r#"{"phone":"+14155550124"}"#).unwrap();
+        let a = idempotency_scope("k1", "203.0.113.7", &r);
+        assert_eq!(a, idempotency_scope("k1", "203.0.113.7", &r));
+        assert_ne!(a.slot, idempotency_scope("k1", "203.0.113.8", &r).slot, "another address, another slot");
+        assert_ne!(a.slot, idempotency_scope("k2", "203.0.113.7", &r).slot);
+        let b = idempotency_scope("k1", "203.0.113.7", &other_body);
+        assert_eq!((a.slot == b.slot, a.fingerprint == b.fingerprint), (true, false));
+    }
+
+    #[test]
+    fn every_refusal_maps_to_a_contract_error() {
+        use crate::core::guard::number::AttemptOutcome as A;
+        let cases = [
+            (A::Wrong { attempts_left: 2 }, 400, "invalid_code"),
+            (A::Locked, 429, "too_many_attempts"),
+            (A::AlreadyVerified, 409, "already_verified"),
+            (A::Revoked, 410, "revoked"),
+            (A::Expired, 410, "expired"),
+            (A::Superseded, 410, "superseded"),
+            (A::NotFound, 404, "not_found"),
+            (A::WrongChannel, 400, "invalid_request"),
+        ];
+        for (outcome, status, code) in cases {
+            let e = attempt_error(&AttemptReply { outcome, retry_after_s: 42 }).unwrap();
+            assert_eq!((e.status, e.code), (status, code), "{outcome:?}");
+        }
+        let locked = attempt_error(&AttemptReply { outcome: A::Locked, retry_after_s: 42 }).unwrap();
+        assert_eq!((locked.retry_after, &locked.body()["error"]["retry_after"]), (Some(42), &json!(42)));
+        let limited = reserve_error(&ReserveReply::Limited { retry_after_s: 9, reason: LimitReason::NotMe }).unwrap();
+        assert_eq!((limited.status, &limited.body()["error"]["reason"]), (429, &json!("not_me")));
+        assert_eq!(reserve_error(&ReserveReply::KeyReused).unwrap().status, 422);
+        assert_eq!(reserve_error(&ReserveReply::InProgress).unwrap().status, 409);
+        assert!(invalid_code_by_phone().body()["error"].get("attempts_left").is_none());
     }
 
     #[test]
@@ -356,15 +487,19 @@ mod tests {
             mode: Mode::Outbound,
             status: "verified".into(),
             live: false,
+            created_ms: 0,
             expires_ms: 0,
             attempts_left: 4,
+            resend_after_s: 12,
             delivery: Some(Delivery {
                 status: DeliveryStatus::Failed,
                 error_code: Some(131026),
+                pricing_category: Some("authentication".into()),
                 updated_ms: 0,
                 message_id: None,
             }),
             verified: Some((0, VerifiedVia::Reply)),
+            locale: None,
         };
         let token = IssuedToken { token: "t.t.t".into(), expires_ms: 600_000 };
         let body = status_body(&view, Some(&token));
@@ -373,6 +508,8 @@ mod tests {
         assert_eq!(body["verified_via"], "reply");
         assert_eq!(body["token"], "t.t.t");
         assert!(body["delivery"].get("message_id").is_none());
+        assert_eq!(body["delivery"]["pricing_category"], "authentication");
+        assert_eq!(body["resend_after"], 12);
     }
 
     #[test]

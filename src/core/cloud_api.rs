@@ -78,14 +78,20 @@ impl SendFailure {
         SendFailure { kind: FailureKind::Unavailable, meta_code: None, http_status: None, transient: true }
     }
 
-    /// Failures caused by our own account or configuration do not use up the
-    /// user's send quota.
-    pub fn is_our_fault(&self) -> bool {
+    /// Only failures that are about the recipient use up their send quota; our
+    /// own account's or configuration's faults and Meta's outages do not.
+    pub fn costs_the_user(&self) -> bool {
         match self.kind {
-            FailureKind::AuthFailed | FailureKind::Rejected => true,
-            FailureKind::Throttled { .. } => self.meta_code == Some(130429),
-            FailureKind::NotOnWhatsApp | FailureKind::Unavailable => false,
+            FailureKind::NotOnWhatsApp => true,
+            // Too many messages to this one user (pair rate, spam limits).
+            FailureKind::Throttled { .. } => matches!(self.meta_code, Some(131056 | 131048)),
+            FailureKind::AuthFailed | FailureKind::Rejected | FailureKind::Unavailable => false,
         }
+    }
+
+    /// Meta has no approved translation of the template in the language asked for.
+    pub fn is_missing_translation(&self) -> bool {
+        self.meta_code == Some(132001)
     }
 
     pub fn api_error(&self) -> ApiError {
@@ -230,24 +236,24 @@ mod tests {
     #[test]
     fn meta_codes_map_to_the_contract() {
         let cases = [
-            (400, 131026, 422, "not_on_whatsapp", false, false),
-            (400, 130429, 503, "whatsapp_throttled", false, true),
-            (400, 131056, 503, "whatsapp_throttled", false, false),
-            (400, 132001, 502, "whatsapp_rejected", false, true),
-            (400, 132000, 502, "whatsapp_rejected", false, true),
-            (400, 131008, 502, "whatsapp_rejected", false, true),
-            (400, 368, 502, "whatsapp_rejected", false, true),
-            (401, 190, 503, "whatsapp_auth_failed", false, true),
-            (403, 10, 503, "whatsapp_auth_failed", false, true),
+            (400, 131026, 422, "not_on_whatsapp", false, true),
+            (400, 130429, 503, "whatsapp_throttled", false, false),
+            (400, 131056, 503, "whatsapp_throttled", false, true),
+            (400, 132001, 502, "whatsapp_rejected", false, false),
+            (400, 132000, 502, "whatsapp_rejected", false, false),
+            (400, 131008, 502, "whatsapp_rejected", false, false),
+            (400, 368, 502, "whatsapp_rejected", false, false),
+            (401, 190, 503, "whatsapp_auth_failed", false, false),
+            (403, 10, 503, "whatsapp_auth_failed", false, false),
             (500, 131000, 502, "whatsapp_unavailable", true, false),
             (503, 131016, 502, "whatsapp_unavailable", true, false),
         ];
-        for (http, code, status, contract, transient, ours) in cases {
+        for (http, code, status, contract, transient, users) in cases {
             let f = read_send_response(http, &meta_error(code)).unwrap_err();
             let e = f.api_error();
             assert_eq!(
-                (e.status, e.code, f.transient, f.is_our_fault()),
-                (status, contract, transient, ours),
+                (e.status, e.code, f.transient, f.costs_the_user()),
+                (status, contract, transient, users),
                 "{code}"
             );
             assert_eq!(e.extra["whatsapp_code"], code);
@@ -263,6 +269,7 @@ mod tests {
         assert_eq!(read_send_response(400, "nope").unwrap_err().kind, FailureKind::Rejected);
         assert!(!SendFailure::timeout().transient);
         assert!(SendFailure::network().transient);
+        assert!(!SendFailure::timeout().costs_the_user(), "an outage never costs the user");
         assert_eq!(SendFailure::timeout().api_error().code, "whatsapp_unavailable");
     }
 }

@@ -23,6 +23,14 @@ impl AllowedOrigins {
     }
 }
 
+/// Which ways of proving the number are on (`VERIFY_VIA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyVia {
+    pub code: bool,
+    pub reply: bool,
+    pub inbound: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub access_token: String,
@@ -52,6 +60,13 @@ pub struct Config {
     pub token_audience: Option<String>,
     pub demo_page: bool,
     pub turnstile_verify_url: String,
+    pub ip_max_checks_per_hour: u32,
+    pub max_sends_per_day_global: Option<u32>,
+    pub verify_via: VerifyVia,
+    /// Named in the inbound text and the chat confirmation, so a person being
+    /// phished can see who they are signing in to.
+    pub service_name: String,
+    pub chat_replies: bool,
 }
 
 /// A setting that is missing or invalid, by name only: never its value.
@@ -195,6 +210,18 @@ impl Config {
         let demo_page = matches!(r.or_default("DEMO_PAGE", "false", flag).as_str(), "true" | "1");
         let turnstile_verify_url =
             r.or_default("TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify", http_url);
+        let ip_max_checks_per_hour = r.number("IP_MAX_CHECKS_PER_HOUR", 1_000u32, 1, 1_000_000);
+        let max_sends_per_day_global = r
+            .optional("MAX_SENDS_PER_DAY_GLOBAL", |v| v.parse::<u32>().is_ok_and(|n| n >= 1))
+            .and_then(|v| v.parse().ok());
+        let verify_via = r
+            .optional("VERIFY_VIA", |v| v.split(',').all(|c| matches!(c.trim(), "code" | "reply" | "inbound")))
+            .map_or(VerifyVia { code: true, reply: true, inbound: true }, |v| {
+                let on = |name: &str| v.split(',').any(|c| c.trim() == name);
+                VerifyVia { code: on("code"), reply: on("reply"), inbound: on("inbound") }
+            });
+        let service_name = r.or_default("SERVICE_NAME", &token_issuer, |v| v.chars().count() <= 60);
+        let chat_replies = matches!(r.or_default("CHAT_REPLIES", "true", flag).as_str(), "true" | "1");
         if max_per_day < max_per_hour {
             r.problems.push("MAX_SENDS_PER_DAY");
         }
@@ -229,6 +256,11 @@ impl Config {
             token_audience,
             demo_page,
             turnstile_verify_url,
+            ip_max_checks_per_hour,
+            max_sends_per_day_global,
+            verify_via,
+            service_name,
+            chat_replies,
         })
     }
 
@@ -280,6 +312,10 @@ pub mod tests {
         assert_eq!(c.token_ttl_s, 600);
         assert!(c.allowed_country_codes.is_empty());
         assert!(!c.demo_page);
+        assert_eq!((c.ip_max_checks_per_hour, c.max_sends_per_day_global), (1_000, None));
+        assert_eq!(c.verify_via, VerifyVia { code: true, reply: true, inbound: true });
+        assert!(c.chat_replies);
+        assert_eq!(c.service_name, "whatsapp-otp-worker");
         assert_eq!(c.messages_url(), "https://graph.facebook.com/v23.0/106540352242922/messages");
     }
 
@@ -322,6 +358,23 @@ pub mod tests {
         assert_eq!(c.business_number.as_deref(), Some("15550783881"));
         m.insert("ALLOWED_ORIGINS", "*".into());
         assert!(parse(&m).unwrap().allowed_origins.allows("https://anything"));
+    }
+
+    #[test]
+    fn channels_budget_and_chat_replies() {
+        let mut m = full();
+        m.insert("VERIFY_VIA", "code, inbound".into());
+        m.insert("MAX_SENDS_PER_DAY_GLOBAL", "500".into());
+        m.insert("CHAT_REPLIES", "false".into());
+        m.insert("SERVICE_NAME", "Acme Bank".into());
+        let c = parse(&m).unwrap();
+        assert_eq!(c.verify_via, VerifyVia { code: true, reply: false, inbound: true });
+        assert_eq!(c.max_sends_per_day_global, Some(500));
+        assert!(!c.chat_replies);
+        assert_eq!(c.service_name, "Acme Bank");
+        m.insert("VERIFY_VIA", "code,sms".into());
+        m.insert("MAX_SENDS_PER_DAY_GLOBAL", "0".into());
+        assert_eq!(parse(&m).unwrap_err(), vec!["MAX_SENDS_PER_DAY_GLOBAL", "VERIFY_VIA"]);
     }
 
     #[test]

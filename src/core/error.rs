@@ -74,8 +74,10 @@ impl ApiError {
         Self::new(415, "unsupported_media_type", "Send the body as application/json.")
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
-        Self::new(429, "rate_limited", "Too many codes were requested; try again later.").retry_after(retry_after)
+    pub fn rate_limited(retry_after: u64, reason: crate::core::guard::LimitReason) -> Self {
+        Self::new(429, "rate_limited", crate::core::api::limit_message(reason))
+            .retry_after(retry_after)
+            .with("reason", reason.as_str())
     }
 
     pub fn misconfigured(settings: &[&str]) -> Self {
@@ -99,7 +101,8 @@ mod tests {
             e.body(),
             json!({"error": {"code": "invalid_code", "message": "That code is not correct.", "attempts_left": 3}})
         );
-        let limited = ApiError::rate_limited(0);
+        let limited = ApiError::rate_limited(0, crate::core::guard::LimitReason::HourlyLimit);
+        assert_eq!(limited.body()["error"]["reason"], "hourly_limit");
         assert_eq!(limited.retry_after, Some(1), "Retry-After is never 0");
         assert_eq!(limited.body()["error"]["retry_after"], 1);
         assert_eq!(ApiError::method_not_allowed("GET").allow, Some("GET"));

@@ -2,12 +2,14 @@
 //! Everything here compiles and is tested natively with `cargo test`.
 
 pub mod api;
+pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod guard;
+pub mod net;
 pub mod phone;
 pub mod record;
 pub mod time;

@@ -5,7 +5,8 @@ use hmac::Mac;
 use serde::Deserialize;
 
 use super::crypto::hmac_sha256;
-use super::guard::{DeliveryStatus, GuardReply};
+use super::guard::protocol::Word;
+use super::guard::{DeliveryStatus, MessageRef};
 use super::phone::from_wa_id;
 
 /// Constant-time equality for short secrets such as the verify token.
@@ -35,24 +36,48 @@ pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> 
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Who sent a message: a phone number when Meta gives one, and the business-scoped
+/// user id (`user_id`) Meta adds since 2026. A user with a username may have no number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub phone: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// What a message says, as far as verification cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Typed text, or a quick-reply button's text.
+    Text(String),
+    /// Media, reactions, locations...: nothing to verify.
+    Other(String),
+}
+
 /// What one delivery asks of us, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookEvent {
-    /// A message with text from the user (typed, or a quick-reply button).
-    Text { from: String, message_id: String, body: String },
-    /// Media, reactions, locations...: nothing to verify, just recorded.
-    Other { from: String, message_id: String, kind: String },
+    Message {
+        sender: Sender,
+        message: MessageRef,
+        /// The id of our message this one replies to (`context.id`).
+        replying_to: Option<String>,
+        content: Content,
+    },
+    /// A delivery status of one of our messages, matched by its id and the request id
+    /// we attached (`biz_opaque_callback_data`), never by the recipient's number.
     Status {
         message_id: String,
-        recipient: String,
         status: DeliveryStatus,
         request_id: Option<String>,
         error_code: Option<i64>,
+        pricing_category: Option<String>,
     },
     /// Meta's system-level `errors[]` (logged).
     SystemError { code: i64, title: String },
     /// A change for another of the business's numbers (same app, same webhook): skipped.
     OtherNumber { phone_number_id: String },
+    /// An item we cannot use (logged, never fatal to the rest of the delivery).
+    Skipped { what: &'static str },
 }
 
 #[derive(Deserialize)]
@@ -73,16 +98,19 @@ struct Change {
     value: ChangeValue,
 }
 
+// Items are kept as raw JSON first, so one malformed item never fails the delivery.
 #[derive(Deserialize, Default)]
 struct ChangeValue {
     #[serde(default)]
     metadata: Option<Metadata>,
     #[serde(default)]
-    messages: Vec<Message>,
+    contacts: Vec<serde_json::Value>,
     #[serde(default)]
-    statuses: Vec<Status>,
+    messages: Vec<serde_json::Value>,
     #[serde(default)]
-    errors: Vec<MetaError>,
+    statuses: Vec<serde_json::Value>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -92,15 +120,34 @@ struct Metadata {
 }
 
 #[derive(Deserialize)]
+struct Contact {
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Message {
-    from: String,
+    #[serde(default)]
+    from: Option<String>,
     id: String,
+    #[serde(default)]
+    timestamp: Option<String>,
     #[serde(rename = "type", default)]
     kind: String,
+    #[serde(default)]
+    context: Option<Context>,
     #[serde(default)]
     text: Option<TextBody>,
     #[serde(default)]
     button: Option<ButtonBody>,
+}
+
+#[derive(Deserialize)]
+struct Context {
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,11 +165,18 @@ struct ButtonBody {
 struct Status {
     id: String,
     status: String,
-    recipient_id: String,
     #[serde(default)]
     biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     errors: Vec<MetaError>,
+    #[serde(default)]
+    pricing: Option<Pricing>,
+}
+
+#[derive(Deserialize)]
+struct Pricing {
+    #[serde(default)]
+    category: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,11 +186,59 @@ struct MetaError {
     title: String,
 }
 
-/// Every event in a delivery (all entries, changes, messages, statuses). `Err`
-/// when the body is not a delivery at all. Changes addressed to another phone
-/// number id than ours become `OtherNumber`. Items we cannot use (a status we do
-/// not track, a number that is not E.164) are skipped, not fatal.
-pub fn parse_delivery(body: &[u8], our_phone_number_id: &str) -> Result<Vec<WebhookEvent>, String> {
+/// Meta's `timestamp` (Unix seconds as a string) in milliseconds; a message without
+/// one is taken as sent when it arrived.
+fn sent_ms(timestamp: Option<&str>, received_ms: u64) -> u64 {
+    timestamp.and_then(|t| t.trim().parse::<u64>().ok()).map_or(received_ms, |s| s.saturating_mul(1000))
+}
+
+fn message_event(raw: serde_json::Value, contacts: &[Contact], received_ms: u64) -> WebhookEvent {
+    let Ok(m) = serde_json::from_value::<Message>(raw) else {
+        return WebhookEvent::Skipped { what: "message without an id" };
+    };
+    let phone = m.from.as_deref().and_then(from_wa_id);
+    if m.from.is_some() && phone.is_none() {
+        return WebhookEvent::Skipped { what: "message from a number that is not E.164" };
+    }
+    let contact = match &m.from {
+        Some(from) => contacts.iter().find(|c| c.wa_id.as_deref() == Some(from.as_str())),
+        None if contacts.len() == 1 => contacts.first(),
+        None => None,
+    };
+    let user_id = contact.and_then(|c| c.user_id.clone()).filter(|u| u.len() <= 160);
+    let content = match (m.kind.as_str(), m.text, m.button) {
+        ("text", Some(t), _) => Content::Text(t.body),
+        ("button", _, Some(b)) => Content::Text(b.text),
+        (kind, _, _) => Content::Other(kind.chars().take(40).collect()),
+    };
+    WebhookEvent::Message {
+        sender: Sender { phone, user_id },
+        message: MessageRef { sent_ms: sent_ms(m.timestamp.as_deref(), received_ms), id: m.id },
+        replying_to: m.context.and_then(|c| c.id),
+        content,
+    }
+}
+
+fn status_event(raw: serde_json::Value) -> WebhookEvent {
+    let Ok(s) = serde_json::from_value::<Status>(raw) else {
+        return WebhookEvent::Skipped { what: "status without an id" };
+    };
+    let Some(status) = DeliveryStatus::parse(&s.status) else {
+        return WebhookEvent::Skipped { what: "status we do not track" };
+    };
+    WebhookEvent::Status {
+        message_id: s.id,
+        status,
+        request_id: s.biz_opaque_callback_data.filter(|d| super::code::is_request_id(d)),
+        error_code: s.errors.first().map(|e| e.code),
+        pricing_category: s.pricing.and_then(|p| p.category).filter(|c| c.len() <= 64),
+    }
+}
+
+/// Every event in a delivery (all entries, changes, messages, statuses). `Err` only
+/// when the body is not a delivery at all; an item we cannot use becomes `Skipped`.
+/// Changes addressed to another phone number id than ours become `OtherNumber`.
+pub fn parse_delivery(body: &[u8], our_phone_number_id: &str, received_ms: u64) -> Result<Vec<WebhookEvent>, String> {
     let delivery: Delivery = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut events = Vec::new();
     for change in delivery.entry.into_iter().flat_map(|e| e.changes) {
@@ -146,78 +248,32 @@ pub fn parse_delivery(body: &[u8], our_phone_number_id: &str) -> Result<Vec<Webh
             events.push(WebhookEvent::OtherNumber { phone_number_id: other });
             continue;
         }
-        for m in value.messages {
-            let Some(from) = from_wa_id(&m.from) else {
-                continue;
-            };
-            let text = match (m.kind.as_str(), m.text, m.button) {
-                ("text", Some(t), _) => Some(t.body),
-                ("button", _, Some(b)) => Some(b.text),
-                _ => None,
-            };
-            events.push(match text {
-                Some(body) => WebhookEvent::Text { from, message_id: m.id, body },
-                None => WebhookEvent::Other { from, message_id: m.id, kind: m.kind },
-            });
-        }
-        for s in value.statuses {
-            let (Some(recipient), Some(status)) = (from_wa_id(&s.recipient_id), DeliveryStatus::parse(&s.status))
-            else {
-                continue;
-            };
-            events.push(WebhookEvent::Status {
-                message_id: s.id,
-                recipient,
-                status,
-                request_id: s.biz_opaque_callback_data.filter(|d| super::code::is_request_id(d)),
-                error_code: s.errors.first().map(|e| e.code),
-            });
-        }
+        let contacts: Vec<Contact> =
+            value.contacts.into_iter().filter_map(|c| serde_json::from_value(c).ok()).collect();
+        events.extend(value.messages.into_iter().map(|m| message_event(m, &contacts, received_ms)));
+        events.extend(value.statuses.into_iter().map(status_event));
         for e in value.errors {
-            events.push(WebhookEvent::SystemError { code: e.code, title: e.title });
+            events.push(match serde_json::from_value::<MetaError>(e) {
+                Ok(e) => WebhookEvent::SystemError { code: e.code, title: e.title },
+                Err(_) => WebhookEvent::Skipped { what: "system error without a code" },
+            });
         }
     }
     Ok(events)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyword {
-    Stop,
-    Start,
-}
-
-/// `STOP`/`UNSUBSCRIBE` and `START`, ignoring case and spacing.
-pub fn keyword(text: &str) -> Option<Keyword> {
-    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+/// `STOP`/`UNSUBSCRIBE`, `START`, and `NOT ME`, ignoring case and spacing.
+pub fn keyword(text: &str) -> Option<Word> {
+    let squeezed: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '!' | '.'))
+        .collect::<String>()
+        .to_ascii_uppercase();
     match squeezed.as_str() {
-        "STOP" | "UNSUBSCRIBE" => Some(Keyword::Stop),
-        "START" => Some(Keyword::Start),
+        "STOP" | "UNSUBSCRIBE" => Some(Word::Stop),
+        "START" => Some(Word::Start),
+        "NOTME" => Some(Word::NotMe),
         _ => None,
-    }
-}
-
-/// What we say in the chat after a code arrives there (`None`: say nothing).
-pub fn chat_reply(reply: &GuardReply) -> Option<String> {
-    match reply {
-        GuardReply::Verified { .. } => Some("\u{2705} Your number is verified. You can go back to the app.".into()),
-        GuardReply::WrongCode { attempts_left: 0 } => {
-            Some("That code is not correct, and no attempts are left. Please request a new code in the app.".into())
-        }
-        GuardReply::WrongCode { attempts_left } => Some(format!(
-            "That code is not correct. {attempts_left} attempt{} left.",
-            if *attempts_left == 1 { "" } else { "s" }
-        )),
-        GuardReply::TooManyAttempts => Some("Too many wrong codes. Please request a new code in the app.".into()),
-        GuardReply::Expired => Some("That code has expired. Please request a new code in the app.".into()),
-        GuardReply::AlreadyVerified => Some("This number is already verified.".into()),
-        _ => None,
-    }
-}
-
-pub fn keyword_reply(keyword: Keyword) -> &'static str {
-    match keyword {
-        Keyword::Stop => "You will no longer receive verification codes here. Reply START to receive them again.",
-        Keyword::Start => "You can receive verification codes here again. Reply STOP to opt out.",
     }
 }
 
@@ -258,30 +314,58 @@ mod tests {
         assert_eq!(handshake(Some("subscribe"), Some("tok"), None, "tok"), None);
     }
 
+    const NO_PHONE: &str = include_str!("../../tests/fixtures/incoming-text-username-no-phone.json");
+    const WITH_CONTEXT: &str = include_str!("../../tests/fixtures/incoming-reply-with-context.json");
+    const PRICING: &str = include_str!("../../tests/fixtures/status-delivered-pricing.json");
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn parse(body: &str) -> Vec<WebhookEvent> {
+        parse_delivery(body.as_bytes(), SAMPLE_NUMBER_ID, NOW).unwrap()
+    }
+
     #[test]
     fn samples_parse_into_events() {
         assert_eq!(
-            parse_delivery(INCOMING.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
-            vec![WebhookEvent::Text {
-                from: "+16505551234".into(),
-                message_id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=".into(),
-                body: "Does it come in another color?".into()
+            parse(INCOMING),
+            vec![WebhookEvent::Message {
+                sender: Sender { phone: Some("+16505551234".into()), user_id: None },
+                message: MessageRef {
+                    id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=".into(),
+                    sent_ms: 1_749_416_383_000
+                },
+                replying_to: None,
+                content: Content::Text("Does it come in another color?".into()),
             }]
         );
         assert_eq!(
-            parse_delivery(FAILED.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
+            parse(FAILED),
             vec![WebhookEvent::Status {
                 message_id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA".into(),
-                recipient: "+16505551234".into(),
                 status: DeliveryStatus::Failed,
                 request_id: Some("otp_AAAAAAAAAAAAAAAAAAAAAA".into()),
                 error_code: Some(131026),
+                pricing_category: None,
             }]
         );
-        assert_eq!(
-            parse_delivery(SYSTEM.as_bytes(), SAMPLE_NUMBER_ID).unwrap(),
-            vec![WebhookEvent::SystemError { code: 130429, title: "Rate limit hit".into() }]
-        );
+        assert_eq!(parse(SYSTEM), vec![WebhookEvent::SystemError { code: 130429, title: "Rate limit hit".into() }]);
+    }
+
+    #[test]
+    fn messages_of_2026_without_a_phone_number() {
+        let events = parse(NO_PHONE);
+        let WebhookEvent::Message { sender, replying_to, content, message } = &events[0] else { panic!("{events:?}") };
+        assert_eq!(sender, &Sender { phone: None, user_id: Some("US.13491208655302741918".into()) });
+        assert_eq!((replying_to, content), (&None, &Content::Text("my code is 482 913".into())));
+        assert_eq!(message.sent_ms, 1_764_150_000_000);
+        let events = parse(WITH_CONTEXT);
+        let WebhookEvent::Message { sender, replying_to, .. } = &events[0] else { panic!("{events:?}") };
+        assert_eq!(sender.phone.as_deref(), Some("+16505551234"));
+        assert_eq!(sender.user_id.as_deref(), Some("US.13491208655302741918"));
+        assert_eq!(replying_to.as_deref(), Some("wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"));
+        assert!(matches!(
+            &parse(PRICING)[0],
+            WebhookEvent::Status { pricing_category: Some(c), status: DeliveryStatus::Delivered, .. } if c == "authentication"
+        ));
     }
 
     #[test]
@@ -289,54 +373,55 @@ mod tests {
         let body = r#"{"object":"whatsapp_business_account","entry":[
             {"id":"1","changes":[{"field":"messages","value":{"messages":[
                 {"from":"14155550001","id":"m1","type":"text","text":{"body":"111111"}},
-                {"from":"14155550002","id":"m2","type":"image","image":{"id":"x"}}]}},
+                {"from":"14155550002","id":"m2","type":"image","image":{"id":"x"}},
+                {"id":"m5","type":"text","text":{"body":"STOP"}},
+                {"type":"text","text":{"body":"no id"}},
+                {"from":42,"id":"m6"}]}},
               {"field":"messages","value":{"statuses":[
                 {"id":"w1","status":"read","recipient_id":"14155550003"},
-                {"id":"w2","status":"deleted","recipient_id":"14155550003"}]}}]},
+                {"id":"w2","status":"deleted","recipient_id":"14155550003"},
+                {"id":"w3","status":"sent"},
+                {"status":"sent"}]}}]},
             {"id":"2","changes":[{"field":"messages","value":{"messages":[
                 {"from":"14155550004","id":"m3","type":"button","button":{"text":"STOP","payload":"p"}},
                 {"from":"0bad","id":"m4","type":"text","text":{"body":"x"}}]}}]}]}"#;
-        let events = parse_delivery(body.as_bytes(), SAMPLE_NUMBER_ID).unwrap();
-        assert_eq!(events.len(), 4);
-        assert!(matches!(&events[1], WebhookEvent::Other { kind, .. } if kind == "image"));
-        assert!(matches!(&events[2], WebhookEvent::Status { status: DeliveryStatus::Read, request_id: None, .. }));
-        assert!(matches!(&events[3], WebhookEvent::Text { body, .. } if body == "STOP"));
+        let events = parse(body);
+        assert_eq!(events.len(), 11);
+        assert!(matches!(&events[1], WebhookEvent::Message { content: Content::Other(kind), .. } if kind == "image"));
+        assert!(matches!(&events[2], WebhookEvent::Message { sender: Sender { phone: None, .. }, .. }));
+        assert!(matches!(events[3], WebhookEvent::Skipped { .. }));
+        assert!(matches!(events[4], WebhookEvent::Skipped { .. }));
+        assert!(matches!(&events[5], WebhookEvent::Status { status: DeliveryStatus::Read, request_id: None, .. }));
+        assert!(matches!(events[6], WebhookEvent::Skipped { .. }));
+        assert!(matches!(&events[7], WebhookEvent::Status { message_id, .. } if message_id == "w3"));
+        assert!(matches!(events[8], WebhookEvent::Skipped { .. }));
+        assert!(matches!(&events[9], WebhookEvent::Message { content: Content::Text(t), .. } if t == "STOP"));
+        assert!(matches!(events[10], WebhookEvent::Skipped { .. }));
     }
 
     #[test]
     fn changes_for_other_numbers_are_skipped() {
         assert_eq!(
-            parse_delivery(INCOMING.as_bytes(), "999").unwrap(),
+            parse_delivery(INCOMING.as_bytes(), "999", NOW).unwrap(),
             vec![WebhookEvent::OtherNumber { phone_number_id: SAMPLE_NUMBER_ID.into() }]
         );
     }
 
     #[test]
     fn not_a_delivery() {
-        assert!(parse_delivery(b"{", SAMPLE_NUMBER_ID).is_err());
-        assert!(parse_delivery(b"[1,2]", SAMPLE_NUMBER_ID).is_err());
-        assert_eq!(parse_delivery(b"{}", SAMPLE_NUMBER_ID).unwrap(), vec![]);
-    }
-
-    #[test]
-    fn chat_replies_never_carry_a_code() {
-        assert!(chat_reply(&GuardReply::Verified { verified_at_ms: 0, via: crate::core::guard::VerifiedVia::Reply })
-            .is_some());
-        assert_eq!(
-            chat_reply(&GuardReply::WrongCode { attempts_left: 1 }).unwrap(),
-            "That code is not correct. 1 attempt left."
-        );
-        assert!(chat_reply(&GuardReply::WrongCode { attempts_left: 0 }).unwrap().contains("no attempts"));
-        assert_eq!(chat_reply(&GuardReply::Duplicate), None);
-        assert!(keyword_reply(Keyword::Stop).contains("START"));
+        assert!(parse_delivery(b"{", SAMPLE_NUMBER_ID, NOW).is_err());
+        assert!(parse_delivery(b"[1,2]", SAMPLE_NUMBER_ID, NOW).is_err());
+        assert_eq!(parse(r"{}"), vec![]);
     }
 
     #[test]
     fn keywords() {
-        assert_eq!(keyword("STOP"), Some(Keyword::Stop));
-        assert_eq!(keyword("  s t o p \n"), Some(Keyword::Stop));
-        assert_eq!(keyword("Unsubscribe"), Some(Keyword::Stop));
-        assert_eq!(keyword("start"), Some(Keyword::Start));
+        assert_eq!(keyword("STOP"), Some(Word::Stop));
+        assert_eq!(keyword("  s t o p \n"), Some(Word::Stop));
+        assert_eq!(keyword("Unsubscribe"), Some(Word::Stop));
+        assert_eq!(keyword("start"), Some(Word::Start));
+        assert_eq!(keyword("NOT ME"), Some(Word::NotMe));
+        assert_eq!(keyword("not me!"), Some(Word::NotMe));
         assert_eq!(keyword("please stop"), None);
         assert_eq!(keyword("123456"), None);
     }

@@ -1,11 +1,14 @@
-//! Calls into `PhoneGuard` objects: one per E.164 number, and `ip:<address>` ones.
+//! Calls into `PhoneGuard` objects with the guard's typed protocol: a number
+//! (`+<E.164>`), an address (`ip:<key>`), a message link (`msg:<id>`), the day's budget.
 
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::core::error::ApiError;
-use crate::core::guard::{GuardCommand, GuardReply};
+use crate::core::guard::protocol::GuardCall;
 
-pub async fn call(env: &Env, name: &str, command: &GuardCommand) -> Result<GuardReply, ApiError> {
+/// Sends one command; any failure (the object, its storage, an unreadable state) is
+/// `503 storage_unavailable`, never a guess.
+pub async fn call<C: GuardCall>(env: &Env, name: &str, command: &C) -> Result<C::Reply, ApiError> {
     let attempt = async {
         let namespace = env.durable_object("PHONE_GUARD")?;
         let stub = namespace.id_from_name(name)?.get_stub()?;
@@ -14,12 +17,27 @@ pub async fn call(env: &Env, name: &str, command: &GuardCommand) -> Result<Guard
         let body = serde_json::to_string(command)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://phone-guard/command", &init)?;
+        let request = Request::new_with_init(&format!("https://phone-guard/{}", C::OP), &init)?;
         let mut response = stub.fetch_with_request(request).await?;
-        response.json::<GuardReply>().await
+        if response.status_code() != 200 {
+            return Err(worker::Error::RustError(format!("guard answered {}", response.status_code())));
+        }
+        response.json::<C::Reply>().await
     };
     attempt.await.map_err(|e| {
-        worker::console_error!("PhoneGuard call failed: {e}");
+        worker::console_error!("{}", serde_json::json!({ "guard_call": C::OP, "error": e.to_string() }));
         ApiError::storage_unavailable()
     })
+}
+
+pub fn address_object(key: &str) -> String {
+    format!("ip:{key}")
+}
+
+pub fn link_object(message_id: &str) -> String {
+    format!("msg:{message_id}")
+}
+
+pub fn budget_object(now_ms: u64) -> String {
+    format!("budget:{}", crate::core::time::rfc3339(now_ms).get(..10).unwrap_or("day"))
 }

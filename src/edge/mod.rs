@@ -2,6 +2,7 @@
 //! outbound fetch) and the pure core. No policy lives here.
 
 mod codes;
+mod events;
 mod guard_client;
 mod guard_object;
 mod handlers;

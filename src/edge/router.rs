@@ -18,6 +18,7 @@ enum Route {
     OtpRequest,
     OtpVerify,
     OtpStatus(String),
+    OtpStatusWithToken,
     Webhook,
 }
 
@@ -29,6 +30,7 @@ impl Route {
             "/client.js" | "/page.js" | "/qr.js" => Some(Route::Script(path.to_string())),
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
+            "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
@@ -41,7 +43,7 @@ impl Route {
             Route::Script(_) => "script",
             Route::OtpRequest => "otp_request",
             Route::OtpVerify => "otp_verify",
-            Route::OtpStatus(_) => "otp_status",
+            Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
         }
     }
@@ -49,7 +51,7 @@ impl Route {
     fn allow(&self) -> &'static str {
         match self {
             Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) => "GET, OPTIONS",
-            Route::OtpRequest | Route::OtpVerify => "POST, OPTIONS",
+            Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, POST",
         }
     }
@@ -77,7 +79,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 (Route::Demo, Method::Get) => assets::page(config),
                 (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
-                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => otp::status(id, &env, config).await,
+                (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
+                    otp::status(id, &req, &env, config, &mut log).await
+                }
+                (Route::OtpStatusWithToken, Method::Post) => {
+                    otp::status_with_token(&mut req, &env, config, &mut log).await
+                }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,

@@ -4,19 +4,24 @@ use serde_json::json;
 use worker::{Context, Env, Request};
 
 use crate::core::api::WEBHOOK_BODY_LIMIT;
+use crate::core::chat::{chat_text, ChatText};
 use crate::core::cloud_api::text_message;
 use crate::core::code::{code_matches, find_code_in_text};
 use crate::core::config::Config;
 use crate::core::error::ApiError;
-use crate::core::guard::{Channel, GuardCommand, GuardReply};
+use crate::core::guard::number::AttemptOutcome;
+use crate::core::guard::protocol::{
+    Attempt, ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Word,
+};
+use crate::core::guard::{Channel, DeliveryStatus, MessageRef, Mode};
 use crate::core::phone::mask_phone;
 use crate::core::webhook::{
-    chat_reply, handshake as check_handshake, keyword, keyword_reply, parse_delivery, verify_signature, Keyword,
-    WebhookEvent,
+    handshake as check_handshake, keyword, parse_delivery, verify_signature, Content, WebhookEvent,
 };
+use crate::edge::guard_client::{call, link_object};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, guard_client, outbound};
+use crate::edge::{codes, now_ms, outbound};
 
 pub fn handshake(req: &Request, config: &Config) -> Handled {
     // The raw URL's query, read without the `url` crate (its IDNA tables would
@@ -32,70 +37,102 @@ pub fn handshake(req: &Request, config: &Config) -> Handled {
     }
 }
 
+/// A text to send back in the chat: (number, text).
+type ChatMessage = (String, String);
+
 pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     // The signature is checked over the raw bytes before anything is parsed.
     if !verify_signature(&config.app_secret, header(req, "X-Hub-Signature-256").as_deref(), &body) {
         return Err(ApiError::new(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match."));
     }
-    let events = parse_delivery(&body, &config.phone_number_id).map_err(|e| ApiError::invalid_json(&e))?;
+    let events = parse_delivery(&body, &config.phone_number_id, now_ms()).map_err(|e| ApiError::invalid_json(&e))?;
     let mut chat = Vec::new();
-    let mut outcome = Ok(());
+    let mut retry = None;
+    // Every item is handled even when one cannot be placed yet: the others must not
+    // wait days for Meta's retries. Retrying the whole delivery is safe (dedupe).
     for event in &events {
         match handle_event(event, env, config, log).await {
             Ok(Some(message)) => chat.push(message),
             Ok(None) => {}
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
+            Err(e) => retry = Some(e),
         }
     }
-    if !chat.is_empty() {
-        // Replies in the chat must not hold up Meta's delivery; those already
-        // earned are sent even if a later event failed (a retry will not repeat them).
+    if !chat.is_empty() && config.chat_replies {
+        // Replies in the chat must not hold up Meta's delivery; those already earned
+        // are sent even if another item asks for a retry (the retry will not repeat them).
         let config = config.clone();
         ctx.wait_until(async move {
             for (phone, text) in chat {
                 if let Err(failure) = outbound::send_message(&config, &text_message(&phone, &text)).await {
-                    worker::console_error!("chat reply to {} failed: {:?}", mask_phone(&phone), failure.kind);
+                    worker::console_error!(
+                        "{}",
+                        json!({ "chat_reply": "failed", "phone": mask_phone(&phone), "whatsapp_code": failure.meta_code, "http_status": failure.http_status })
+                    );
                 }
             }
         });
     }
-    outcome?;
+    if let Some(e) = retry {
+        return Err(e);
+    }
     Ok(Reply::Json(200, json!({ "ok": true, "events": events.len() })))
 }
 
-/// Applies one event; returns a chat message to send back, if any. An `Err`
-/// makes the whole delivery 503 so Meta retries it; dedupe makes that safe.
+/// Applies one event; returns a chat message to send back, if any. An `Err` makes
+/// the whole delivery 503 so Meta delivers it again.
 async fn handle_event(
     event: &WebhookEvent,
     env: &Env,
     config: &Config,
     log: &mut RequestLog,
-) -> Result<Option<(String, String)>, ApiError> {
+) -> Result<Option<ChatMessage>, ApiError> {
     match event {
-        WebhookEvent::Text { from, message_id, body } => match keyword(body) {
-            Some(word) => opt_in_or_out(word, from, message_id, env, log).await,
-            None => match find_code_in_text(body, config.otp_length) {
-                Some(code) => code_from_chat(&code, from, message_id, env, config, log).await,
-                None => Ok(None),
-            },
-        },
-        WebhookEvent::Other { from, kind, .. } => {
-            log.note(format!("{kind} message from {} ignored", mask_phone(from)));
-            Ok(None)
+        WebhookEvent::Message { sender, message, replying_to, content } => {
+            let Content::Text(text) = content else {
+                log.note("a message without text ignored");
+                return Ok(None);
+            };
+            match &sender.phone {
+                Some(phone) => match keyword(text) {
+                    Some(word) => keyword_from(phone, word, message, env, config, log).await,
+                    None => match find_code_in_text(text, config.otp_length) {
+                        Some(code) => code_from_number(&code, phone, message, env, config, log).await,
+                        None => Ok(None),
+                    },
+                },
+                None => {
+                    let code = find_code_in_text(text, config.otp_length);
+                    match (replying_to, code) {
+                        (Some(quoted), Some(code)) => code_quoting(&code, quoted, message, env, config, log).await,
+                        _ => {
+                            // No number and no quote: nothing ties it to a request for sure.
+                            log.note(format!("message without a phone number ignored ({})", user_hint(sender)));
+                            Ok(None)
+                        }
+                    }
+                }
+            }
         }
-        WebhookEvent::Status { message_id, recipient, status, request_id, error_code } => {
-            let command = GuardCommand::Delivery {
+        WebhookEvent::Status { message_id, status, request_id, error_code, pricing_category } => {
+            let Some(number) = owner_of(message_id, request_id.as_deref(), env).await? else {
+                log.note(format!("{} status for an unknown message", status.as_str()));
+                return Ok(None);
+            };
+            let command = Delivery {
+                number: number.clone(),
                 message_id: message_id.clone(),
                 request_id: request_id.clone(),
                 status: *status,
                 error_code: *error_code,
+                pricing_category: pricing_category.clone(),
             };
-            if guard_client::call(env, recipient, &command).await? == GuardReply::NotFound {
-                log.note(format!("{} status for an unknown message", status.as_str()));
+            let reply = call(env, &number, &command).await?;
+            if *status == DeliveryStatus::Failed || reply == DeliveryReply::UnknownMessage {
+                worker::console_log!(
+                    "{}",
+                    json!({ "status": status.as_str(), "request_id": request_id, "phone": mask_phone(&number), "whatsapp_code": error_code, "applied": reply == DeliveryReply::Applied })
+                );
             }
             Ok(None)
         }
@@ -107,55 +144,160 @@ async fn handle_event(
             worker::console_warn!("{}", json!({ "webhook_system_error": code, "title": title }));
             Ok(None)
         }
+        WebhookEvent::Skipped { what } => {
+            log.note(format!("skipped: {what}"));
+            Ok(None)
+        }
     }
 }
 
-/// `STOP`/`UNSUBSCRIBE` or `START`: recorded in the number's guard, confirmed in the chat.
-async fn opt_in_or_out(
-    word: Keyword,
-    from: &str,
-    message_id: &str,
-    env: &Env,
-    log: &mut RequestLog,
-) -> Result<Option<(String, String)>, ApiError> {
-    let command = GuardCommand::OptOut { message_id: message_id.to_string(), opted_out: word == Keyword::Stop };
-    let reply = guard_client::call(env, from, &command).await?;
-    log.note(format!("{word:?} from {}", mask_phone(from)));
-    Ok(matches!(reply, GuardReply::Done { .. }).then(|| (from.to_string(), keyword_reply(word).to_string())))
+/// Enough of a business-scoped user id to correlate logs, not to identify.
+fn user_hint(sender: &crate::core::webhook::Sender) -> String {
+    match &sender.user_id {
+        Some(id) => format!("user {}…", id.chars().take(6).collect::<String>()),
+        None => "no user id".into(),
+    }
 }
 
-/// A code typed in the chat: checked against the number's newest request, with
-/// the same attempt budget and single use as `/v1/otp/verify`.
-async fn code_from_chat(
-    code: &str,
-    from: &str,
-    message_id: &str,
+/// Which number one of our messages went to: by the request id we attached, else
+/// by the message's link. Never by the recipient field of the status.
+async fn owner_of(message_id: &str, request_id: Option<&str>, env: &Env) -> Result<Option<String>, ApiError> {
+    if let Some(request_id) = request_id {
+        if let Some(record) = codes::get(env, request_id).await? {
+            return Ok(Some(record.phone));
+        }
+    }
+    Ok(call(env, &link_object(message_id), &ResolveMessage {}).await?.map(|link| link.number))
+}
+
+/// `STOP`/`UNSUBSCRIBE`, `START` and `NOT ME`: recorded in the number's guard,
+/// acknowledged in the chat in the language of the number's last request.
+async fn keyword_from(
+    phone: &str,
+    word: Word,
+    message: &MessageRef,
     env: &Env,
     config: &Config,
     log: &mut RequestLog,
-) -> Result<Option<(String, String)>, ApiError> {
-    let GuardReply::View { request: Some(latest) } = guard_client::call(env, from, &GuardCommand::Latest).await? else {
-        log.note(format!("code from {} with no request", mask_phone(from)));
-        return Ok(None);
+) -> Result<Option<ChatMessage>, ApiError> {
+    let command = Keyword { number: phone.to_string(), word, message: message.clone() };
+    let reply = call(env, phone, &command).await?;
+    log.note(format!("{word:?} from {}", mask_phone(phone)));
+    let text = match reply {
+        KeywordReply::Duplicate => return Ok(None),
+        KeywordReply::Opted { locale, .. } => {
+            let text = if word == Word::Stop { ChatText::Stopped } else { ChatText::Started };
+            chat_text(locale.as_deref(), &text)
+        }
+        KeywordReply::NotMe { revoked, locale } => {
+            if let Some(id) = &revoked {
+                log.request_id(id);
+            }
+            chat_text(locale.as_deref(), &ChatText::NotMe { revoked: revoked.is_some() })
+        }
     };
-    let Some(record) = codes::get(env, &latest.request_id).await? else {
-        // KV is eventually consistent: a record written at another location may
-        // not be readable here yet. A 503 makes Meta deliver the reply again later.
-        return if latest.live { Err(ApiError::storage_unavailable()) } else { Ok(None) };
-    };
-    // Meta authenticates the sender: the code only counts from the request's own number.
-    let correct = record.phone == from && code_matches(&config.otp_secret, &latest.request_id, code, &record.code_hash);
-    let attempt = GuardCommand::Attempt {
-        request_id: latest.request_id,
-        correct,
-        channel: Channel::WhatsApp,
-        message_id: Some(message_id.to_string()),
-    };
-    let reply = guard_client::call(env, from, &attempt).await?;
-    log.note(format!("code from {}: {}", mask_phone(from), reply_name(&reply)));
-    Ok(chat_reply(&reply).map(|text| (from.to_string(), text)))
+    let _ = config;
+    Ok(Some((phone.to_string(), text)))
 }
 
-fn reply_name(reply: &GuardReply) -> String {
-    serde_json::to_value(reply).ok().and_then(|v| v["reply"].as_str().map(str::to_string)).unwrap_or_default()
+fn channel_on(config: &Config, mode: Mode) -> bool {
+    match mode {
+        Mode::Outbound => config.verify_via.reply,
+        Mode::Inbound => config.verify_via.inbound,
+    }
+}
+
+/// A code in a message from a number: checked against that number's live requests
+/// (the code it was sent, every live inbound code), with the same attempt budget and
+/// single use as the API.
+async fn code_from_number(
+    code: &str,
+    phone: &str,
+    message: &MessageRef,
+    env: &Env,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<Option<ChatMessage>, ApiError> {
+    let lookup = ChatCandidates { number: phone.to_string(), message: message.clone() };
+    let candidates: Vec<_> =
+        call(env, phone, &lookup).await?.candidates.into_iter().filter(|c| channel_on(config, c.mode)).collect();
+    let Some(newest) = candidates.first() else {
+        log.note(format!("code from {} with no live request", mask_phone(phone)));
+        return Ok(None);
+    };
+    let mut matched = None;
+    let mut locale = None;
+    for candidate in &candidates {
+        // KV is eventually consistent: a record written at another location may not
+        // be readable here yet. A 503 makes Meta deliver the message again later.
+        let record = codes::get(env, &candidate.request_id).await?.ok_or_else(ApiError::storage_unavailable)?;
+        // Meta authenticates the sender: the code only counts from the request's own number.
+        if record.phone == phone && code_matches(&config.otp_secret, &candidate.request_id, code, &record.code_hash) {
+            matched = Some(candidate.request_id.clone());
+            locale = record.locale;
+            break;
+        }
+        if candidate.request_id == newest.request_id {
+            locale = record.locale;
+        }
+    }
+    let request_id = matched.clone().unwrap_or_else(|| newest.request_id.clone());
+    log.request_id(&request_id);
+    let attempt = Attempt {
+        number: phone.to_string(),
+        request_id,
+        correct: matched.is_some(),
+        channel: Channel::WhatsApp,
+        message: Some(message.clone()),
+        policy: config.send_policy(),
+    };
+    let outcome = call(env, phone, &attempt).await?.outcome;
+    log.note(format!("code from {}: {outcome:?}", mask_phone(phone)));
+    Ok(reply_text(&outcome, locale.as_deref(), config).map(|text| (phone.to_string(), text)))
+}
+
+/// A code in a message without a phone number (a username): it counts only when it
+/// quotes the very message we sent for a live request.
+async fn code_quoting(
+    code: &str,
+    quoted: &str,
+    message: &MessageRef,
+    env: &Env,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<Option<ChatMessage>, ApiError> {
+    if !config.verify_via.reply {
+        return Ok(None);
+    }
+    let Some(link) = call(env, &link_object(quoted), &ResolveMessage {}).await? else {
+        log.note("a reply without a phone number quotes no message of ours");
+        return Ok(None);
+    };
+    log.request_id(&link.request_id);
+    let Some(record) = codes::get(env, &link.request_id).await? else {
+        return Err(ApiError::storage_unavailable());
+    };
+    let attempt = Attempt {
+        number: link.number.clone(),
+        request_id: link.request_id.clone(),
+        correct: code_matches(&config.otp_secret, &link.request_id, code, &record.code_hash),
+        channel: Channel::WhatsApp,
+        message: Some(message.clone()),
+        policy: config.send_policy(),
+    };
+    let outcome = call(env, &link.number, &attempt).await?.outcome;
+    log.note(format!("code quoting our message: {outcome:?}"));
+    Ok(reply_text(&outcome, record.locale.as_deref(), config).map(|text| (link.number, text)))
+}
+
+fn reply_text(outcome: &AttemptOutcome, locale: Option<&str>, config: &Config) -> Option<String> {
+    let text = match outcome {
+        AttemptOutcome::Verified { .. } => ChatText::Verified { service: &config.service_name },
+        AttemptOutcome::Wrong { attempts_left: 0 } | AttemptOutcome::Locked => ChatText::NoAttemptsLeft,
+        AttemptOutcome::Wrong { attempts_left } => ChatText::Wrong { attempts_left: *attempts_left },
+        AttemptOutcome::Expired => ChatText::Expired,
+        AttemptOutcome::AlreadyVerified => ChatText::AlreadyVerified,
+        _ => return None,
+    };
+    Some(chat_text(locale, &text))
 }

@@ -1,0 +1,403 @@
+//! The guard's protocol: one request type and one reply type per command, so every
+//! caller handles exactly the answers its command can give (no catch-all arm can let
+//! an unexpected reply through), and every refusal is an explicit variant.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::address::Allowance;
+use super::budget::BudgetOutcome;
+use super::number::{AttemptOutcome, NotMeOutcome, ReserveOk, ReserveRefusal, SendResult};
+use super::stored::{GuardObject, WrongObject};
+use super::{Channel, DeliveryStatus, LimitReason, LinkState, MessageRef, Mode, RequestView, SendPolicy};
+
+/// A command for one guard object, with the reply it gets.
+pub trait GuardCall: Serialize + DeserializeOwned {
+    /// The path the Durable Object dispatches on.
+    const OP: &'static str;
+    type Reply: Serialize + DeserializeOwned;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<Self::Reply, WrongObject>;
+}
+
+/// An `Idempotency-Key`, scoped: `slot` hashes the caller's address key with the key,
+/// `fingerprint` hashes the normalised request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyKey {
+    pub slot: String,
+    pub fingerprint: String,
+}
+
+// ---- number objects -------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reserve {
+    pub number: String,
+    pub request_id: String,
+    pub mode: Mode,
+    pub locale: Option<String>,
+    pub policy: SendPolicy,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum ReserveReply {
+    Reserved(ReserveOk),
+    /// The same key and body from the same address: the first answer again.
+    Replay {
+        response: Value,
+    },
+    /// The same key while the first call is still sending.
+    InProgress,
+    /// The same key with another body.
+    KeyReused,
+    OptedOut,
+    Limited {
+        retry_after_s: u64,
+        reason: LimitReason,
+    },
+}
+
+impl GuardCall for Reserve {
+    const OP: &'static str = "reserve";
+    type Reply = ReserveReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<ReserveReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        if let Some(key) = &self.idempotency {
+            if let Some(entry) = state.find_key(&key.slot) {
+                return Ok(match (&entry.response, entry.fingerprint == key.fingerprint) {
+                    (_, false) => ReserveReply::KeyReused,
+                    (Some(response), true) => ReserveReply::Replay { response: response.clone() },
+                    (None, true) => ReserveReply::InProgress,
+                });
+            }
+        }
+        let reserved = state.reserve(self.request_id.clone(), self.mode, self.locale, &self.policy, now_ms);
+        Ok(match reserved {
+            Ok(ok) => {
+                if let Some(key) = self.idempotency {
+                    state.remember_key(key.slot, key.fingerprint, self.request_id, ok.expires_ms);
+                }
+                ReserveReply::Reserved(ok)
+            }
+            Err(ReserveRefusal::OptedOut) => ReserveReply::OptedOut,
+            Err(ReserveRefusal::Limited { retry_after_s, reason }) => ReserveReply::Limited { retry_after_s, reason },
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settle {
+    pub number: String,
+    pub request_id: String,
+    pub result: SendResult,
+    pub idempotency_slot: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum SettleReply {
+    Settled,
+    UnknownRequest,
+}
+
+impl GuardCall for Settle {
+    const OP: &'static str = "settle";
+    type Reply = SettleReply;
+    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<SettleReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        Ok(match state.settle(&self.request_id, self.result, self.idempotency_slot.as_deref()) {
+            true => SettleReply::Settled,
+            false => SettleReply::UnknownRequest,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub number: String,
+    pub request_id: String,
+    pub correct: bool,
+    pub channel: Channel,
+    pub message: Option<MessageRef>,
+    pub policy: SendPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptReply {
+    pub outcome: AttemptOutcome,
+    /// Seconds until the number may ask for a new code (for `too_many_attempts`).
+    pub retry_after_s: u64,
+}
+
+impl GuardCall for Attempt {
+    const OP: &'static str = "attempt";
+    type Reply = AttemptReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<AttemptReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        let outcome = state.attempt(&self.request_id, self.correct, self.channel, self.message.as_ref(), now_ms);
+        Ok(AttemptReply { outcome, retry_after_s: state.retry_after_s(&self.policy, now_ms) })
+    }
+}
+
+/// Verify by phone: which request it would be for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindForPhone {
+    pub number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum FindForPhoneReply {
+    Live {
+        request_id: String,
+    },
+    /// No request, an expired or inbound one, or its by-phone budget is used up: the
+    /// caller answers all of these the same way.
+    NoneUsable,
+}
+
+impl GuardCall for FindForPhone {
+    const OP: &'static str = "find_for_phone";
+    type Reply = FindForPhoneReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<FindForPhoneReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        Ok(match state.live_for_phone(now_ms) {
+            Some(request) => FindForPhoneReply::Live { request_id: request.request_id.clone() },
+            None => FindForPhoneReply::NoneUsable,
+        })
+    }
+}
+
+/// A WhatsApp message from the number: which live requests a code in it may be for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCandidates {
+    pub number: String,
+    pub message: MessageRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub request_id: String,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatCandidatesReply {
+    /// Newest first.
+    pub candidates: Vec<Candidate>,
+    pub locale: Option<String>,
+}
+
+impl GuardCall for ChatCandidates {
+    const OP: &'static str = "chat_candidates";
+    type Reply = ChatCandidatesReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<ChatCandidatesReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        let candidates = state
+            .chat_candidates(&self.message, now_ms)
+            .into_iter()
+            .map(|r| Candidate { request_id: r.request_id.clone(), mode: r.mode })
+            .collect();
+        Ok(ChatCandidatesReply { candidates, locale: state.latest_locale() })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub number: String,
+    pub request_id: String,
+    pub policy: SendPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum StatusReply {
+    Found {
+        view: RequestView,
+    },
+    /// The guard forgot it (retention over); the KV record still knows its expiry.
+    Forgotten,
+}
+
+impl GuardCall for Status {
+    const OP: &'static str = "status";
+    type Reply = StatusReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<StatusReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        Ok(match state.status_of(&self.request_id, &self.policy, now_ms) {
+            Some(view) => StatusReply::Found { view },
+            None => StatusReply::Forgotten,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub number: String,
+    pub message_id: String,
+    pub request_id: Option<String>,
+    pub status: DeliveryStatus,
+    pub error_code: Option<i64>,
+    pub pricing_category: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum DeliveryReply {
+    Applied,
+    /// Older than what is known (statuses arrive late and twice).
+    Stale,
+    UnknownMessage,
+}
+
+impl GuardCall for Delivery {
+    const OP: &'static str = "delivery";
+    type Reply = DeliveryReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<DeliveryReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        let applied = state.delivery(
+            &self.message_id,
+            self.request_id.as_deref(),
+            self.status,
+            self.error_code,
+            self.pricing_category,
+            now_ms,
+        );
+        Ok(match applied {
+            Some(true) => DeliveryReply::Applied,
+            Some(false) => DeliveryReply::Stale,
+            None => DeliveryReply::UnknownMessage,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Word {
+    Stop,
+    Start,
+    NotMe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyword {
+    pub number: String,
+    pub word: Word,
+    pub message: MessageRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum KeywordReply {
+    /// STOP/START applied (`changed`: the opt-out flag flipped).
+    Opted { changed: bool, locale: Option<String> },
+    /// NOT ME applied: new codes blocked; `revoked` names the verification undone.
+    NotMe { revoked: Option<String>, locale: Option<String> },
+    /// Already applied, or older than the last keyword.
+    Duplicate,
+}
+
+impl GuardCall for Keyword {
+    const OP: &'static str = "keyword";
+    type Reply = KeywordReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<KeywordReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        let locale = state.latest_locale();
+        Ok(match self.word {
+            Word::Stop | Word::Start => match state.opt(self.word == Word::Stop, &self.message) {
+                Some(changed) => KeywordReply::Opted { changed, locale },
+                None => KeywordReply::Duplicate,
+            },
+            Word::NotMe => match state.not_me(&self.message, now_ms) {
+                NotMeOutcome::Blocked { revoked } => KeywordReply::NotMe { revoked, locale },
+                NotMeOutcome::Duplicate => KeywordReply::Duplicate,
+            },
+        })
+    }
+}
+
+// ---- address objects ------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressHit {
+    pub allowance: Allowance,
+    pub max_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum AddressReply {
+    Allowed,
+    Limited { retry_after_s: u64 },
+}
+
+impl GuardCall for AddressHit {
+    const OP: &'static str = "address_hit";
+    type Reply = AddressReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<AddressReply, WrongObject> {
+        Ok(match object.address()?.hit(self.allowance, self.max_per_hour, now_ms) {
+            Ok(()) => AddressReply::Allowed,
+            Err(retry_after_s) => AddressReply::Limited { retry_after_s },
+        })
+    }
+}
+
+// ---- message links --------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkMessage {
+    pub link: LinkState,
+}
+
+impl GuardCall for LinkMessage {
+    const OP: &'static str = "link_message";
+    type Reply = ();
+    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<(), WrongObject> {
+        object.set_link(self.link)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolveMessage {}
+
+impl GuardCall for ResolveMessage {
+    const OP: &'static str = "resolve_message";
+    type Reply = Option<LinkState>;
+    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<Option<LinkState>, WrongObject> {
+        object.link()
+    }
+}
+
+// ---- the day's send budget ------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendBudget {
+    pub max: u32,
+}
+
+impl GuardCall for SpendBudget {
+    const OP: &'static str = "spend_budget";
+    type Reply = BudgetOutcome;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<BudgetOutcome, WrongObject> {
+        object.budget_spend(self.max, now_ms)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundBudget {}
+
+impl GuardCall for RefundBudget {
+    const OP: &'static str = "refund_budget";
+    type Reply = ();
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<(), WrongObject> {
+        object.budget_refund(now_ms)
+    }
+}
+
+/// What the Durable Object runs for every command: age out what is old, then apply.
+pub fn execute<C: GuardCall>(object: &mut GuardObject, call: C, now_ms: u64) -> Result<C::Reply, WrongObject> {
+    object.prune(now_ms);
+    call.apply(object, now_ms)
+}

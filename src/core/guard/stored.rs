@@ -1,0 +1,220 @@
+//! What a guard object stores, with a schema version. A state this code cannot read
+//! is migrated (version 1, written before versions existed) or refused loudly — never
+//! silently reset: opt-outs and limits must survive every deploy.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::address::{AddressState, MinuteCount, Window};
+use super::budget::{BudgetOutcome, BudgetState};
+use super::number::{KeywordStamp, NumberState, RequestState};
+use super::{Change, LinkState};
+
+pub const STATE_VERSION: u64 = 2;
+
+/// One object's state; which kind it is follows from the object's name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuardObject {
+    #[default]
+    Empty,
+    Number(NumberState),
+    Address(AddressState),
+    Link(LinkState),
+    Budget(BudgetState),
+}
+
+/// A command reached an object of another kind (a bug in the caller, never input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongObject;
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    v: u64,
+    object: GuardObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// Written by a newer version of the code: do not guess, do not overwrite.
+    NewerVersion(u64),
+    Unreadable(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NewerVersion(v) => write!(f, "guard state has version {v}, newer than {STATE_VERSION}"),
+            Self::Unreadable(e) => write!(f, "guard state unreadable: {e}"),
+        }
+    }
+}
+
+pub fn save(object: &GuardObject) -> String {
+    serde_json::to_string(&Stored { v: STATE_VERSION, object: object.clone() }).unwrap_or_default()
+}
+
+pub fn load(text: &str) -> Result<GuardObject, LoadError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Unreadable(e.to_string()))?;
+    match value.get("v").and_then(Value::as_u64) {
+        Some(STATE_VERSION) => {
+            serde_json::from_value::<Stored>(value).map(|s| s.object).map_err(|e| LoadError::Unreadable(e.to_string()))
+        }
+        Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
+        Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
+        None => serde_json::from_value::<V1>(value).map(V1::migrate).map_err(|e| LoadError::Unreadable(e.to_string())),
+    }
+}
+
+impl GuardObject {
+    /// This object as a number's state (an empty object becomes one).
+    pub fn number(&mut self, number: &str) -> Result<&mut NumberState, WrongObject> {
+        if *self == GuardObject::Empty {
+            *self = GuardObject::Number(NumberState::default());
+        }
+        match self {
+            GuardObject::Number(state) => {
+                if state.number.is_empty() {
+                    state.number = number.to_string();
+                }
+                Ok(state)
+            }
+            _ => Err(WrongObject),
+        }
+    }
+
+    pub fn address(&mut self) -> Result<&mut AddressState, WrongObject> {
+        if *self == GuardObject::Empty {
+            *self = GuardObject::Address(AddressState::default());
+        }
+        match self {
+            GuardObject::Address(state) => Ok(state),
+            _ => Err(WrongObject),
+        }
+    }
+
+    pub fn set_link(&mut self, link: LinkState) -> Result<(), WrongObject> {
+        match self {
+            GuardObject::Empty | GuardObject::Link(_) => {
+                *self = GuardObject::Link(link);
+                Ok(())
+            }
+            _ => Err(WrongObject),
+        }
+    }
+
+    pub fn link(&self) -> Result<Option<LinkState>, WrongObject> {
+        match self {
+            GuardObject::Empty => Ok(None),
+            GuardObject::Link(link) => Ok(Some(link.clone())),
+            _ => Err(WrongObject),
+        }
+    }
+
+    fn budget(&mut self) -> Result<&mut BudgetState, WrongObject> {
+        if *self == GuardObject::Empty {
+            *self = GuardObject::Budget(BudgetState::default());
+        }
+        match self {
+            GuardObject::Budget(state) => Ok(state),
+            _ => Err(WrongObject),
+        }
+    }
+
+    pub fn budget_spend(&mut self, max: u32, now_ms: u64) -> Result<BudgetOutcome, WrongObject> {
+        let budget = self.budget()?;
+        let outcome = budget.spend(max, now_ms);
+        Ok(outcome)
+    }
+
+    pub fn budget_refund(&mut self, now_ms: u64) -> Result<(), WrongObject> {
+        self.budget()?.refund(now_ms);
+        Ok(())
+    }
+
+    /// Drops whatever aged out (run before every command and by the alarm).
+    pub fn prune(&mut self, now_ms: u64) {
+        match self {
+            GuardObject::Number(state) => state.prune(now_ms),
+            GuardObject::Address(state) => state.prune(now_ms),
+            GuardObject::Link(link) if link.expired(now_ms) => *self = GuardObject::Empty,
+            GuardObject::Budget(budget) if budget.expired(now_ms) => *self = GuardObject::Empty,
+            _ => {}
+        }
+    }
+
+    /// Nothing worth keeping: the object may delete its storage.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            GuardObject::Empty => true,
+            GuardObject::Number(state) => state.is_empty(),
+            GuardObject::Address(state) => state.is_empty(),
+            GuardObject::Link(_) | GuardObject::Budget(_) => false,
+        }
+    }
+
+    /// When the alarm should next run.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        match self {
+            GuardObject::Empty => None,
+            GuardObject::Number(state) => state.next_wakeup(),
+            GuardObject::Address(state) => state.next_wakeup(),
+            GuardObject::Link(link) => Some(link.until_ms),
+            GuardObject::Budget(budget) => budget.next_wakeup(),
+        }
+    }
+
+    /// What the last command changed, with the number it happened to.
+    pub fn take_changes(&mut self) -> (String, Vec<Change>) {
+        match self {
+            GuardObject::Number(state) => (state.number.clone(), state.take_changes()),
+            _ => (String::new(), Vec::new()),
+        }
+    }
+}
+
+/// The state as written before versions existed: numbers and addresses shared one shape.
+#[derive(Deserialize)]
+struct V1 {
+    #[serde(default)]
+    sends: Vec<u64>,
+    #[serde(default)]
+    requests: Vec<RequestState>,
+    #[serde(default)]
+    opted_out: bool,
+    #[serde(default)]
+    seen_messages: Vec<V1Seen>,
+    #[serde(default)]
+    ip_minutes: Vec<MinuteCount>,
+}
+
+#[derive(Deserialize)]
+struct V1Seen {
+    at_ms: u64,
+}
+
+impl V1 {
+    fn migrate(self) -> GuardObject {
+        let is_address = self.sends.is_empty() && self.requests.is_empty() && !self.opted_out;
+        if is_address && !self.ip_minutes.is_empty() {
+            return GuardObject::Address(AddressState {
+                requests: Window { minutes: self.ip_minutes },
+                checks: Window::default(),
+            });
+        }
+        if is_address && self.seen_messages.is_empty() {
+            return GuardObject::Empty;
+        }
+        // Old idempotency keys were not scoped to an address: they are dropped (a retry
+        // then gets a fresh request instead of someone else's answer). Messages seen
+        // before become one stamp: a keyword older than the newest of them is stale.
+        let newest_seen = self.seen_messages.iter().map(|s| s.at_ms).max();
+        GuardObject::Number(NumberState {
+            sends: self.sends,
+            requests: self.requests,
+            opted_out: self.opted_out,
+            last_keyword: newest_seen.map(|sent_ms| KeywordStamp { sent_ms, id: String::new() }),
+            ..NumberState::default()
+        })
+    }
+}
