@@ -94,6 +94,7 @@ impl Env {
             &[
                 ("RESEND_COOLDOWN_SECONDS", "2"),
                 ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
                 ("ALLOWED_COUNTRY_CODES", "1,44"),
                 ("ALLOWED_ORIGINS", "http://localhost:5173"),
                 ("TOKEN_AUDIENCE", "e2e-backend"),
@@ -106,7 +107,12 @@ impl Env {
             "short-ttl",
             free_port(),
             &api,
-            &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000"), ("DEMO_PAGE", "true")],
+            &[
+                ("OTP_TTL_SECONDS", "2"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+                ("DEMO_PAGE", "true"),
+            ],
             &[],
         );
         let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
