@@ -179,7 +179,7 @@ async function send(mode) {
     $("next-steps").hidden = true;
     if (mode === "inbound") {
       $("inbound-to").textContent = phone;
-      $("prefilled").textContent = decodeURIComponent(new URL(res.waLink).searchParams.get("text") || "");
+      $("prefilled").textContent = new URL(res.waLink).searchParams.get("text") || "";
       $("wa-link").href = res.waLink;
       drawQr($("qr"), res.waLink);
       show("inbound-step");

@@ -135,12 +135,15 @@ for (const viewport of chosen) {
   scenario("resend countdown, then the newest code", async (page) => {
     const number = phone();
     await enterPhone(page, number);
+    // Every label the resend button shows, however slow the machine.
+    await page.run(`const b = document.getElementById("resend"); window.labels = [];
+      new MutationObserver(() => labels.push([b.disabled, b.textContent])).observe(b, { subtree: true, childList: true, characterData: true, attributes: true });`);
     await page.keys(KEY.ENTER);
     await page.waitFor(visible("code-step"), "the code step");
-    const label = await page.run("const b = document.getElementById('resend'); return [b.disabled, b.textContent]");
-    assert.equal(label[0], true, "resend is disabled during the cooldown");
-    assert.match(label[1], /in [12] s/);
     await check(page, "countdown");
+    const labels = await page.run("return labels");
+    assert.deepEqual(labels[0], [true, "Send a new code (in 2 s)"], "the countdown starts at resend_after");
+    assert.ok(labels.some(([disabled, label]) => disabled && label.endsWith("(in 1 s)")), "the countdown ticks");
     const [{ code: oldCode }] = await templates(number);
     await page.waitFor("!document.getElementById('resend').disabled", "the end of the countdown", 6000);
     await page.click("#resend");
