@@ -76,8 +76,7 @@ function explain(err) {
 }
 
 function fieldError(id, message) {
-  $(id).textContent = message || "";
-  $(id).hidden = !message;
+  $(id).textContent = message || ""; // an alert: read out as it appears
   const input = $(id === "phone-error" ? "phone" : "code");
   if (message) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
@@ -187,7 +186,7 @@ async function send(mode) {
       $("inbound-title").focus();
     } else {
       $("sent-to").textContent = phone;
-      $("delivery-text").textContent = "sending…";
+      $("delivery-text").textContent = "waiting for WhatsApp…";
       showDelivery({});
       fieldError("code-error", "");
       $("code").value = "";
@@ -206,7 +205,7 @@ async function send(mode) {
       if (err.code === "not_on_whatsapp") $("next-steps").hidden = false;
     } else {
       fieldError("phone-error", message);
-      say(message, true);
+      say("");
       $("phone").focus();
     }
   }
@@ -229,7 +228,7 @@ $("code-form").addEventListener("submit", async (e) => {
   } catch (err) {
     if (!(err instanceof OtpError)) throw err;
     fieldError("code-error", explain(err));
-    say(explain(err), true);
+    say("");
     if (err.retryAfter) startCountdown(err.retryAfter);
     $("code").select();
   }

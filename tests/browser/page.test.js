@@ -71,6 +71,7 @@ async function check(page, name) {
 }
 
 const text = (page, id) => page.run(`return document.getElementById(${JSON.stringify(id)}).textContent`);
+const hasText = (id) => `document.getElementById(${JSON.stringify(id)}).textContent.trim() !== ""`;
 const visible = (id) => `(document.getElementById(${JSON.stringify(id)})?.offsetParent !== null)`;
 const statusSays = (page, pattern, what, timeout) =>
   page.waitFor(`/${pattern.source}/i.test(document.getElementById("status").textContent)`, what, timeout);
@@ -115,7 +116,7 @@ for (const viewport of chosen) {
 
     const wrongCode = code.replace(/\d/g, (d) => String((Number(d) + 1) % 10));
     await page.keys(wrongCode + KEY.ENTER);
-    await page.waitFor(visible("code-error"), "the wrong-code message");
+    await page.waitFor(hasText("code-error"), "the wrong-code message");
     assert.match(await text(page, "code-error"), /isn't right\. You can try 4 more times/);
     assert.equal(await page.run("return document.getElementById('code').getAttribute('aria-invalid')"), "true");
     await check(page, "wrong-code");
@@ -141,18 +142,19 @@ for (const viewport of chosen) {
     await page.keys(KEY.ENTER);
     await page.waitFor(visible("code-step"), "the code step");
     await check(page, "countdown");
+    const [{ code: oldCode }] = await templates(number);
+    await page.waitFor("!document.getElementById('resend').disabled", "the end of the countdown", 6000);
     const labels = await page.run("return labels");
     assert.deepEqual(labels[0], [true, "Send a new code (in 2 s)"], "the countdown starts at resend_after");
     assert.ok(labels.some(([disabled, label]) => disabled && label.endsWith("(in 1 s)")), "the countdown ticks");
-    const [{ code: oldCode }] = await templates(number);
-    await page.waitFor("!document.getElementById('resend').disabled", "the end of the countdown", 6000);
+    assert.deepEqual(labels.at(-1), [false, "Send a new code"]);
     await page.click("#resend");
     const sent = await templates(number, 2);
     const newCode = sent[1].code;
     await page.waitFor("document.getElementById('resend').disabled", "a new countdown");
     await page.run("document.getElementById('code').focus()");
     await page.keys(oldCode + KEY.ENTER);
-    await page.waitFor(visible("code-error"), "the refusal of the older code");
+    await page.waitFor(hasText("code-error"), "the refusal of the older code");
     assert.match(await text(page, "code-error"), /isn't right/);
     await page.keys(newCode + KEY.ENTER);
     await page.waitFor(visible("done"), "the verified state");
@@ -209,7 +211,7 @@ for (const viewport of chosen) {
     await standin("/control/fail", { to: number.slice(1), code: 131026 });
     await enterPhone(page, number);
     await page.keys(KEY.ENTER);
-    await page.waitFor(visible("phone-error"), "the not-on-WhatsApp message");
+    await page.waitFor(hasText("phone-error"), "the not-on-WhatsApp message");
     assert.match(await text(page, "phone-error"), /doesn't seem to use WhatsApp/);
     await check(page, "not-on-whatsapp");
 
@@ -234,7 +236,7 @@ for (const viewport of chosen) {
     await statusSays(page, /expired/, "the expiry", 15000);
     await check(page, "expired");
     await page.keys("123456" + KEY.ENTER);
-    await page.waitFor(visible("code-error"), "the expired message");
+    await page.waitFor(hasText("code-error"), "the expired message");
     assert.match(await text(page, "code-error"), /expired/);
   });
 
@@ -243,7 +245,7 @@ for (const viewport of chosen) {
     await standin("/control/webhook/reply", { from: number.slice(1), text: "STOP" });
     await enterPhone(page, number);
     await page.keys(KEY.ENTER);
-    await page.waitFor(visible("phone-error"), "the opted-out message");
+    await page.waitFor(hasText("phone-error"), "the opted-out message");
     assert.match(await text(page, "phone-error"), /asked us not to send it messages.*START/);
     await check(page, "opted-out");
 
