@@ -181,6 +181,11 @@ impl Env {
         self.get(&format!("{base}/v1/otp/status/{request_id}")).await
     }
 
+    /// `POST /v1/otp/status`: the status with the token once verified.
+    pub async fn status_with_token(&self, base: &str, request_id: &str) -> Resp {
+        self.post(&format!("{base}/v1/otp/status"), &json!({ "request_id": request_id })).await
+    }
+
     pub async fn inbox(&self, phone: &str) -> Vec<Value> {
         let resp = self.get(&format!("{}/control/inbox?to={}", self.standin, digits(phone))).await;
         resp.body["messages"].as_array().cloned().unwrap_or_default()

@@ -103,15 +103,20 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     let env = Arc::new(Env::start().await);
     println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
     println!("\nrunning {} tests", selected.len());
+    // E2E_CONCURRENCY bounds how many tests run at once (all by default).
+    let permits = std::env::var("E2E_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(selected.len());
+    let gate = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
     let mut handles = Vec::new();
     for (name, test) in &selected {
         let env = env.clone();
         let test = *test;
         // A browser run walks through every state of the page in one Chromium.
         let limit = if name.starts_with("tests_browser::reference_page") { 360 } else { 120 };
+        let gate = gate.clone();
         handles.push((
             *name,
             tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
                 let t = Instant::now();
                 tokio::time::timeout(Duration::from_secs(limit), test(env)).await.expect("test timed out");
                 t.elapsed()

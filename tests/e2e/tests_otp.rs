@@ -70,7 +70,10 @@ pub async fn status_follows_the_request(env: Arc<Env>) {
     let status = env.status(&env.main, &id).await;
     assert_eq!(status.body["status"], "verified");
     assert_eq!(status.body["verified_via"], "code");
-    assert_eq!(status.body["token"], verified.body["token"], "status hands out the same token");
+    assert!(status.body.get("token").is_none(), "a URL never carries the token: {}", status.text);
+    let with_token = env.status_with_token(&env.main, &id).await;
+    assert_eq!(with_token.body["token"], verified.body["token"], "POST status hands out the same token");
+    assert_eq!(with_token.body["status"], "verified");
 }
 
 pub async fn verify_by_phone_uses_the_live_request(env: Arc<Env>) {
@@ -83,20 +86,23 @@ pub async fn verify_by_phone_uses_the_live_request(env: Arc<Env>) {
     assert_eq!(resp.status, 200, "{}", resp.text);
     let resp =
         env.post(&format!("{}/v1/otp/verify", env.main), &json!({ "phone": random_phone(), "code": code })).await;
-    assert_eq!((resp.status, resp.code()), (404, "not_found"));
+    assert_eq!((resp.status, resp.code()), (400, "invalid_code"), "a number without a request looks like any other");
+    assert!(resp.body["error"].get("attempts_left").is_none());
 }
 
 pub async fn concurrent_requests_send_one_message(env: Arc<Env>) {
+    // The short-TTL worker keeps the default 30 s cooldown: no race with the clock.
     let phone = random_phone();
-    let answers = join_all((0..20).map(|_| env.request_code(&phone))).await;
+    let answers = join_all((0..20).map(|_| env.request(&env.short_ttl, json!({ "phone": phone })))).await;
     let accepted = answers.iter().filter(|r| r.status == 202).count();
     let limited: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
     assert_eq!((accepted, limited.len()), (1, 19), "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
     for r in limited {
         assert_eq!(r.code(), "rate_limited");
         let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
-        assert!((1..=2).contains(&retry));
+        assert!((1..=30).contains(&retry));
         assert_eq!(r.body["error"]["retry_after"], retry);
+        assert_eq!(r.body["error"]["reason"], "resend_cooldown");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.inbox(&phone).await.len(), 1);
@@ -174,7 +180,7 @@ pub async fn meta_errors_map_to_contract_errors(env: Arc<Env>) {
             // A failed send leaves no live code behind.
             let verify =
                 env.post(&format!("{}/v1/otp/verify", env.main), &json!({ "phone": phone, "code": "000000" })).await;
-            assert_eq!(verify.status, 404, "{}", verify.text);
+            assert_eq!((verify.status, verify.code()), (400, "invalid_code"), "{}", verify.text);
             assert!(env.inbox(&phone).await.is_empty());
         }
     });
@@ -196,16 +202,22 @@ pub async fn transient_failures_are_retried_once(env: Arc<Env>) {
 }
 
 pub async fn our_configuration_failures_do_not_use_the_quota(env: Arc<Env>) {
-    let ours = random_phone();
-    env.script_failure(json!({ "code": 190, "to": digits(&ours) })).await;
-    assert_eq!(env.request_code(&ours).await.status, 503);
-    let retry = env.request_code(&ours).await;
-    assert_eq!(retry.status, 202, "no cooldown after our own failure: {}", retry.text);
+    // On the short-TTL worker (30 s cooldown), so the clock cannot end a cooldown mid-test.
+    let request = |phone: &str| env.request(&env.short_ttl, json!({ "phone": phone }));
+    for (script, status) in [(json!({ "code": 190 }), 503), (json!({ "http_status": 500, "count": 2 }), 502)] {
+        let ours = random_phone();
+        let mut script = script;
+        script["to"] = digits(&ours).into();
+        env.script_failure(script).await;
+        assert_eq!(request(&ours).await.status, status);
+        let retry = request(&ours).await;
+        assert_eq!(retry.status, 202, "no cooldown after a failure on our or Meta's side: {}", retry.text);
+    }
 
     let theirs = random_phone();
     env.script_failure(json!({ "code": 131026, "to": digits(&theirs) })).await;
-    assert_eq!(env.request_code(&theirs).await.status, 422);
-    let retry = env.request_code(&theirs).await;
+    assert_eq!(request(&theirs).await.status, 422);
+    let retry = request(&theirs).await;
     assert_eq!((retry.status, retry.code()), (429, "rate_limited"), "the user's failure counts");
 }
 
@@ -289,7 +301,11 @@ pub async fn malformed_requests_get_contract_errors(env: Arc<Env>) {
         ("POST", "/v1/otp/verify", json_ct, format!(r#"{{"request_id":"{known}"}}"#), None, 400, "invalid_request"),
         ("POST", "/v1/otp/verify", json_ct, r#"{"code":"123456"}"#.into(), None, 400, "invalid_request"),
         ("POST", "/v1/otp/verify", json_ct, r#"{"request_id":42,"code":"123456"}"#.into(), None, 400, "invalid_request"),
-        ("POST", "/v1/otp/verify", json_ct, format!(r#"{{"phone":"{}","code":"123456"}}"#, random_phone()), None, 404, "not_found"),
+        ("POST", "/v1/otp/verify", json_ct, format!(r#"{{"phone":"{}","code":"123456"}}"#, random_phone()), None, 400, "invalid_code"),
+        ("POST", "/v1/otp/status", json_ct, r#"{"request_id":"nope"}"#.into(), None, 400, "invalid_request"),
+        ("POST", "/v1/otp/status", json_ct, "{}".into(), None, 400, "invalid_request"),
+        ("POST", "/v1/otp/status", json_ct, format!(r#"{{"request_id":"{known}"}}"#), None, 404, "not_found"),
+        ("GET", "/v1/otp/status", None, "".into(), None, 405, "method_not_allowed"),
         ("POST", "/v1/otp/verify", json_ct, r#"{"phone":"bad","code":"123456"}"#.into(), None, 400, "invalid_phone"),
         ("POST", "/v1/otp/verify", json_ct, "{".into(), None, 400, "invalid_json"),
         ("POST", "/v1/otp/verify", Some("text/plain"), "{}".into(), None, 415, "unsupported_media_type"),
