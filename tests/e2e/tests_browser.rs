@@ -35,11 +35,16 @@ pub async fn client_package_tests_pass(env: Arc<Env>) {
     node(&env, &["--test", "clients/js/test/"], &[]).await;
 }
 
+/// One Chromium at a time: the machine is small and the other tests share it.
+static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub async fn reference_page_in_chromium_at_1280px(env: Arc<Env>) {
+    let _one_at_a_time = CHROMIUM.lock().await;
     node(&env, &["--test", "tests/browser/page.test.js"], &[("OTP_VIEWPORT", "desktop")]).await;
 }
 
 pub async fn reference_page_in_chromium_at_390px(env: Arc<Env>) {
+    let _one_at_a_time = CHROMIUM.lock().await;
     node(&env, &["--test", "tests/browser/page.test.js"], &[("OTP_VIEWPORT", "phone")]).await;
 }
 
