@@ -54,7 +54,7 @@ function explain(err) {
     case "captcha_failed":
       return "The check that you're not a robot failed. Reload the page and try again.";
     case "expired":
-      return "This code has expired. Ask for a new one.";
+      return err.retryAfter ? `This code has expired. You can ask for a new one in ${wait}.` : "This code has expired. Ask for a new one.";
     case "superseded":
       return "A newer code was sent to this number. Use the code in the newest message.";
     case "revoked":

@@ -227,6 +227,7 @@ for (const viewport of chosen) {
     await check(page, "delivery-failed");
     await page.keys(KEY.ENTER);
     await page.waitFor(visible("inbound-step"), "the inbound step after a failure");
+    await check(page, "inbound-after-failure");
   });
 
   scenario("expired code", async (page) => {
@@ -256,5 +257,11 @@ for (const viewport of chosen) {
     await page.keys("555 0123" + KEY.ENTER);
     await page.waitFor(`/country code/.test(document.getElementById("phone-error").textContent)`, "the incomplete-number message");
     await check(page, "incomplete-number");
+
+    // The advice given to the opted-out number works: it can still send us a message.
+    await page.run(`document.getElementById("phone").value = ${JSON.stringify(number)};
+      document.querySelector("input[value=inbound]").checked = true;`);
+    await page.click("#send");
+    await page.waitFor(visible("inbound-step"), "inbound mode for an opted-out number");
   });
 }
