@@ -1,4 +1,4 @@
-//! The public API's inputs and outputs (DESIGN §2), free of any HTTP library:
+//! The public API's inputs and outputs, free of any HTTP library:
 //! bodies in, typed requests or `ApiError`s out; guard replies in, JSON out.
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};

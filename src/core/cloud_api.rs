@@ -1,4 +1,4 @@
-//! Meta's WhatsApp Cloud API (DESIGN §5): the message bodies we send, and what
+//! Meta's WhatsApp Cloud API: the message bodies we send, and what
 //! Meta's answers mean for the contract.
 
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! DESIGN §6: every setting, parsed and validated once into a typed `Config`.
+//! Every setting, parsed and validated once into a typed `Config`.
 
 use super::guard::SendPolicy;
 
@@ -74,6 +74,16 @@ pub type Problems = Vec<&'static str>;
 
 /// Shortest secret accepted for keys that sign or hash (HS256 wants ≥ 256 bits).
 const MIN_KEY_LEN: usize = 32;
+
+// Weaker settings are refused at start-up rather than quietly weakening every code.
+/// Shorter codes are guessable within the attempt budget (10^-6 per try at 6 digits).
+const MIN_OTP_LENGTH: usize = 6;
+/// Codes live at most 10 minutes (OWASP ASVS 2.7.2).
+const MAX_OTP_TTL_S: u64 = 600;
+/// Wrong tries per code.
+const MAX_OTP_ATTEMPTS: u32 = 10;
+/// Tokens are a proof of a fresh verification, not a session: an hour at most.
+const MAX_TOKEN_TTL_S: u64 = 3_600;
 
 struct Reader<'a, F: Fn(&str) -> Option<String>> {
     lookup: &'a F,
@@ -182,18 +192,16 @@ impl Config {
             MessageMode::Text => r.or_default("WHATSAPP_TEMPLATE_NAME", "", |_| true),
         };
         let template_language = r.or_default("WHATSAPP_TEMPLATE_LANGUAGE", "en_US", language);
-        let otp_length = r.number("OTP_LENGTH", 6usize, 4, 10);
-        let ttl_s = r.number("OTP_TTL_SECONDS", 300u64, 1, 86_400);
-        let max_attempts = r.number("OTP_MAX_ATTEMPTS", 5u32, 1, 100);
+        let otp_length = r.number("OTP_LENGTH", 6usize, MIN_OTP_LENGTH, 10);
+        let ttl_s = r.number("OTP_TTL_SECONDS", 300u64, 1, MAX_OTP_TTL_S);
+        let max_attempts = r.number("OTP_MAX_ATTEMPTS", 5u32, 1, MAX_OTP_ATTEMPTS);
         let cooldown_s = r.number("RESEND_COOLDOWN_SECONDS", 30u64, 0, 86_400);
         let max_per_hour = r.number("MAX_SENDS_PER_HOUR", 5u32, 1, 1_000);
         let max_per_day = r.number("MAX_SENDS_PER_DAY", 10u32, 1, 1_000);
         let ip_max_per_hour = r.number("IP_MAX_REQUESTS_PER_HOUR", 30u32, 1, 1_000_000);
         let allowed_country_codes = r
             .optional("ALLOWED_COUNTRY_CODES", |v| {
-                v.split(',')
-                    .map(|c| c.trim().trim_start_matches('+'))
-                    .all(|c| digits(c) && c.len() <= 3 && !c.starts_with('0'))
+                v.split(',').map(|c| c.trim().trim_start_matches('+')).all(super::countries::is_calling_code)
             })
             .map(|v| v.split(',').map(|c| c.trim().trim_start_matches('+').to_string()).collect())
             .unwrap_or_default();
@@ -204,7 +212,7 @@ impl Config {
             Some(v) => AllowedOrigins::List(v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).collect()),
             None => AllowedOrigins::List(Vec::new()),
         };
-        let token_ttl_s = r.number("TOKEN_TTL_SECONDS", 600u64, 30, 31 * 86_400);
+        let token_ttl_s = r.number("TOKEN_TTL_SECONDS", 600u64, 30, MAX_TOKEN_TTL_S);
         let token_issuer = r.or_default("TOKEN_ISSUER", "whatsapp-otp-worker", |_| true);
         let token_audience = r.optional("TOKEN_AUDIENCE", |_| true);
         let demo_page = matches!(r.or_default("DEMO_PAGE", "false", flag).as_str(), "true" | "1");
@@ -352,12 +360,44 @@ pub mod tests {
         m.insert("WHATSAPP_BUSINESS_NUMBER", "+1 555 078 3881".into());
         let c = parse(&m).unwrap();
         assert_eq!(c.allowed_country_codes, vec!["1", "44"]);
+        m.insert("ALLOWED_COUNTRY_CODES", "1,882".into());
+        assert_eq!(parse(&m).unwrap().allowed_country_codes, vec!["1", "882"], "a shared range, named");
+        for not_a_code in ["4", "441", "210", "1,"] {
+            m.insert("ALLOWED_COUNTRY_CODES", not_a_code.into());
+            assert_eq!(parse(&m).unwrap_err(), vec!["ALLOWED_COUNTRY_CODES"], "{not_a_code}");
+        }
+        m.remove("ALLOWED_COUNTRY_CODES");
         assert!(c.allowed_origins.allows("http://localhost:5173"));
         assert!(!c.allowed_origins.allows("https://evil.example"));
         assert!(c.demo_page);
         assert_eq!(c.business_number.as_deref(), Some("15550783881"));
         m.insert("ALLOWED_ORIGINS", "*".into());
         assert!(parse(&m).unwrap().allowed_origins.allows("https://anything"));
+    }
+
+    #[test]
+    fn weak_settings_are_refused_by_name() {
+        let mut m = full();
+        m.insert("OTP_LENGTH", "4".into());
+        m.insert("OTP_TTL_SECONDS", "86400".into());
+        m.insert("OTP_MAX_ATTEMPTS", "100".into());
+        m.insert("TOKEN_TTL_SECONDS", (31 * 86_400).to_string());
+        assert_eq!(
+            parse(&m).unwrap_err(),
+            vec!["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]
+        );
+        for (name, weak, limit) in [
+            ("OTP_LENGTH", "5", "6"),
+            ("OTP_TTL_SECONDS", "601", "600"),
+            ("OTP_MAX_ATTEMPTS", "11", "10"),
+            ("TOKEN_TTL_SECONDS", "3601", "3600"),
+        ] {
+            let mut m = full();
+            m.insert(name, weak.into());
+            assert_eq!(parse(&m).unwrap_err(), vec![name], "{name}={weak}");
+            m.insert(name, limit.into());
+            assert!(parse(&m).is_ok(), "{name}={limit} is the limit and allowed");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The contract's errors (DESIGN §2): `{"error":{"code","message",...extra}}`.
+//! The contract's errors: `{"error":{"code","message",...extra}}`.
 
 use serde_json::{json, Map, Value};
 

@@ -22,6 +22,8 @@ pub mod protocol;
 pub mod stored;
 
 #[cfg(test)]
+mod model;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

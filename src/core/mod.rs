@@ -1,4 +1,4 @@
-//! The pure core (DESIGN §8): no Workers types, no I/O, no clock of its own.
+//! The pure core: no Workers types, no I/O, no clock of its own.
 //! Everything here compiles and is tested natively with `cargo test`.
 
 pub mod api;
@@ -6,6 +6,7 @@ pub mod chat;
 pub mod cloud_api;
 pub mod code;
 pub mod config;
+pub mod countries;
 pub mod crypto;
 pub mod error;
 pub mod guard;

@@ -1,5 +1,8 @@
 //! Phone numbers: what a person types, normalised to E.164.
 
+pub use super::countries::country_code;
+use super::countries::{calling_code, shared_range};
+
 /// Separators a person types between digits; anything else is rejected.
 const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '\u{a0}'];
 
@@ -42,20 +45,28 @@ pub fn wa_digits(e164: &str) -> &str {
     e164.trim_start_matches('+')
 }
 
-/// `+14155550123` → `+1415****123`: enough to correlate logs, not to identify.
+/// `+14155550123` → `+1********23`: the calling code and the last 2 digits, enough
+/// to correlate logs, not to identify. A code that is not assigned is hidden too.
 pub fn mask_phone(e164: &str) -> String {
-    let chars: Vec<char> = e164.chars().collect();
-    if chars.len() < 8 {
+    let digits = wa_digits(e164);
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return "****".to_string();
     }
-    let head: String = chars[..5].iter().collect();
-    let tail: String = chars[chars.len() - 3..].iter().collect();
-    format!("{head}****{tail}")
+    let head = calling_code(digits).unwrap_or("");
+    let tail = &digits[digits.len() - 2..];
+    format!("+{head}{}{tail}", "*".repeat(digits.len() - head.len() - 2))
 }
 
-/// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows all.
+/// `allowed` holds calling codes without `+` (e.g. `["1", "44"]`); empty allows every
+/// country. Shared and satellite ranges (+870, +881, +882, ...) are allowed only when
+/// listed by their own code; unassigned codes never.
 pub fn country_allowed(e164: &str, allowed: &[String]) -> bool {
-    allowed.is_empty() || allowed.iter().any(|cc| wa_digits(e164).starts_with(cc.as_str()))
+    let listed = |code: &str| allowed.iter().any(|cc| cc == code);
+    match (country_code(e164), shared_range(e164)) {
+        (Some(code), _) => allowed.is_empty() || listed(code),
+        (None, Some(range)) => listed(range),
+        (None, None) => false,
+    }
 }
 
 /// Normalise and apply the country allow-list in one step.
@@ -107,10 +118,23 @@ mod tests {
     }
 
     #[test]
-    fn masks_for_logs() {
-        assert_eq!(mask_phone("+14155550123"), "+1415****123");
-        assert!(!mask_phone("+447700900123").contains("7009"));
+    fn masks_show_the_calling_code_and_two_digits() {
+        assert_eq!(mask_phone("+14155550123"), "+1********23");
+        assert_eq!(mask_phone("+12345678"), "+1*****78");
+        assert_eq!(mask_phone("+4412345678"), "+44******78");
+        assert_eq!(mask_phone("+447700900123"), "+44********23");
+        assert_eq!(mask_phone("+353851234567"), "+353*******67");
+        assert_eq!(mask_phone("+88212345678"), "+882******78");
+        assert_eq!(mask_phone("+21012345678"), "+*********78", "an unassigned code is not shown");
+        assert_eq!(mask_phone("16505551234"), "+1********34");
         assert_eq!(mask_phone("+1"), "****");
+        assert_eq!(mask_phone("+1415555abcd"), "****");
+        for number in ["+14155550123", "+12345678", "+4412345678", "+79161234567", "+353851234567"] {
+            let masked = mask_phone(number);
+            let shown = masked.chars().filter(char::is_ascii_digit).count();
+            assert!(shown <= country_code(number).unwrap().len() + 2, "{number} → {masked}");
+            assert_eq!(masked.len(), number.len(), "{number} → {masked}");
+        }
     }
 
     #[test]
@@ -121,6 +145,24 @@ mod tests {
         assert_eq!(parse_phone("+33612345678", &allowed), Err(PhoneError::CountryNotAllowed));
         assert_eq!(parse_phone("+33612345678", &[]), Ok("+33612345678".into()));
         assert_eq!(parse_phone("nope", &allowed), Err(PhoneError::Invalid));
+        assert_eq!(parse_phone("+1441234567", &allowed), Ok("+1441234567".into()), "44 after 1 is still 1");
+    }
+
+    #[test]
+    fn toll_fraud_ranges_are_refused_by_default() {
+        for number in
+            ["+88212345678", "+870773123456", "+8816123456789", "+883510012345", "+88812345678", "+97912345678"]
+        {
+            assert_eq!(parse_phone(number, &[]), Err(PhoneError::CountryNotAllowed), "{number}");
+            assert_eq!(parse_phone(number, &["1".to_string()]), Err(PhoneError::CountryNotAllowed), "{number}");
+        }
+        for unassigned in ["+21012345678", "+2801234567", "+99912345678"] {
+            assert_eq!(parse_phone(unassigned, &[]), Err(PhoneError::CountryNotAllowed), "{unassigned}");
+        }
+        // An operator who really wants a shared range names it.
+        assert_eq!(parse_phone("+88212345678", &["882".to_string()]), Ok("+88212345678".into()));
+        assert_eq!(parse_phone("+88212345678", &["88".to_string()]), Err(PhoneError::CountryNotAllowed));
+        assert_eq!(parse_phone("+33612345678", &["3".to_string()]), Err(PhoneError::CountryNotAllowed));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Meta's webhook (DESIGN §4.7, §5): the handshake, the signature, and a delivery
+//! Meta's webhook: the handshake, the signature, and a delivery
 //! turned into plain events.
 
 use hmac::Mac;

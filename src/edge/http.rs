@@ -1,6 +1,10 @@
 //! HTTP plumbing: what handlers return, and how it becomes a `Response`.
 
+use js_sys::{Reflect, Uint8Array};
 use serde_json::Value;
+use wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::ReadableStreamDefaultReader;
 use worker::{Headers, Request, Response, Result};
 
 use crate::core::config::AllowedOrigins;
@@ -27,19 +31,36 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads at most `limit` bytes; larger bodies are refused before they are read
-/// when `Content-Length` says so, and after otherwise.
+/// Reads at most `limit` bytes. A `Content-Length` above the limit is refused before
+/// anything is read; any other body is read as a stream with a byte counter and
+/// refused as soon as it passes the limit, without reading the rest.
 pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
     if let Some(len) = header(req, "Content-Length").and_then(|l| l.trim().parse::<usize>().ok()) {
         if len > limit {
             return Err(ApiError::payload_too_large(limit));
         }
     }
-    let body = req.bytes().await.map_err(|_| ApiError::invalid_request("body", "The body could not be read."))?;
-    if body.len() > limit {
-        return Err(ApiError::payload_too_large(limit));
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let unreadable = |_| ApiError::invalid_request("body", "The body could not be read.");
+    // A reader of our own, not `Request::stream`: that one cancels the upload when it
+    // is dropped, and a cancelled upload can lose the 413 on its way out. Releasing
+    // the lock stops reading and leaves the rest of the body unread.
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            return Ok(body);
+        }
+        let bytes: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(unreadable)?.unchecked_into();
+        if body.len() + bytes.length() as usize > limit {
+            reader.release_lock();
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend(bytes.to_vec());
     }
-    Ok(body)
 }
 
 fn json_response(status: u16, body: &Value) -> Result<Response> {

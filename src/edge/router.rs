@@ -50,15 +50,28 @@ impl Route {
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) => "GET, OPTIONS",
+            Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) => "GET, HEAD, OPTIONS",
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
-            Route::Webhook => "GET, POST",
+            Route::Webhook => "GET, HEAD, POST",
         }
     }
 }
 
+/// The request's method as sent: `Request::method` turns every method it does not
+/// know (`PROPFIND`, `FOO`) into `GET`, so unknown ones are told apart here. `HEAD`
+/// is served as `GET` and loses its body on the way out.
+fn method_of(req: &Request) -> (Method, &'static str, bool) {
+    match req.inner().method().to_ascii_uppercase().as_str() {
+        "GET" => (Method::Get, "GET", true),
+        "HEAD" => (Method::Get, "HEAD", true),
+        "POST" => (Method::Post, "POST", true),
+        "OPTIONS" => (Method::Options, "OPTIONS", true),
+        _ => (req.method(), "other", false),
+    }
+}
+
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let method = req.method();
+    let (method, method_name, known_method) = method_of(&req);
     let path = req.path();
     let origin = header(&req, "Origin");
     let mut log = RequestLog::start(super::now_ms());
@@ -70,6 +83,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     let config = settings::config(&env);
     let handled: Handled = match (&route, &method) {
         (None, _) => Err(ApiError::not_found("route")),
+        (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
         (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
         (Some(Route::Script(path)), Method::Get) => assets::script(path, &config),
@@ -100,6 +114,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         let allowed = config.as_ref().as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.allowed_origins.clone());
         apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
     }
-    log.emit(method.as_ref(), resp.status_code());
+    log.emit(method_name, resp.status_code());
+    if method_name == "HEAD" {
+        // Same status and headers as GET, no body.
+        return Ok(Response::empty()?.with_status(resp.status_code()).with_headers(resp.headers().clone()));
+    }
     Ok(resp)
 }

@@ -1,4 +1,4 @@
-//! DESIGN §6: settings read from the environment once per isolate.
+//! Settings read from the environment once per isolate.
 
 use std::cell::RefCell;
 use std::rc::Rc;

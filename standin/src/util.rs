@@ -85,15 +85,14 @@ pub fn phone_digits(s: &str) -> Option<String> {
     ((8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.to_string())
 }
 
-/// `+14155550123` → `+1415****123`: keeps the first 4 and last 3 digits.
+/// `+14155550123` → `+*********23`: only the last 2 digits show.
 pub fn mask_phone(s: &str) -> String {
     let d: Vec<char> = s.chars().filter(|c| c.is_ascii_digit()).collect();
     if d.len() < 8 {
         return "+****".to_string();
     }
-    let head: String = d[..4].iter().collect();
-    let tail: String = d[d.len() - 3..].iter().collect();
-    format!("+{head}****{tail}")
+    let tail: String = d[d.len() - 2..].iter().collect();
+    format!("+{}{tail}", "*".repeat(d.len() - 2))
 }
 
 pub fn html_escape(s: &str) -> String {
@@ -194,8 +193,9 @@ mod tests {
 
     #[test]
     fn masks_phone_numbers() {
-        assert_eq!(mask_phone("+14155550123"), "+1415****123");
-        assert_eq!(mask_phone("14155550123"), "+1415****123");
+        assert_eq!(mask_phone("+14155550123"), "+*********23");
+        assert_eq!(mask_phone("14155550123"), "+*********23");
+        assert_eq!(mask_phone("+4412345678"), "+********78");
         assert_eq!(mask_phone("123"), "+****");
     }
 

@@ -29,8 +29,13 @@ pub struct Env {
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
-    /// `IP_MAX_REQUESTS_PER_HOUR=3`, Turnstile required (checked by the stand-in), text mode, no reference page.
+    /// `IP_MAX_REQUESTS_PER_HOUR=3`, `IP_MAX_CHECKS_PER_HOUR=5`, Turnstile required (checked by the
+    /// stand-in), text mode, no chat replies, no reference page.
     pub strict: String,
+    /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
+    pub guarded: String,
+    /// No cooldown, 10 attempts, 20 sends an hour: room for a hundred wrong codes.
+    pub lenient: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
@@ -126,8 +131,37 @@ impl Env {
                 ("IP_MAX_REQUESTS_PER_HOUR", "3"),
                 ("TURNSTILE_VERIFY_URL", &turnstile_url),
                 ("WHATSAPP_MESSAGE_MODE", "text"),
+                ("IP_MAX_CHECKS_PER_HOUR", "5"),
+                ("CHAT_REPLIES", "false"),
             ],
             &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
+        );
+        let guarded = Worker::start(
+            &dir,
+            "guarded",
+            free_port(),
+            &api,
+            &[
+                ("MAX_SENDS_PER_DAY_GLOBAL", "3"),
+                ("VERIFY_VIA", "code,reply"),
+                ("SERVICE_NAME", "Acme Bank"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ],
+            &[],
+        );
+        let lenient = Worker::start(
+            &dir,
+            "lenient",
+            free_port(),
+            &api,
+            &[
+                ("RESEND_COOLDOWN_SECONDS", "0"),
+                ("OTP_MAX_ATTEMPTS", "10"),
+                ("MAX_SENDS_PER_HOUR", "20"),
+                ("MAX_SENDS_PER_DAY", "40"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ],
+            &[],
         );
         let env = Env {
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
@@ -136,10 +170,12 @@ impl Env {
             short_ttl: short_ttl.url.clone(),
             broken: broken.url.clone(),
             strict: strict.url.clone(),
+            guarded: guarded.url.clone(),
+            lenient: lenient.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
         };
-        let workers = [main, short_ttl, broken, strict];
+        let workers = [main, short_ttl, broken, strict, guarded, lenient];
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
@@ -148,7 +184,7 @@ impl Env {
     }
 
     pub fn worker_count(&self) -> usize {
-        4
+        6
     }
 
     pub fn print_logs(&self) {
@@ -163,6 +199,12 @@ impl Env {
 
     pub async fn post(&self, url: &str, body: &Value) -> Resp {
         into_resp(self.http.post(url).json(body).send().await.expect("POST")).await
+    }
+
+    /// A POST from a given client address (`CF-Connecting-IP`, as Cloudflare sets it).
+    pub async fn post_from(&self, address: &str, url: &str, body: &Value) -> Resp {
+        let request = self.http.post(url).header("CF-Connecting-IP", address).json(body);
+        into_resp(request.send().await.expect("POST")).await
     }
 
     pub async fn request(&self, base: &str, body: Value) -> Resp {

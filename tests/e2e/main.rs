@@ -7,9 +7,12 @@
 
 mod client;
 mod harness;
+mod tests_abuse;
 mod tests_browser;
 mod tests_foundation;
+mod tests_hardening;
 mod tests_otp;
+mod tests_platform;
 mod tests_webhook;
 
 use std::future::Future;
@@ -69,6 +72,33 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_webhook::a_flood_of_concurrent_deliveries_loses_nothing,
         tests_webhook::deliveries_for_another_business_number_change_nothing,
         tests_webhook::a_record_not_yet_in_kv_asks_for_a_retry,
+        tests_abuse::guesses_by_phone_never_lock_the_owner,
+        tests_abuse::verify_by_phone_reveals_nothing,
+        tests_abuse::inbound_requests_cannot_push_out_the_owner,
+        tests_abuse::idempotency_keys_are_scoped,
+        tests_abuse::the_token_never_sits_behind_a_url,
+        tests_abuse::per_address_limits_cover_ipv6_and_checks,
+        tests_abuse::a_hundred_failures_block_new_codes,
+        tests_abuse::replayed_and_stale_messages_count_once_or_never,
+        tests_abuse::not_me_revokes_and_blocks,
+        tests_abuse::meta_failures_never_cost_the_user,
+        tests_abuse::operator_switches_channels_and_caps_spend,
+        tests_abuse::chat_replies_can_be_turned_off,
+        tests_platform::a_message_without_a_number_never_sinks_its_delivery,
+        tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
+        tests_platform::inbound_never_verifies_without_a_number,
+        tests_platform::statuses_are_matched_by_message_id_and_keep_the_billing_category,
+        tests_platform::a_missing_translation_falls_back_to_the_default_language,
+        tests_hardening::chunked_bodies_are_cut_off_at_the_limit,
+        tests_hardening::unknown_methods_get_405_and_head_works_like_get,
+        tests_hardening::weak_settings_are_refused_at_start_up,
+        tests_hardening::short_numbers_are_masked_to_the_country_code_and_two_digits,
+        tests_hardening::shared_and_satellite_ranges_are_refused,
+        tests_hardening::addresses_of_one_ipv6_64_share_one_allowance,
+        tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts,
+        tests_hardening::storm_of_requests_for_one_number_sends_one_message,
+        tests_hardening::storm_of_right_codes_verifies_once,
+        tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
         tests_browser::client_js_is_the_package_module,
         tests_browser::client_package_tests_pass,
         tests_browser::reference_page_in_chromium_at_1280px,

@@ -1,4 +1,4 @@
-//! Issue 2: the harness proves the worker runs in workerd beside the stand-in.
+//! the harness proves the worker runs in workerd beside the stand-in.
 
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub async fn unknown_routes_and_methods_get_json_errors(env: Arc<Env>) {
     assert_eq!(resp.header("allow"), Some("POST, OPTIONS"));
     let resp = into_resp(env.http.delete(format!("{}/healthz", env.main)).send().await.unwrap()).await;
     assert_eq!((resp.status, resp.code()), (405, "method_not_allowed"));
-    assert_eq!(resp.header("allow"), Some("GET, OPTIONS"));
+    assert_eq!(resp.header("allow"), Some("GET, HEAD, OPTIONS"));
     // The reference page is off by default.
     assert_eq!(env.get(&format!("{}/", env.strict)).await.status, 404);
 }

@@ -1,4 +1,4 @@
-//! Issue 4: Meta's webhook, with deliveries sent by the stand-in.
+//! Meta's webhook, with deliveries sent by the stand-in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +13,14 @@ use crate::harness::{APP_SECRET, VERIFY_TOKEN};
 
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
 
-fn sign(body: &str) -> String {
+pub fn sign(body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Meta's sample delivery, re-addressed: a text from `phone` with a fresh id.
-fn incoming(phone: &str, text: &str, message_id: &str) -> String {
+pub fn incoming(phone: &str, text: &str, message_id: &str) -> String {
     let mut delivery: Value = serde_json::from_str(INCOMING).unwrap();
     let value = &mut delivery["entry"][0]["changes"][0]["value"];
     value["contacts"][0]["wa_id"] = digits(phone).into();
@@ -33,7 +33,7 @@ fn incoming(phone: &str, text: &str, message_id: &str) -> String {
     delivery.to_string()
 }
 
-fn fresh_id() -> String {
+pub fn fresh_id() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).unwrap();
     format!("wamid.E2E{}", hex::encode(bytes))

@@ -399,18 +399,22 @@ impl NumberState {
             }
             SendResult::Failed { refund, error_code } => {
                 let request = &mut self.requests[index];
-                // A verification that already succeeded is never overwritten.
-                if request.outcome == Outcome::Live {
-                    request.outcome = Outcome::SendFailed;
-                    self.changes.push(Change::Delivery {
-                        request_id: request_id.to_string(),
-                        status: DeliveryStatus::Failed,
-                        error_code,
-                        pricing_category: None,
-                    });
+                // A verification that already succeeded is never overwritten, and a
+                // request settles once: only a live request fails (and is refunded).
+                if request.outcome != Outcome::Live {
+                    return true;
                 }
+                request.outcome = Outcome::SendFailed;
+                self.changes.push(Change::Delivery {
+                    request_id: request_id.to_string(),
+                    status: DeliveryStatus::Failed,
+                    error_code,
+                    pricing_category: None,
+                });
                 let sent_at = request.created_ms;
-                if refund {
+                // Only outbound requests took a send from the quota (an inbound one
+                // made at the same millisecond must not give back someone else's).
+                if refund && request.mode == Mode::Outbound {
                     if let Some(pos) = self.sends.iter().rposition(|&t| t == sent_at) {
                         self.sends.remove(pos);
                     }

@@ -1,0 +1,302 @@
+//! Attacks by someone who knows only a victim's phone number: each test performs one
+//! and shows it no longer blocks, watches or hijacks the owner's verification.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp};
+use crate::tests_webhook::{fresh_id, incoming, sign};
+
+fn verify_by_phone(
+    env: &Env,
+    base: &str,
+    address: &str,
+    phone: &str,
+    code: &str,
+) -> impl std::future::Future<Output = Resp> {
+    let url = format!("{base}/v1/otp/verify");
+    let body = json!({ "phone": phone, "code": code });
+    let (env, address) = (env.http.clone(), address.to_string());
+    async move { into_resp(env.post(url).header("CF-Connecting-IP", address).json(&body).send().await.unwrap()).await }
+}
+
+/// Posts a delivery signed with the app secret straight to a worker's `/webhook`.
+pub async fn deliver_to(env: &Env, base: &str, body: &str) -> Resp {
+    let request = env
+        .http
+        .post(format!("{base}/webhook"))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", sign(body))
+        .body(body.to_string());
+    into_resp(request.send().await.unwrap()).await
+}
+
+/// Twelve wrong codes by phone from two addresses leave the owner's code usable.
+pub async fn guesses_by_phone_never_lock_the_owner(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    for i in 0..12 {
+        let address = if i % 2 == 0 { "198.51.100.1" } else { "198.51.100.2" };
+        let resp = verify_by_phone(&env, &env.main, address, &phone, &wrong(&code)).await;
+        assert_eq!((resp.status, resp.code()), (400, "invalid_code"), "{}", resp.text);
+        assert!(resp.body["error"].get("attempts_left").is_none(), "{}", resp.text);
+    }
+    // Even the right code by phone is refused now: the by-phone budget is spent...
+    let by_phone = verify_by_phone(&env, &env.main, "198.51.100.1", &phone, &code).await;
+    assert_eq!(by_phone.code(), "invalid_code");
+    // ...but the owner, who holds the request id, still verifies.
+    let owner = env.verify(&env.main, &id, &code).await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+}
+
+/// Verify by phone answers alike for a number with no request, a pending one, an
+/// expired one and an inbound one.
+pub async fn verify_by_phone_reveals_nothing(env: Arc<Env>) {
+    let base = env.short_ttl.clone();
+    let none = random_phone();
+    let pending = random_phone();
+    let expired = random_phone();
+    let inbound = random_phone();
+    for phone in [&pending, &expired] {
+        assert_eq!(env.request(&base, json!({ "phone": phone })).await.status, 202);
+    }
+    let resp = env.request(&base, json!({ "phone": inbound, "mode": "inbound" })).await;
+    let inbound_code = resp.body["code"].as_str().unwrap().to_string();
+    env.wait_for_messages(&expired, 1).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut answers = Vec::new();
+    for (phone, code) in
+        [(&none, "123456"), (&pending, "000000"), (&expired, "000000"), (&inbound, inbound_code.as_str())]
+    {
+        let resp = verify_by_phone(&env, &base, "198.51.100.3", phone, code).await;
+        answers.push((resp.status, resp.body));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, 400);
+}
+
+/// Inbound requests for someone else's number neither end the owner's live code nor
+/// use the number's send quota.
+pub async fn inbound_requests_cannot_push_out_the_owner(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    for i in 0..6 {
+        let url = format!("{}/v1/otp/request", env.main);
+        let resp =
+            env.post_from(&format!("203.0.113.{}", 50 + i), &url, &json!({ "phone": phone, "mode": "inbound" })).await;
+        assert_eq!(resp.status, 202, "inbound request {i}: {}", resp.text);
+    }
+    let status = env.status(&env.main, &id).await;
+    assert_eq!(status.body["status"], "pending", "the owner's code is still live: {}", status.text);
+    // Six inbound requests within the hour: the quota of five sends was not touched.
+    let (_, code2) = env.issue_again(&phone).await;
+    assert_ne!(code, code2);
+}
+
+/// An idempotency key belongs to one address and one body.
+pub async fn idempotency_keys_are_scoped(env: Arc<Env>) {
+    let phone = random_phone();
+    let url = format!("{}/v1/otp/request", env.main);
+    let send = |address: &'static str, body: Value| {
+        let request =
+            env.http.post(url.clone()).header("CF-Connecting-IP", address).header("Idempotency-Key", "shared-key");
+        async move { into_resp(request.json(&body).send().await.unwrap()).await }
+    };
+    let first = send("192.0.2.10", json!({ "phone": phone })).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    let id = first.body["request_id"].as_str().unwrap();
+    let replay = send("192.0.2.10", json!({ "phone": phone })).await;
+    assert_eq!(replay.body["request_id"], id, "the same caller gets its answer again");
+    let other_body = send("192.0.2.10", json!({ "phone": phone, "locale": "es" })).await;
+    assert_eq!((other_body.status, other_body.code()), (422, "idempotency_key_reused"));
+    let stranger = send("192.0.2.99", json!({ "phone": phone })).await;
+    assert!(!stranger.text.contains(id), "another address gets nothing of the first request: {}", stranger.text);
+
+    // The same key while the first call is still sending.
+    let slow = random_phone();
+    env.script_failure(json!({ "delay_ms": 3_000, "to": digits(&slow) })).await;
+    let (a, b) = tokio::join!(send("192.0.2.11", json!({ "phone": slow })), async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        send("192.0.2.11", json!({ "phone": slow })).await
+    });
+    assert_eq!(a.status, 202, "{}", a.text);
+    assert_eq!((b.status, b.code()), (409, "request_in_progress"), "{}", b.text);
+}
+
+/// The token only leaves through `POST /v1/otp/status`, never through a URL.
+pub async fn the_token_never_sits_behind_a_url(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    assert_eq!(env.verify(&env.main, &id, &code).await.status, 200);
+    let by_url = env.status(&env.main, &id).await;
+    assert_eq!(by_url.body["status"], "verified");
+    assert!(!by_url.text.contains("token"), "{}", by_url.text);
+    let by_body = env.status_with_token(&env.main, &id).await;
+    assert!(by_body.body["token"].is_string(), "{}", by_body.text);
+}
+
+/// Addresses of one IPv6 /64 share one allowance; checks (status, verify) have their own.
+pub async fn per_address_limits_cover_ipv6_and_checks(env: Arc<Env>) {
+    let url = format!("{}/v1/otp/request", env.strict);
+    let mut statuses = Vec::new();
+    for host in 1..=4 {
+        let body = json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" });
+        statuses.push(env.post_from(&format!("2001:db8:77:1::{host}"), &url, &body).await);
+    }
+    assert_eq!(statuses.iter().map(|r| r.status).collect::<Vec<_>>(), vec![202, 202, 202, 429]);
+    assert_eq!(statuses[3].body["error"]["reason"], "ip_limit");
+    let id = statuses[0].body["request_id"].as_str().unwrap().to_string();
+    let mut checks = Vec::new();
+    for _ in 0..6 {
+        let request =
+            env.http.get(format!("{}/v1/otp/status/{id}", env.strict)).header("CF-Connecting-IP", "2001:db8:78::9");
+        checks.push(into_resp(request.send().await.unwrap()).await.status);
+    }
+    assert_eq!(checks, vec![200, 200, 200, 200, 200, 429], "status polling has its own allowance");
+    let garbage =
+        env.post_from("not-an-address", &url, &json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" })).await;
+    assert_eq!((garbage.status, garbage.code()), (403, "forbidden"), "{}", garbage.text);
+}
+
+/// A hundred wrong codes in a row, across requests: no new code for a day.
+pub async fn a_hundred_failures_block_new_codes(env: Arc<Env>) {
+    let phone = random_phone();
+    let base = env.lenient.clone();
+    // Ten wrong codes by request id and ten by phone per request: five requests make 100.
+    for round in 0..8 {
+        let resp = env.request(&base, json!({ "phone": phone })).await;
+        if resp.status == 429 {
+            assert_eq!(resp.body["error"]["reason"], "too_many_failures", "{}", resp.text);
+            assert!(resp.body["error"]["retry_after"].as_u64().unwrap() > 23 * 3600);
+            assert_eq!(round, 5, "blocked after exactly a hundred failures");
+            return;
+        }
+        assert_eq!(resp.status, 202, "round {round}: {}", resp.text);
+        let id = resp.body["request_id"].as_str().unwrap().to_string();
+        env.wait_for_messages(&phone, round + 1).await;
+        // Wait until the guard knows the message went out (verify by phone needs it).
+        for _ in 0..50 {
+            if env.status(&base, &id).await.body["delivery"].is_object() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bad = wrong(&env.latest_code(&phone).await);
+        // By phone first: once its own budget is spent by request id, a request is
+        // locked and takes no more guesses by phone either.
+        let by_phone = join_all((0..10).map(|_| verify_by_phone(&env, &base, "198.51.100.77", &phone, &bad))).await;
+        let by_id = join_all((0..10).map(|_| env.verify(&base, &id, &bad))).await;
+        assert!(by_id.iter().chain(by_phone.iter()).all(|r| r.code() == "invalid_code"));
+    }
+    panic!("never blocked");
+}
+
+/// Meta retries a delivery for days; a message older than a request never counts for it.
+pub async fn replayed_and_stale_messages_count_once_or_never(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    let message_id = fresh_id();
+    let wrong_reply = incoming(&phone, &wrong(&code), &message_id);
+    for _ in 0..3 {
+        assert_eq!(env.raw_delivery(Value::String(wrong_reply.clone()), "valid").await["webhook_status"], 200);
+    }
+    assert_eq!(env.status(&env.main, &id).await.body["attempts_left"], 4, "counted once");
+    // The right code, but sent an hour before this request began: it proves nothing now.
+    let mut stale: Value = serde_json::from_str(&incoming(&phone, &code, &fresh_id())).unwrap();
+    let hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
+    stale["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = hour_ago.to_string().into();
+    assert_eq!(env.raw_delivery(stale, "valid").await["webhook_status"], 200);
+    let status = env.status(&env.main, &id).await;
+    assert_eq!((status.body["status"].as_str(), status.body["attempts_left"].as_u64()), (Some("pending"), Some(4)));
+}
+
+/// The owner answers `NOT ME` to a confirmation: the verification is revoked and no
+/// new code goes out for a day.
+pub async fn not_me_revokes_and_blocks(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    assert_eq!(env.reply(&phone, &code).await["webhook_status"], 200);
+    let confirmation = env.wait_for_messages(&phone, 2).await;
+    let text = confirmation[1]["text"].as_str().unwrap();
+    assert!(text.contains("whatsapp-otp-worker") && text.contains("NOT ME"), "{text}");
+    assert!(env.status_with_token(&env.main, &id).await.body["token"].is_string());
+
+    assert_eq!(env.reply(&phone, "not me").await["webhook_status"], 200);
+    let status = env.status_with_token(&env.main, &id).await;
+    assert_eq!(status.body["status"], "revoked", "{}", status.text);
+    assert!(status.body.get("token").is_none());
+    let verify = env.verify(&env.main, &id, &code).await;
+    assert_eq!((verify.status, verify.code()), (410, "revoked"));
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let again = env.request_code(&phone).await;
+    assert_eq!((again.status, again.body["error"]["reason"].as_str()), (429, Some("not_me")), "{}", again.text);
+    let ack = env.wait_for_messages(&phone, 3).await;
+    assert!(ack[2]["text"].as_str().unwrap().contains("24"), "{}", ack[2]);
+}
+
+/// Meta slow or down: a failed resend keeps the previous code, and a verification that
+/// lands while a slow send is pending is not undone when that send fails.
+pub async fn meta_failures_never_cost_the_user(env: Arc<Env>) {
+    let phone = random_phone();
+    let (id, code) = env.issue(&phone).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    env.script_failure(json!({ "code": 131000, "count": 2, "to": digits(&phone) })).await;
+    let resend = env.request_code(&phone).await;
+    assert_eq!((resend.status, resend.code()), (502, "whatsapp_unavailable"));
+    assert_eq!(env.status(&env.main, &id).await.body["status"], "pending", "the previous code lives on");
+
+    // A slow resend (it will time out) while the owner types the previous code.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    env.script_failure(json!({ "delay_ms": 11_000, "to": digits(&phone) })).await;
+    let (slow, verified) = tokio::join!(env.request_code(&phone), async {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        env.verify(&env.main, &id, &code).await
+    });
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    assert_eq!(slow.status, 502, "{}", slow.text);
+    assert_eq!(env.status(&env.main, &id).await.body["status"], "verified");
+}
+
+/// With `VERIFY_VIA=code,reply` inbound requests are refused; with the day's budget
+/// spent, sends stop with `daily_budget_exhausted`.
+pub async fn operator_switches_channels_and_caps_spend(env: Arc<Env>) {
+    let inbound = env.request(&env.guarded, json!({ "phone": random_phone(), "mode": "inbound" })).await;
+    assert_eq!((inbound.status, inbound.code()), (400, "invalid_request"), "{}", inbound.text);
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        let resp = env.request(&env.guarded, json!({ "phone": random_phone() })).await;
+        outcomes.push((resp.status, resp.code().to_string()));
+    }
+    assert_eq!(outcomes.iter().filter(|(s, _)| *s == 202).count(), 3, "{outcomes:?}");
+    assert!(outcomes[3..].iter().all(|o| *o == (503, "daily_budget_exhausted".to_string())), "{outcomes:?}");
+}
+
+/// `CHAT_REPLIES=false`: a reply that verifies gets no confirmation in the chat.
+pub async fn chat_replies_can_be_turned_off(env: Arc<Env>) {
+    let phone = random_phone();
+    let url = format!("{}/v1/otp/request", env.strict);
+    let resp = env.post_from("203.0.113.201", &url, &json!({ "phone": phone, "turnstile_token": "pass-e2e" })).await;
+    assert_eq!(resp.status, 202, "{}", resp.text);
+    let id = resp.body["request_id"].as_str().unwrap().to_string();
+    let messages = env.wait_for_messages(&phone, 1).await;
+    let text = messages[0]["text"].as_str().unwrap();
+    let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
+    let answer = deliver_to(&env, &env.strict, &incoming(&phone, &code, &fresh_id())).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let status = into_resp(
+        env.http
+            .post(format!("{}/v1/otp/status", env.strict))
+            .header("CF-Connecting-IP", "203.0.113.202")
+            .json(&json!({ "request_id": id }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status.body["status"], "verified", "{}", status.text);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.inbox(&phone).await.len(), 1, "no confirmation was sent");
+}
