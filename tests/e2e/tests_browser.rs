@@ -18,6 +18,9 @@ pub async fn client_js_is_the_package_module(env: Arc<Env>) {
         assert_eq!(resp.header("content-type"), Some("text/javascript; charset=utf-8"));
         assert_eq!(resp.header("cache-control"), Some("public, max-age=300"));
         assert!(resp.text == CLIENT_JS, "/client.js differs from clients/js/index.js");
+        let head = env.http.head(format!("{base}/client.js")).send().await.expect("HEAD");
+        assert_eq!(head.status(), 200);
+        assert!(head.bytes().await.expect("body").is_empty());
     }
     // The page and its scripts exist only where the page is on.
     for path in ["/", "/page.js", "/qr.js"] {

@@ -67,6 +67,15 @@ test("request, then verify with the code: camelCased answers and a JWT", async (
   assert.equal(again.status, 409);
 });
 
+test("verify by phone checks the number's live request", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { code } = await lastMessage(number);
+  const ok = await otp.verify({ phone: number }, code);
+  assert.equal(ok.requestId, req.requestId);
+  assert.equal(ok.token.split(".").length, 3);
+});
+
 test("a wrong code is an OtpError with attemptsLeft", async () => {
   const number = phone();
   const req = await otp.request(number);
