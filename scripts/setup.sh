@@ -33,19 +33,6 @@ if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$ROOT/package-lock.json" -n
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
-# The reference page's tests drive a real headless Chromium through chromedriver,
-# Debian's own packages (CI is a fresh Debian machine, as root).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  step "installing chromium and chromium-driver (apt-get)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >&2
-fi
-if [ ! -d "$ROOT/tests/browser/node_modules/axe-core" ] || [ "$ROOT/tests/browser/package-lock.json" -nt "$ROOT/tests/browser/node_modules/.package-lock.json" ]; then
-  step "installing the browser tests' node packages (npm ci in tests/browser)"
-  (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
-
 export PATH="$TOOLS/bin:$PATH"
 export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
@@ -61,4 +48,21 @@ stop_leftovers() {
     kill -KILL -- "-$(basename "$group")" 2>/dev/null || true
     rm -f "$group"
   done
+}
+
+# The reference page's tests (./test only) drive a real headless Chromium through
+# chromedriver, Debian's own packages (CI is a fresh Debian machine, as root), with
+# axe-core and jsQR from npm.
+setup_browser_tests() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    step "installing chromium and chromium-driver (apt-get)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >&2
+  fi
+  if [ ! -d "$ROOT/tests/browser/node_modules/axe-core" ] || [ "$ROOT/tests/browser/package-lock.json" -nt "$ROOT/tests/browser/node_modules/.package-lock.json" ]; then
+    step "installing the browser tests' node packages (npm ci in tests/browser)"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
 }
