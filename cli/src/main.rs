@@ -4,12 +4,15 @@
 
 use std::process::ExitCode;
 
+mod templates;
+
 const USAGE: &str = "\
 otpctl: operator's command for whatsapp-otp-worker
 
 Usage: otpctl <command> [options]
 
 Commands:
+  templates the WhatsApp authentication template: create it, list its review status
   help      this text";
 
 fn main() -> ExitCode {
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Some("templates") => templates::run(&args[1..]),
         Some(other) => {
             eprintln!("otpctl: unknown command '{other}'\n\n{USAGE}");
             ExitCode::from(2)

@@ -20,6 +20,9 @@ pub fn stop_all() {
     services.clear();
 }
 
+/// The template the `lifecycle` worker sends; the stand-in does not seed it.
+pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
+
 pub struct Env {
     pub http: reqwest::Client,
     pub standin: String,
@@ -34,8 +37,10 @@ pub struct Env {
     pub strict: String,
     /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
     pub guarded: String,
-    /// No cooldown, 10 attempts, 20 sends an hour: room for a hundred wrong codes.
+    /// No cooldown, 10 attempts, 20 sends an hour and a day: room for a hundred wrong codes.
     pub lenient: String,
+    /// Like `main`, but its template (`otp_lifecycle`) exists only once `otpctl` creates it.
+    pub lifecycle: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
@@ -91,22 +96,19 @@ impl Env {
         let api = standin.url.clone();
         SERVICES.lock().unwrap().push(standin.service);
 
-        let main = Worker::start(
-            &dir,
-            "main",
-            main_port,
-            &api,
-            &[
-                ("RESEND_COOLDOWN_SECONDS", "2"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
-                ("ALLOWED_COUNTRY_CODES", "1,44"),
-                ("ALLOWED_ORIGINS", "http://localhost:5173"),
-                ("TOKEN_AUDIENCE", "e2e-backend"),
-                ("DEMO_PAGE", "true"),
-            ],
-            &[],
-        );
+        let main_vars = [
+            ("RESEND_COOLDOWN_SECONDS", "2"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            ("ALLOWED_ORIGINS", "http://localhost:5173"),
+            ("TOKEN_AUDIENCE", "e2e-backend"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+            ("DEMO_PAGE", "true"),
+        ];
+        let main = Worker::start(&dir, "main", main_port, &api, &main_vars, &[]);
+        let lifecycle_vars: Vec<(&str, &str)> =
+            main_vars.iter().copied().chain([("WHATSAPP_TEMPLATE_NAME", LIFECYCLE_TEMPLATE)]).collect();
+        let lifecycle = Worker::start(&dir, "lifecycle", free_port(), &api, &lifecycle_vars, &[]);
         let short_ttl = Worker::start(
             &dir,
             "short-ttl",
@@ -158,7 +160,7 @@ impl Env {
                 ("RESEND_COOLDOWN_SECONDS", "0"),
                 ("OTP_MAX_ATTEMPTS", "10"),
                 ("MAX_SENDS_PER_HOUR", "20"),
-                ("MAX_SENDS_PER_DAY", "40"),
+                ("MAX_SENDS_PER_DAY", "20"),
                 ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
             ],
             &[],
@@ -172,10 +174,12 @@ impl Env {
             strict: strict.url.clone(),
             guarded: guarded.url.clone(),
             lenient: lenient.url.clone(),
+
+            lifecycle: lifecycle.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
         };
-        let workers = [main, short_ttl, broken, strict, guarded, lenient];
+        let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle];
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
@@ -184,7 +188,7 @@ impl Env {
     }
 
     pub fn worker_count(&self) -> usize {
-        6
+        7
     }
 
     pub fn print_logs(&self) {

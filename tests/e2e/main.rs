@@ -13,6 +13,7 @@ mod tests_foundation;
 mod tests_hardening;
 mod tests_otp;
 mod tests_platform;
+mod tests_templates;
 mod tests_webhook;
 
 use std::future::Future;
@@ -84,6 +85,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_abuse::meta_failures_never_cost_the_user,
         tests_abuse::operator_switches_channels_and_caps_spend,
         tests_abuse::chat_replies_can_be_turned_off,
+        tests_abuse::every_limit_names_its_reason,
         tests_platform::a_message_without_a_number_never_sinks_its_delivery,
         tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
         tests_platform::inbound_never_verifies_without_a_number,
@@ -99,6 +101,11 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_hardening::storm_of_requests_for_one_number_sends_one_message,
         tests_hardening::storm_of_right_codes_verifies_once,
         tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
+        tests_templates::otpctl_creates_a_template_that_sends_once_approved,
+        tests_templates::otpctl_shows_metas_refusals_in_words,
+        tests_templates::otpctl_refuses_one_tap_without_the_app,
+        tests_templates::otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
+        tests_templates::a_scripted_rejection_is_listed_with_its_reason,
         tests_browser::client_js_is_the_package_module,
         tests_browser::client_package_tests_pass,
         tests_browser::reference_page_in_chromium_at_1280px,
@@ -133,8 +140,9 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     let env = Arc::new(Env::start().await);
     println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
     println!("\nrunning {} tests", selected.len());
-    // E2E_CONCURRENCY bounds how many tests run at once (all by default).
-    let permits = std::env::var("E2E_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(selected.len());
+    // E2E_CONCURRENCY bounds how many tests run at once: enough to race requests
+    // inside each test, not so many that a 2-core machine starves the dev proxies.
+    let permits = std::env::var("E2E_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
     let gate = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
     let mut handles = Vec::new();
     for (name, test) in &selected {
