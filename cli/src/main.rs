@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+mod keys;
 mod templates;
 
 const USAGE: &str = "\
@@ -12,6 +13,7 @@ otpctl: operator's command for whatsapp-otp-worker
 Usage: otpctl <command> [options]
 
 Commands:
+  keys      a key pair for ES256 tokens: keys generate [--kid K]
   templates the WhatsApp authentication template: create it, list its review status
   help      this text";
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Some("keys") => keys::run(&args[1..]),
         Some("templates") => templates::run(&args[1..]),
         Some(other) => {
             eprintln!("otpctl: unknown command '{other}'\n\n{USAGE}");

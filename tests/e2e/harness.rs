@@ -38,7 +38,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
         command.process_group(0);
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         record_group(child.id(), true);
@@ -134,6 +134,9 @@ impl StandIn {
 pub struct Worker {
     pub url: String,
     pub service: Service,
+    /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
+    #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
+    pub inspector_port: u16,
 }
 
 impl Worker {
@@ -145,6 +148,19 @@ impl Worker {
         api_base: &str,
         vars: &[(&str, &str)],
         secrets: &[(&str, Option<&str>)],
+    ) -> Worker {
+        Worker::start_with(dir, name, port, api_base, vars, secrets, "")
+    }
+
+    /// The same, with `bindings` (TOML tables: queues, D1) added to the configuration.
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        api_base: &str,
+        vars: &[(&str, &str)],
+        secrets: &[(&str, Option<&str>)],
+        bindings: &str,
     ) -> Worker {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).expect("worker dir");
@@ -164,7 +180,7 @@ impl Worker {
             "name = \"otp-e2e-{name}\"\nmain = {shim:?}\ncompatibility_date = \"2026-04-01\"\n\
              [[kv_namespaces]]\nbinding = \"OTP_CODES\"\nid = \"e2e\"\n\
              [durable_objects]\nbindings = [{{ name = \"PHONE_GUARD\", class_name = \"PhoneGuard\" }}]\n\
-             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n[vars]\n{vars_toml}",
+             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n{bindings}\n[vars]\n{vars_toml}",
             shim = shim.display().to_string()
         );
         std::fs::write(dir.join("wrangler.toml"), config).expect("wrangler.toml");
@@ -191,11 +207,12 @@ impl Worker {
         let log = dir.join("wrangler.log");
         // One append-mode handle for both streams, so neither overwrites the other.
         let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+        let inspector_port = free_port();
         let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
         command
             .current_dir(&dir)
             .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
             .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
             // A registry of its own: wrangler dev instances that share one reload
@@ -206,7 +223,7 @@ impl Worker {
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-        Worker { url: format!("http://127.0.0.1:{port}"), service }
+        Worker { url: format!("http://127.0.0.1:{port}"), service, inspector_port }
     }
 }
 
