@@ -145,7 +145,8 @@ for (const viewport of chosen) {
     const [{ code: oldCode }] = await templates(number);
     await page.waitFor("!document.getElementById('resend').disabled", "the end of the countdown", 6000);
     const labels = await page.run("return labels");
-    assert.deepEqual(labels[0], [true, "Send a new code (in 2 s)"], "the countdown starts at resend_after");
+    assert.equal(labels[0][0], true, "resend is disabled during the cooldown");
+    assert.match(labels[0][1], /^Send a new code \(in [12] s\)$/, "the countdown starts at resend_after");
     assert.ok(labels.some(([disabled, label]) => disabled && label.endsWith("(in 1 s)")), "the countdown ticks");
     assert.deepEqual(labels.at(-1), [false, "Send a new code"]);
     await page.click("#resend");
