@@ -1,79 +1,102 @@
-//! `./bench`: the release worker in workerd beside the stand-in, under concurrent
-//! load. Prints the wasm size (raw and gzip) and, for `/healthz` (the baseline),
-//! `POST /v1/otp/request` and `POST /v1/otp/verify`: requests per second and
-//! p50/p99 latency. Numbers are printed, never asserted.
+//! `./bench`: the release worker and the floor (`benches/floor`, a minimal JavaScript
+//! worker making only the same storage and network round trips) in workerd, side by
+//! side against one Cloud API stand-in, under the same concurrent load.
+//!
+//! Prints the wasm size (raw and gzip), each worker's start-up (from `wrangler dev`
+//! to the first `/healthz` answer, then the first code request's latency: the cold
+//! path), and per route the median req/s, p50/p99 latency and the ratio to the floor
+//! over alternating runs (worker first, then floor first, and so on), with the spread.
+//! Numbers are printed, never asserted: the machine is shared and runs are noisy.
+//!
+//! `BENCH_SECONDS` (default 5) per run, `BENCH_REPEATS` (default 3) runs per route and
+//! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections.
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use harness::{free_port, root, run_dir, wait_until_up, StandIn, Worker};
+use harness::{free_port, root, run_dir, Service, StandIn, Worker, ACCESS_TOKEN, PHONE_NUMBER_ID};
 
-const CONCURRENCY: usize = 32;
-const HEALTH_REQUESTS: usize = 2000;
-const OTP_REQUESTS: usize = 400;
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
-struct Stats {
-    name: &'static str,
-    count: usize,
+/// One timed run: how many answers were as expected, how many not, and latencies.
+struct Run {
+    ok: usize,
     errors: usize,
     wall: Duration,
     latencies: Vec<Duration>,
 }
 
-impl Stats {
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.wall.as_secs_f64()
+    }
+
     fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[i].as_secs_f64() * 1000.0
     }
-
-    fn print(&self) {
-        println!(
-            "{:<20} {:>6} {:>7} {:>10.0} {:>9.1} {:>9.1}",
-            self.name,
-            self.count,
-            self.errors,
-            self.count as f64 / self.wall.as_secs_f64(),
-            self.percentile(0.50),
-            self.percentile(0.99)
-        );
-    }
 }
 
-/// Runs `count` calls, `CONCURRENCY` at a time; a call yields whether it succeeded.
-async fn load<F, Fut>(name: &'static str, count: usize, call: F) -> Stats
+/// What a call to the target yields: whether it was the expected answer, and the
+/// (phone, request id) it created, if any.
+type Outcome = (bool, Option<(String, String)>);
+
+/// Calls `call(i)` from `connections` loops until `duration` passes or `limit` calls
+/// were started. Returns the run and what the calls created.
+async fn load<F, Fut>(connections: usize, duration: Duration, limit: usize, call: F) -> (Run, Vec<(String, String)>)
 where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = bool>,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send,
 {
+    let call = Arc::new(call);
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let results: Vec<(bool, Duration)> = stream::iter(0..count)
-        .map(|i| {
-            let fut = call(i);
-            async move {
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (call, next) = (call.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= limit || Instant::now() >= deadline {
+                    return seen;
+                }
                 let t = Instant::now();
-                let ok = fut.await;
-                (ok, t.elapsed())
+                let (ok, created) = call(i).await;
+                seen.push((ok, t.elapsed(), created));
             }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.extend(task.await.expect("load task"));
+    }
     let wall = started.elapsed();
-    let mut latencies: Vec<Duration> = results.iter().map(|r| r.1).collect();
+    let mut latencies: Vec<Duration> = results.iter().filter(|r| r.0).map(|r| r.1).collect();
     latencies.sort();
-    Stats { name, count, errors: results.iter().filter(|r| !r.0).count(), wall, latencies }
+    let ok = results.iter().filter(|r| r.0).count();
+    let errors = results.len() - ok;
+    let created = results.into_iter().filter_map(|r| r.2).collect();
+    (Run { ok, errors, wall, latencies }, created)
 }
 
 fn gzip_size(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("python3")
+    let out = Command::new("python3")
         .args(["-c", "import gzip,sys; print(len(gzip.compress(open(sys.argv[1],'rb').read(), 9)))"])
         .arg(path)
         .output()
@@ -81,91 +104,354 @@ fn gzip_size(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The floor worker from `benches/floor`, copied into the run folder (wrangler writes
+/// its own files beside the config) and pointed at the stand-in.
+fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service) {
+    let dir = dir.join("floor");
+    std::fs::create_dir_all(&dir).expect("floor dir");
+    for file in ["worker.js", "wrangler.toml"] {
+        std::fs::copy(root().join("benches/floor").join(file), dir.join(file)).expect("benches/floor");
+    }
+    let log = dir.join("wrangler.log");
+    let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+    let mut command = Command::new(root().join("node_modules/.bin/wrangler"));
+    command
+        .current_dir(&dir)
+        .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+        .args(["--persist-to", "state"])
+        .args(["--var", &format!("WHATSAPP_API_BASE:{api_base}")])
+        .args(["--var", &format!("WHATSAPP_PHONE_NUMBER_ID:{PHONE_NUMBER_ID}")])
+        .args(["--var", &format!("WHATSAPP_ACCESS_TOKEN:{ACCESS_TOKEN}")])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out);
+    (format!("http://127.0.0.1:{port}"), Service::spawn("wrangler dev (floor)", command, log))
+}
+
+struct Target {
+    name: &'static str,
+    url: String,
+    service: Service,
+    /// From `wrangler dev` starting to the first `/healthz` answer.
+    startup: Duration,
+    /// The first code request after that: compiling, the first objects, the first fetch.
+    first_request: Duration,
+}
+
+/// A fresh number for each code request: each one is a new guard object in both workers.
+static NEXT_PHONE: AtomicUsize = AtomicUsize::new(0);
+
+fn fresh_phone() -> String {
+    format!("+1555{:07}", 3_000_000 + NEXT_PHONE.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Client addresses cycle through a pool, as real traffic comes from many.
+fn address(i: usize) -> String {
+    format!("10.{}.{}.{}", (i / 65_536) % 4, (i / 256) % 256, i % 256)
+}
+
+async fn code_request(http: &reqwest::Client, url: &str, i: usize) -> Outcome {
+    let phone = fresh_phone();
+    let sent = http.post(url).header("CF-Connecting-IP", address(i % 1024)).json(&json!({ "phone": phone })).send();
+    let Ok(resp) = sent.await else { return (false, None) };
+    let ok = resp.status() == 202;
+    let id = resp.json::<Value>().await.ok().and_then(|b| b["request_id"].as_str().map(str::to_string));
+    (ok, id.map(|id| (phone.trim_start_matches('+').to_string(), id)))
+}
+
+async fn start(name: &'static str, http: &reqwest::Client, launch: impl FnOnce() -> (String, Service)) -> Target {
+    let t = Instant::now();
+    let (url, service) = launch();
+    let deadline = t + Duration::from_secs(120);
+    while http.get(format!("{url}/healthz")).timeout(Duration::from_secs(2)).send().await.is_err() {
+        assert!(Instant::now() < deadline, "{name} did not come up; log:\n{}", service.log_tail(40));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let startup = t.elapsed();
+    let t = Instant::now();
+    let (ok, _) = code_request(http, &format!("{url}/v1/otp/request"), 5000).await;
+    assert!(ok, "{name}: the first code request failed; log:\n{}", service.log_tail(40));
+    Target { name, url, service, startup, first_request: t.elapsed() }
+}
+
+/// `BENCH_PROFILE=1`: the worker alone, one CPU profile per route through workerd's
+/// inspector (`benches/profile.mjs`), saved under `target/profile-*.json`.
+async fn profile(
+    http: &reqwest::Client,
+    base: &str,
+    inspector: u16,
+    standin: &str,
+    connections: usize,
+    duration: Duration,
+) {
+    let http = Arc::new(http.clone());
+    let mut pairs: Arc<Vec<(String, String)>> = Arc::new(Vec::new());
+    for route in ["healthz", "request", "verify", "status"] {
+        let out = root().join(format!("target/profile-{route}.json"));
+        let profiler = Command::new("node")
+            .arg(root().join("benches/profile.mjs"))
+            .args([inspector.to_string(), duration.as_secs().to_string(), out.display().to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let h = http.clone();
+        let (run, made) = match route {
+            "healthz" => {
+                let url = format!("{base}/healthz");
+                load(connections, duration, usize::MAX, move |_| {
+                    let req = h.get(&url);
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+            "request" => {
+                let url = format!("{base}/v1/otp/request");
+                load(connections, duration, usize::MAX, move |i| {
+                    let (h, url) = (h.clone(), url.clone());
+                    async move { code_request(&h, &url, i).await }
+                })
+                .await
+            }
+            "verify" => {
+                let (url, p) = (format!("{base}/v1/otp/verify"), pairs.clone());
+                load(connections, duration, p.len(), move |i| {
+                    let (id, code) = &p[i];
+                    let req = h
+                        .post(&url)
+                        .header("CF-Connecting-IP", address(i))
+                        .json(&json!({ "request_id": id, "code": code }));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+            _ => {
+                let (base, p) = (format!("{base}/v1/otp/status/"), pairs.clone());
+                load(connections, duration, usize::MAX, move |i| {
+                    let req =
+                        h.get(format!("{base}{}", p[i % p.len()].0)).header("CF-Connecting-IP", address(i % 1024));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await
+            }
+        };
+        let report = profiler.wait_with_output().expect("profiler");
+        println!("\n== {route}: {:.0} req/s, {} ok, {} unexpected", run.rate(), run.ok, run.errors);
+        println!("{}", String::from_utf8_lossy(&report.stdout));
+        if route == "request" {
+            let inbox: Value = http.get(format!("{standin}/control/inbox")).send().await.unwrap().json().await.unwrap();
+            let codes: HashMap<String, String> = inbox["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
+                .collect();
+            pairs =
+                Arc::new(made.iter().filter_map(|(phone, id)| Some((id.clone(), codes.get(phone)?.clone()))).collect());
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// Every run of one route: per target, its runs in order.
+struct RouteRuns {
+    route: &'static str,
+    round_trips: &'static str,
+    runs: Vec<(&'static str, Vec<Run>)>,
+}
+
+impl RouteRuns {
+    fn print(&self) {
+        println!("\n{}  (each side: {})", self.route, self.round_trips);
+        let floor: Vec<f64> =
+            self.runs.iter().find(|(n, _)| *n == "floor").map(|(_, r)| r.iter().map(Run::rate).collect()).unwrap();
+        for (name, runs) in &self.runs {
+            let mut rates: Vec<f64> = runs.iter().map(Run::rate).collect();
+            let (lo, hi) = rates.iter().fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+            let mut p50: Vec<f64> = runs.iter().map(|r| r.percentile(0.5)).collect();
+            let mut p99: Vec<f64> = runs.iter().map(|r| r.percentile(0.99)).collect();
+            let errors: usize = runs.iter().map(|r| r.errors).sum();
+            let count: usize = runs.iter().map(|r| r.ok).sum();
+            let mut ratios: Vec<f64> = rates.iter().zip(&floor).map(|(r, f)| r / f).collect();
+            let (rlo, rhi) = ratios.iter().fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+            println!(
+                "  {:<14} {:>8.0} req/s ({:>5.0}–{:<5.0}) p50 {:>6.1} ms  p99 {:>6.1} ms  ratio {:>4.2} ({:.2}–{:.2})  \
+                 {count} ok, {errors} unexpected",
+                name,
+                median(&mut rates),
+                lo,
+                hi,
+                median(&mut p50),
+                median(&mut p99),
+                median(&mut ratios),
+                rlo,
+                rhi,
+            );
+        }
+    }
+}
+
 fn main() {
     let wasm = root().join("build/index_bg.wasm");
     let raw = std::fs::metadata(&wasm).expect("build/index_bg.wasm: run ./bench").len();
-    println!("wasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
+    let seconds = setting("BENCH_SECONDS", 5);
+    let repeats = setting("BENCH_REPEATS", 3) as usize;
+    let connections = setting("BENCH_CONNECTIONS", 16) as usize;
+    let duration = Duration::from_secs(seconds);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = run_dir();
         let port = free_port();
         let mut standin = StandIn::start(&dir, &format!("http://127.0.0.1:{port}/webhook"));
-        // No cooldown, so the same numbers can ask again for the warm run.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(connections * 2).build().unwrap();
+        // Limits high enough never to bite, no cooldown: only the work is measured.
         let vars = [
             ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
             ("RESEND_COOLDOWN_SECONDS", "0"),
             ("MAX_SENDS_PER_HOUR", "1000"),
             ("MAX_SENDS_PER_DAY", "1000"),
         ];
-        let mut worker = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
-        let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
-        wait_until_up(&http, &format!("{}/healthz", worker.url), &worker.service).await;
-        let base = worker.url.clone();
-        // Warm-up: the first requests compile the wasm and start the Durable Object namespace.
-        for _ in 0..20 {
-            let _ = http.get(format!("{base}/healthz")).send().await;
+        if std::env::var("BENCH_PROFILE").is_ok() {
+            let w = Worker::start(&dir, "profile", port, &standin.url, &vars, &[]);
+            let mut target = start("worker", &http, || (w.url, w.service)).await;
+            profile(&http, &target.url, w.inspector_port, &standin.url, connections, duration).await;
+            target.service.stop();
+            standin.service.stop();
+            return;
         }
-
-        let health = load("GET /healthz", HEALTH_REQUESTS, |_| {
-            let req = http.get(format!("{base}/healthz"));
-            async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
+        // One after the other, so each start-up is measured alone.
+        let mut worker = start("worker", &http, || {
+            let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
+            (w.url, w.service)
         })
         .await;
+        let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
 
-        let phones: Vec<String> = (0..OTP_REQUESTS).map(|i| format!("+1555{:07}", 3_000_000 + i)).collect();
-        let ids = std::sync::Mutex::new(HashMap::new());
-        let request_run = |name: &'static str| {
-            load(name, OTP_REQUESTS, |i| {
-                // Distinct client addresses, as real traffic has: one address is one
-                // `ip:` guard object, which would serialise the whole run.
-                let req = http
-                    .post(format!("{base}/v1/otp/request"))
-                    .header("CF-Connecting-IP", format!("10.0.{}.{}", i / 250, i % 250 + 1))
-                    .json(&json!({ "phone": phones[i] }));
-                let ids = &ids;
-                let phone = phones[i].clone();
-                async move {
-                    let Ok(resp) = req.send().await else { return false };
-                    let ok = resp.status() == 202;
-                    if let Ok(body) = resp.json::<Value>().await {
-                        if let Some(id) = body["request_id"].as_str() {
-                            ids.lock().unwrap().insert(phone.trim_start_matches('+').to_string(), id.to_string());
-                        }
-                    }
-                    ok
-                }
-            })
-        };
-        // New numbers and addresses: each request also creates two Durable Objects.
-        let request = request_run("POST request (new)").await;
-
-        let inbox: Value =
-            http.get(format!("{}/control/inbox", standin.url)).send().await.unwrap().json().await.unwrap();
-        let pairs: Vec<(String, String)> = {
-            let ids = ids.lock().unwrap();
-            inbox["messages"]
+        let mut results: Vec<RouteRuns> = vec![
+            RouteRuns { route: "GET /healthz", round_trips: "no I/O", runs: vec![] },
+            RouteRuns {
+                route: "POST /v1/otp/request (new numbers)",
+                round_trips: "address DO + number DO + KV put + Cloud API fetch; `floor+settle` and the worker \
+                              also settle (number DO) and link the message (DO) after answering, in waitUntil",
+                runs: vec![],
+            },
+            RouteRuns {
+                route: "POST /v1/otp/verify (right codes)",
+                round_trips: "address DO + KV get + number DO",
+                runs: vec![],
+            },
+            RouteRuns {
+                route: "GET /v1/otp/status/{id}",
+                round_trips: "address DO + KV get + number DO",
+                runs: vec![],
+            },
+        ];
+        for routes in &mut results {
+            let names: &[&'static str] = if routes.route.contains("request") {
+                &["worker", "floor", "floor+settle"]
+            } else {
+                &["worker", "floor"]
+            };
+            routes.runs = names.iter().map(|n| (*n, Vec::new())).collect();
+        }
+        let http = Arc::new(http);
+        for rep in 0..repeats {
+            // Alternate who goes first: load from neighbours and the machine's state
+            // (caches, SQLite files) lands on both sides equally.
+            let order: Vec<&Target> = if rep % 2 == 0 { vec![&worker, &floor] } else { vec![&floor, &worker] };
+            // healthz
+            for target in &order {
+                let (http, url) = (http.clone(), format!("{}/healthz", target.url));
+                let (run, _) = load(connections, duration, usize::MAX, move |_| {
+                    let req = http.get(&url);
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await;
+                results[0].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
+            }
+            // request, then verify and status on what this run created
+            let mut variants: Vec<(&'static str, &Target, &'static str)> =
+                vec![("worker", &worker, ""), ("floor", &floor, ""), ("floor+settle", &floor, "?settle=1")];
+            variants.rotate_left(rep % 3);
+            let mut created: HashMap<&'static str, Vec<(String, String)>> = HashMap::new();
+            for (name, target, query) in &variants {
+                let (http, url) = (http.clone(), format!("{}/v1/otp/request{query}", target.url));
+                let (run, made) = load(connections, duration, usize::MAX, move |i| {
+                    let (http, url) = (http.clone(), url.clone());
+                    async move { code_request(&http, &url, i).await }
+                })
+                .await;
+                results[1].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
+                created.insert(name, made);
+            }
+            let inbox: Value =
+                http.get(format!("{}/control/inbox", standin.url)).send().await.unwrap().json().await.unwrap();
+            let codes: HashMap<String, String> = inbox["messages"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter_map(|m| Some((ids.get(m["to"].as_str()?)?.clone(), m["code"].as_str()?.to_string())))
-                .collect()
-        };
-        let verify = load("POST verify", pairs.len(), |i| {
-            let (id, code) = &pairs[i];
-            let req = http.post(format!("{base}/v1/otp/verify")).json(&json!({ "request_id": id, "code": code }));
-            async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
-        })
-        .await;
-        // The same numbers again: their guard objects exist now.
-        let request_warm = request_run("POST request (warm)").await;
+                .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
+                .collect();
+            for target in &order {
+                let pairs: Arc<Vec<(String, String)>> = Arc::new(
+                    created[target.name]
+                        .iter()
+                        .filter_map(|(phone, id)| Some((id.clone(), codes.get(phone)?.clone())))
+                        .collect(),
+                );
+                let (h, url, p) = (http.clone(), format!("{}/v1/otp/verify", target.url), pairs.clone());
+                let (run, _) = load(connections, duration, pairs.len(), move |i| {
+                    let (id, code) = &p[i];
+                    let req = h
+                        .post(&url)
+                        .header("CF-Connecting-IP", address(i % 1024))
+                        .json(&json!({ "request_id": id, "code": code }));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await;
+                results[2].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
+                let (h, base, p) = (http.clone(), format!("{}/v1/otp/status/", target.url), pairs.clone());
+                let (run, _) = load(connections, duration, usize::MAX, move |i| {
+                    let id = &p[i % p.len()].0;
+                    let req = h.get(format!("{base}{id}")).header("CF-Connecting-IP", address(i % 1024));
+                    async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
+                })
+                .await;
+                results[3].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
+            }
+            eprintln!("[bench] round {}/{repeats} done", rep + 1);
+        }
 
-        println!("\nconcurrency {CONCURRENCY}, one wrangler dev (workerd) on loopback, local KV and Durable Objects");
-        println!("{:<20} {:>6} {:>7} {:>10} {:>9} {:>9}", "route", "count", "errors", "req/s", "p50 ms", "p99 ms");
-        for stats in [&health, &request, &verify, &request_warm] {
-            stats.print();
+        println!("\nwasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
+        for target in [&worker, &floor] {
+            println!(
+                "start-up ({}): {:.2} s from `wrangler dev` to the first /healthz answer, then {:.0} ms for the first \
+                 code request (cold path)",
+                target.name,
+                target.startup.as_secs_f64(),
+                target.first_request.as_secs_f64() * 1000.0
+            );
+        }
+        println!(
+            "\n{repeats} alternating runs per route and side, {seconds} s each (verify: at most the codes the \
+             run before created), {connections} connections, one `wrangler dev` (workerd) each on loopback, local \
+             KV and Durable Objects. Median req/s (min–max), median p50/p99, ratio to the floor of the same round \
+             (median, min–max)."
+        );
+        for routes in &results {
+            routes.print();
         }
         worker.service.stop();
+        floor.service.stop();
         standin.service.stop();
     });
 }

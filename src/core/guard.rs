@@ -24,6 +24,8 @@ pub mod stored;
 #[cfg(test)]
 mod model;
 #[cfg(test)]
+mod storage_size;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,7 @@ mod log;
 mod outbound;
 mod router;
 mod settings;
+mod tokens;
 
 #[allow(unused_imports)]
 pub use guard_object::PhoneGuard;

@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{admin, health, otp, webhook};
+use super::handlers::{admin, docs, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -19,6 +19,8 @@ enum Route {
     OtpStatus(String),
     OtpStatusWithToken,
     Webhook,
+    OpenApi,
+    Jwks,
     AdminStats,
     AdminSeries,
     AdminDeadLetters,
@@ -34,6 +36,8 @@ impl Route {
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
+            "/openapi.json" => Some(Route::OpenApi),
+            "/.well-known/jwks.json" => Some(Route::Jwks),
             "/v1/admin/stats" => Some(Route::AdminStats),
             "/v1/admin/series" => Some(Route::AdminSeries),
             "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
@@ -50,6 +54,8 @@ impl Route {
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
+            Route::OpenApi => "openapi",
+            Route::Jwks => "jwks",
             Route::AdminStats => "admin_stats",
             Route::AdminSeries => "admin_series",
             Route::AdminDeadLetters => "admin_dead_letters",
@@ -59,7 +65,7 @@ impl Route {
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, HEAD, OPTIONS",
+            Route::Health | Route::Demo | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => "GET, HEAD, OPTIONS",
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, HEAD, POST",
             Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET, HEAD",
@@ -95,7 +101,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (None, _) => Err(ApiError::not_found("route")),
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
-        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config, super::events::features(&env))),
+        (Some(Route::Health), Method::Get) => {
+            Ok(health::healthz(&*super::tokens::with_key_check(config.clone()).await, super::events::features(&env)))
+        }
+        (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
         // The operator's routes need only their own settings, not a working OTP configuration.
         (Some(Route::AdminStats), Method::Get) => admin::stats(&req, &env).await,
         (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
@@ -115,6 +124,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
+                (Route::Jwks, Method::Get) => docs::jwks(config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },

@@ -16,6 +16,11 @@ pub const OTP_SECRET: &str = "e2e-otp-secret-0123456789abcdefghij";
 pub const TOKEN_SECRET: &str = "e2e-token-secret-0123456789abcdefghi";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const BUSINESS_NUMBER: &str = "15550783881";
+pub const BUSINESS_ACCOUNT_ID: &str = "102290129340398";
+/// Approved from the start. `fr_FR` is deliberately absent: a French request falls back to English.
+pub const SEED_TEMPLATES: &str = "otp_code:en_US,pt_BR,es,de";
+/// How long a template created during the run stays PENDING.
+pub const REVIEW_MS: &str = "8000";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +38,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Service {
         command.process_group(0);
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         record_group(child.id(), true);
@@ -91,7 +96,7 @@ pub fn run_dir() -> PathBuf {
     dir
 }
 
-fn artifact(path: &str) -> PathBuf {
+pub fn artifact(path: &str) -> PathBuf {
     let p = root().join(path);
     assert!(p.exists(), "{} is missing: run ./test (it builds the worker and the stand-in first)", p.display());
     p
@@ -110,6 +115,7 @@ impl StandIn {
         command
             .args(["--port", "0", "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET])
             .args(["--phone-number-id", PHONE_NUMBER_ID, "--webhook-url", webhook_url])
+            .args(["--waba-id", BUSINESS_ACCOUNT_ID, "--seed-template", SEED_TEMPLATES, "--review-ms", REVIEW_MS])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut service = Service::spawn("meta-standin", command, log);
@@ -128,6 +134,8 @@ impl StandIn {
 pub struct Worker {
     pub url: String,
     pub service: Service,
+    /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
+    pub inspector_port: u16,
 }
 
 impl Worker {
@@ -198,19 +206,23 @@ impl Worker {
         let log = dir.join("wrangler.log");
         // One append-mode handle for both streams, so neither overwrites the other.
         let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+        let inspector_port = free_port();
         let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
         command
             .current_dir(&dir)
             .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
             .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
+            // A registry of its own: wrangler dev instances that share one reload
+            // whenever another starts or stops, cutting requests in flight.
+            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
             .env("CI", "true")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-        Worker { url: format!("http://127.0.0.1:{port}"), service }
+        Worker { url: format!("http://127.0.0.1:{port}"), service, inspector_port }
     }
 }
 
