@@ -218,6 +218,7 @@ impl Env {
         std::fs::create_dir_all(&analytics_dir).expect("stand-in dir");
         let analytics_standin = StandIn::start(&analytics_dir, &format!("http://127.0.0.1:{analytics_port}/webhook"));
         let analytics_api = analytics_standin.url.clone();
+        conformance::not_the_worker(&analytics_api);
         SERVICES.lock().unwrap().push(analytics_standin.service);
         let receiver = Receiver::start().await;
         let analytics = Worker::start_with(
