@@ -61,3 +61,20 @@ stop_leftovers() {
     rm -f "$group"
   done
 }
+
+# The reference page's tests (./test only) drive a real headless Chromium through
+# chromedriver, Debian's own packages (CI is a fresh Debian machine, as root), with
+# axe-core and jsQR from npm.
+setup_browser_tests() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    step "installing chromium and chromium-driver (apt-get)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >&2
+  fi
+  if [ ! -d "$ROOT/tests/browser/node_modules/axe-core" ] || [ "$ROOT/tests/browser/package-lock.json" -nt "$ROOT/tests/browser/node_modules/.package-lock.json" ]; then
+    step "installing the browser tests' node packages (npm ci in tests/browser)"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+}

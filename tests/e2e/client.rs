@@ -30,14 +30,14 @@ pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
 pub struct Env {
     pub http: reqwest::Client,
     pub standin: String,
-    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set.
+    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set, reference page on.
     pub main: String,
     /// `OTP_TTL_SECONDS=2`, demo page on.
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
     /// `IP_MAX_REQUESTS_PER_HOUR=3`, `IP_MAX_CHECKS_PER_HOUR=5`, Turnstile required (checked by the
-    /// stand-in), text mode, no chat replies.
+    /// stand-in), text mode, no chat replies, no reference page.
     pub strict: String,
     /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
     pub guarded: String,
@@ -48,13 +48,13 @@ pub struct Env {
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
+    /// This run's folder: tests that start their own worker put it here.
+    pub run_dir: PathBuf,
     /// Events queue, D1 analytics, `ADMIN_TOKEN`, callbacks to `receiver` with 1 s
     /// retry delays; its own stand-in, so only its tests' traffic reaches it.
     pub analytics: String,
     pub analytics_standin: String,
     pub receiver: Arc<Receiver>,
-    /// This run's folder: tests that start their own worker put it here.
-    pub run_dir: PathBuf,
 }
 
 /// The analytics worker's bindings: its queue (consumed by itself, short batches and
@@ -157,6 +157,8 @@ impl Env {
             ("ALLOWED_COUNTRY_CODES", "1,44"),
             ("ALLOWED_ORIGINS", "http://localhost:5173"),
             ("TOKEN_AUDIENCE", "e2e-backend"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+            ("DEMO_PAGE", "true"),
         ];
         let main = Worker::start(&dir, "main", main_port, &api, &main_vars, &[]);
         let lifecycle_vars: Vec<(&str, &str)> =
@@ -167,7 +169,12 @@ impl Env {
             "short-ttl",
             free_port(),
             &api,
-            &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000"), ("DEMO_PAGE", "true")],
+            &[
+                ("OTP_TTL_SECONDS", "2"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+                ("DEMO_PAGE", "true"),
+            ],
             &[],
         );
         let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);

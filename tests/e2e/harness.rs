@@ -135,6 +135,7 @@ pub struct Worker {
     pub url: String,
     pub service: Service,
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
+    #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
     pub inspector_port: u16,
 }
 

@@ -10,6 +10,7 @@ mod conformance;
 mod harness;
 mod receiver;
 mod tests_abuse;
+mod tests_browser;
 mod tests_contract;
 mod tests_events;
 mod tests_foundation;
@@ -116,6 +117,10 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_contract::a_signing_key_that_cannot_sign_is_named,
         tests_contract::secrets_rotate_across_a_restart,
         tests_contract::schemathesis_finds_no_contract_breach,
+        tests_browser::client_js_is_the_package_module,
+        tests_browser::client_package_tests_pass,
+        tests_browser::reference_page_in_chromium_at_1280px,
+        tests_browser::reference_page_in_chromium_at_390px,
     ]
 }
 
@@ -167,6 +172,8 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     for (name, test) in &selected {
         let env = env.clone();
         let test = *test;
+        // A browser run walks through every state of the page in one Chromium.
+        let limit = if name.starts_with("tests_browser::reference_page") { 360 } else { 120 };
         let gate = gate.clone();
         let alone = alone.clone();
         let exclusive = ALONE.contains(name);
@@ -180,7 +187,7 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
                 };
                 let _permit = gate.acquire_owned().await;
                 let t = Instant::now();
-                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
+                tokio::time::timeout(Duration::from_secs(limit), test(env)).await.expect("test timed out");
                 t.elapsed()
             }),
         ));

@@ -36,8 +36,8 @@ pub async fn unknown_routes_and_methods_get_json_errors(env: Arc<Env>) {
     let resp = into_resp(env.http.delete(format!("{}/healthz", env.main)).send().await.unwrap()).await;
     assert_eq!((resp.status, resp.code()), (405, "method_not_allowed"));
     assert_eq!(resp.header("allow"), Some("GET, HEAD, OPTIONS"));
-    // The demo page is off by default.
-    assert_eq!(env.get(&format!("{}/", env.main)).await.status, 404);
+    // The reference page is off by default.
+    assert_eq!(env.get(&format!("{}/", env.strict)).await.status, 404);
 }
 
 pub async fn stand_in_inbox_records_an_accepted_message(env: Arc<Env>) {
@@ -102,5 +102,5 @@ pub async fn demo_page_is_served_when_enabled(env: Arc<Env>) {
     let resp = env.get(&format!("{}/", env.short_ttl)).await;
     assert_eq!(resp.status, 200);
     assert!(resp.header("content-type").unwrap().starts_with("text/html"));
-    assert!(resp.text.contains("/v1/otp/request") && resp.text.contains("/v1/otp/verify"));
+    assert!(resp.text.contains(r#"<form id="phone-form""#) && resp.text.contains("/page.js"));
 }
