@@ -337,7 +337,11 @@ fn main() {
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
 
         let mut results: Vec<RouteRuns> = vec![
-            RouteRuns { route: "GET /healthz", round_trips: "no I/O", runs: vec![] },
+            RouteRuns {
+                route: "GET /healthz",
+                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes",
+                runs: vec![],
+            },
             RouteRuns {
                 route: "POST /v1/otp/request (new numbers)",
                 round_trips: "address DO + number DO + KV put + Cloud API fetch; `floor+settle` and the worker \
@@ -369,14 +373,17 @@ fn main() {
             // (caches, SQLite files) lands on both sides equally.
             let order: Vec<&Target> = if rep % 2 == 0 { vec![&worker, &floor] } else { vec![&floor, &worker] };
             // healthz
-            for target in &order {
-                let (http, url) = (http.clone(), format!("{}/healthz", target.url));
+            let mut variants: Vec<(&'static str, &Target, &'static str)> =
+                vec![("worker", &worker, ""), ("floor", &floor, ""), ("floor+log", &floor, "?log=1")];
+            variants.rotate_left(rep % 3);
+            for (name, target, query) in &variants {
+                let (http, url) = (http.clone(), format!("{}/healthz{query}", target.url));
                 let (run, _) = load(connections, duration, usize::MAX, move |_| {
                     let req = http.get(&url);
                     async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
                 })
                 .await;
-                results[0].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
+                results[0].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
             }
             // request, then verify and status on what this run created
             let mut variants: Vec<(&'static str, &Target, &'static str)> =
