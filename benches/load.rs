@@ -362,6 +362,8 @@ fn main() {
         for routes in &mut results {
             let names: &[&'static str] = if routes.route.contains("request") {
                 &["worker", "floor", "floor+settle"]
+            } else if routes.route.contains("healthz") {
+                &["worker", "floor", "floor+log"]
             } else {
                 &["worker", "floor"]
             };
