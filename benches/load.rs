@@ -9,7 +9,8 @@
 //! Numbers are printed, never asserted: the machine is shared and runs are noisy.
 //!
 //! `BENCH_SECONDS` (default 5) per run, `BENCH_REPEATS` (default 3) runs per route and
-//! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections.
+//! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections, `BENCH_ONLY=healthz`
+//! for the fixed cost per request alone.
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
@@ -369,6 +370,11 @@ fn main() {
             };
             routes.runs = names.iter().map(|n| (*n, Vec::new())).collect();
         }
+        // `BENCH_ONLY=healthz`: only the fixed cost per request, with more rounds for the same time.
+        let only_health = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "healthz");
+        if only_health {
+            results.truncate(1);
+        }
         let http = Arc::new(http);
         for rep in 0..repeats {
             // Alternate who goes first: load from neighbours and the machine's state
@@ -386,6 +392,10 @@ fn main() {
                 })
                 .await;
                 results[0].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
+            }
+            if only_health {
+                eprintln!("[bench] round {}/{repeats} done", rep + 1);
+                continue;
             }
             // request, then verify and status on what this run created
             let mut variants: Vec<(&'static str, &Target, &'static str)> =

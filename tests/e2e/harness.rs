@@ -129,6 +129,7 @@ pub struct Worker {
     pub url: String,
     pub service: Service,
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
+    #[allow(dead_code)] // read by the benchmark only
     pub inspector_port: u16,
 }
 

@@ -48,7 +48,7 @@ impl Number {
 
     fn id(&mut self) -> String {
         self.seq += 1;
-        format!("{:032x}", 0xabcdef_0000_0000_u64 + self.seq)
+        format!("{:032x}", 0x00ab_cdef_0000_0000_u64 + self.seq)
     }
 
     /// Meta's message ids are about this long.
