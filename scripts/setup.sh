@@ -33,7 +33,19 @@ if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$ROOT/package-lock.json" -n
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+# Python test tools, in their own venv: schemathesis (the worker against its OpenAPI
+# document), openapi-spec-validator (the document is valid 3.1) and PyJWT (the README's
+# backend snippet). From PyPI, pinned.
+PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0 "PyJWT[crypto]==2.15.1")
+if ! "$TOOLS/venv/bin/python" -c 'import schemathesis, openapi_spec_validator, jwt, cryptography' 2>/dev/null \
+  || [ "$("$TOOLS/venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "4.32.5" ]; then
+  step "installing Python test tools into .tools/venv (${PY_TOOLS[*]})"
+  python3 -m venv "$TOOLS/venv" >&2
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}" >&2
+fi
+
 export PATH="$TOOLS/bin:$PATH"
+export PYTHON_TOOLS="$TOOLS/venv/bin"
 export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
@@ -48,4 +60,21 @@ stop_leftovers() {
     kill -KILL -- "-$(basename "$group")" 2>/dev/null || true
     rm -f "$group"
   done
+}
+
+# The reference page's tests (./test only) drive a real headless Chromium through
+# chromedriver, Debian's own packages (CI is a fresh Debian machine, as root), with
+# axe-core and jsQR from npm.
+setup_browser_tests() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    step "installing chromium and chromium-driver (apt-get)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >&2
+  fi
+  if [ ! -d "$ROOT/tests/browser/node_modules/axe-core" ] || [ "$ROOT/tests/browser/package-lock.json" -nt "$ROOT/tests/browser/node_modules/.package-lock.json" ]; then
+    step "installing the browser tests' node packages (npm ci in tests/browser)"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
 }

@@ -4,12 +4,17 @@
 
 use std::process::ExitCode;
 
+mod keys;
+mod templates;
+
 const USAGE: &str = "\
 otpctl: operator's command for whatsapp-otp-worker
 
 Usage: otpctl <command> [options]
 
 Commands:
+  keys      a key pair for ES256 tokens: keys generate [--kid K]
+  templates the WhatsApp authentication template: create it, list its review status
   help      this text";
 
 fn main() -> ExitCode {
@@ -19,6 +24,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Some("keys") => keys::run(&args[1..]),
+        Some("templates") => templates::run(&args[1..]),
         Some(other) => {
             eprintln!("otpctl: unknown command '{other}'\n\n{USAGE}");
             ExitCode::from(2)

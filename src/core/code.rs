@@ -65,12 +65,17 @@ pub fn hash_code(secret: &str, request_id: &str, code: &str) -> String {
     URL_SAFE_NO_PAD.encode(code_mac(secret, request_id, code).finalize().into_bytes())
 }
 
-/// Constant-time comparison of a submitted code against the stored hash.
-pub fn code_matches(secret: &str, request_id: &str, code: &str, stored_hash: &str) -> bool {
-    match URL_SAFE_NO_PAD.decode(stored_hash) {
-        Ok(expected) => code_mac(secret, request_id, code).verify_slice(&expected).is_ok(),
-        Err(_) => false,
-    }
+/// Constant-time comparison of a submitted code against the stored hash, under each
+/// of `secrets` in turn: the current `OTP_SECRET`, then `OTP_SECRET_PREVIOUS` while a
+/// rotation is under way (codes hashed before it still verify until they expire). Every
+/// secret is tried, so the time taken does not say which one matched.
+pub fn code_matches(secrets: &[&str], request_id: &str, code: &str, stored_hash: &str) -> bool {
+    let Ok(expected) = URL_SAFE_NO_PAD.decode(stored_hash) else {
+        return false;
+    };
+    secrets
+        .iter()
+        .fold(false, |matched, secret| code_mac(secret, request_id, code).verify_slice(&expected).is_ok() | matched)
 }
 
 /// A code typed into the API: digits, with the spaces or hyphens people paste.
@@ -185,11 +190,24 @@ pub mod tests {
     fn hashes_check_in_constant_time_and_bind_the_request() {
         let h = hash_code("s3cret", "otp_a", "123456");
         assert!(!h.contains("123456"));
-        assert!(code_matches("s3cret", "otp_a", "123456", &h));
-        assert!(!code_matches("s3cret", "otp_a", "123457", &h));
-        assert!(!code_matches("other", "otp_a", "123456", &h));
-        assert!(!code_matches("s3cret", "otp_b", "123456", &h));
-        assert!(!code_matches("s3cret", "otp_a", "123456", "not base64!"));
+        assert!(code_matches(&["s3cret"], "otp_a", "123456", &h));
+        assert!(!code_matches(&["s3cret"], "otp_a", "123457", &h));
+        assert!(!code_matches(&["other"], "otp_a", "123456", &h));
+        assert!(!code_matches(&["s3cret"], "otp_b", "123456", &h));
+        assert!(!code_matches(&["s3cret"], "otp_a", "123456", "not base64!"));
+        assert!(!code_matches(&[], "otp_a", "123456", &h));
+    }
+
+    #[test]
+    fn codes_hashed_before_a_rotation_still_match() {
+        let before = hash_code("old-secret", "otp_a", "123456");
+        let after = hash_code("new-secret", "otp_a", "123456");
+        let both = ["new-secret", "old-secret"];
+        assert!(code_matches(&both, "otp_a", "123456", &before));
+        assert!(code_matches(&both, "otp_a", "123456", &after));
+        assert!(!code_matches(&both, "otp_a", "654321", &before));
+        assert!(!code_matches(&["new-secret"], "otp_a", "123456", &before), "the old secret was dropped");
+        assert!(!code_matches(&["new-secret", "third"], "otp_a", "123456", &before));
     }
 
     #[test]

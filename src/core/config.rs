@@ -1,6 +1,7 @@
 //! Every setting, parsed and validated once into a typed `Config`.
 
 use super::guard::SendPolicy;
+use super::token::{parse_public_keys, parse_signing_key, SigningKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageMode {
@@ -67,6 +68,21 @@ pub struct Config {
     /// phished can see who they are signing in to.
     pub service_name: String,
     pub chat_replies: bool,
+    /// Rotation and ES256 tokens (see `docs/operations.md`).
+    pub keys: Keys,
+}
+
+/// Secrets being rotated out, and the ES256 signing key with the public keys it replaced.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    /// `OTP_SECRET_PREVIOUS`: codes hashed with it still verify until they expire.
+    pub otp_secret_previous: Option<String>,
+    /// `WHATSAPP_APP_SECRET_PREVIOUS`: webhooks signed with it are still accepted.
+    pub app_secret_previous: Option<String>,
+    /// `TOKEN_SIGNING_KEY`: when set, tokens are ES256 with its `kid`.
+    pub token_signing_key: Option<SigningKey>,
+    /// `TOKEN_PREVIOUS_PUBLIC_KEYS`: published beside the signing key's public half.
+    pub token_previous_public_keys: Vec<serde_json::Value>,
 }
 
 /// A setting that is missing or invalid, by name only: never its value.
@@ -172,7 +188,23 @@ impl Config {
         let app_secret = r.required("WHATSAPP_APP_SECRET", |_| true);
         let verify_token = r.required("WHATSAPP_VERIFY_TOKEN", |_| true);
         let otp_secret = r.required("OTP_SECRET", long_key);
-        let token_secret = r.required("TOKEN_SECRET", long_key);
+        let token_signing_key = r.optional("TOKEN_SIGNING_KEY", |v| parse_signing_key(v).is_some());
+        // With a signing key, tokens are ES256 and TOKEN_SECRET may be absent.
+        let token_secret = match token_signing_key {
+            Some(_) => r.optional("TOKEN_SECRET", long_key).unwrap_or_default(),
+            None if r.get("TOKEN_SIGNING_KEY").is_some() => r.optional("TOKEN_SECRET", long_key).unwrap_or_default(),
+            None => r.required("TOKEN_SECRET", long_key),
+        };
+        let token_previous_public_keys = r
+            .optional("TOKEN_PREVIOUS_PUBLIC_KEYS", |v| parse_public_keys(v).is_some())
+            .and_then(|v| parse_public_keys(&v))
+            .unwrap_or_default();
+        let keys = Keys {
+            otp_secret_previous: r.optional("OTP_SECRET_PREVIOUS", long_key),
+            app_secret_previous: r.optional("WHATSAPP_APP_SECRET_PREVIOUS", |_| true),
+            token_signing_key: token_signing_key.and_then(|v| parse_signing_key(&v)),
+            token_previous_public_keys,
+        };
         let turnstile_secret = r.optional("TURNSTILE_SECRET_KEY", |_| true);
         let phone_number_id = r.required("WHATSAPP_PHONE_NUMBER_ID", digits);
         let business_number = r
@@ -269,6 +301,7 @@ impl Config {
             verify_via,
             service_name,
             chat_replies,
+            keys,
         })
     }
 
@@ -280,6 +313,16 @@ impl Config {
             max_per_hour: self.max_per_hour,
             max_per_day: self.max_per_day,
         }
+    }
+
+    /// Secrets a stored code's hash may have been made with, current first.
+    pub fn otp_secrets(&self) -> Vec<&str> {
+        std::iter::once(self.otp_secret.as_str()).chain(self.keys.otp_secret_previous.as_deref()).collect()
+    }
+
+    /// Secrets a webhook's signature may have been made with, current first.
+    pub fn app_secrets(&self) -> Vec<&str> {
+        std::iter::once(self.app_secret.as_str()).chain(self.keys.app_secret_previous.as_deref()).collect()
     }
 
     pub fn messages_url(&self) -> String {
@@ -373,6 +416,48 @@ pub mod tests {
         assert_eq!(c.business_number.as_deref(), Some("15550783881"));
         m.insert("ALLOWED_ORIGINS", "*".into());
         assert!(parse(&m).unwrap().allowed_origins.allows("https://anything"));
+    }
+
+    const SIGNING_KEY: &str = r#"{"kty":"EC","crv":"P-256","kid":"k1",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        "d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#;
+
+    #[test]
+    fn a_signing_key_makes_the_token_secret_optional() {
+        let mut m = full();
+        m.remove("TOKEN_SECRET");
+        assert_eq!(parse(&m).unwrap_err(), vec!["TOKEN_SECRET"]);
+        m.insert("TOKEN_SIGNING_KEY", SIGNING_KEY.into());
+        let c = parse(&m).unwrap();
+        assert_eq!(c.keys.token_signing_key.as_ref().map(|k| k.kid.as_str()), Some("k1"));
+        assert!(c.keys.token_previous_public_keys.is_empty());
+        m.insert("TOKEN_SECRET", "short".into());
+        assert_eq!(parse(&m).unwrap_err(), vec!["TOKEN_SECRET"], "a TOKEN_SECRET that is set is still checked");
+    }
+
+    #[test]
+    fn invalid_key_settings_are_named() {
+        let mut m = full();
+        m.remove("TOKEN_SECRET");
+        m.insert("TOKEN_SIGNING_KEY", SIGNING_KEY.replace("\"kid\":\"k1\",", ""));
+        m.insert("TOKEN_PREVIOUS_PUBLIC_KEYS", format!("[{SIGNING_KEY}]"));
+        m.insert("OTP_SECRET_PREVIOUS", "short".into());
+        let problems = parse(&m).unwrap_err();
+        assert_eq!(problems, vec!["TOKEN_SIGNING_KEY", "TOKEN_PREVIOUS_PUBLIC_KEYS", "OTP_SECRET_PREVIOUS"]);
+        let text = format!("{problems:?}");
+        assert!(!text.contains("jpsQnn"));
+    }
+
+    #[test]
+    fn previous_secrets_follow_the_current_ones() {
+        let mut m = full();
+        assert_eq!(parse(&m).unwrap().otp_secrets(), vec!["o".repeat(32).as_str()]);
+        m.insert("OTP_SECRET_PREVIOUS", "p".repeat(32));
+        m.insert("WHATSAPP_APP_SECRET_PREVIOUS", "old-app-secret".into());
+        let c = parse(&m).unwrap();
+        assert_eq!(c.otp_secrets(), vec!["o".repeat(32), "p".repeat(32)]);
+        assert_eq!(c.app_secrets(), vec!["app-secret", "old-app-secret"]);
     }
 
     #[test]

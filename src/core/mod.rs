@@ -9,6 +9,7 @@ pub mod config;
 pub mod countries;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod guard;
 pub mod net;
 pub mod phone;

@@ -27,13 +27,16 @@ pub fn handshake<'a>(
 
 /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(raw body, app secret)>`, checked
 /// in constant time over the exact bytes received.
-pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
+pub fn verify_signature(app_secrets: &[&str], header: Option<&str>, body: &[u8]) -> bool {
     let Some(expected) = header.and_then(|h| h.trim().strip_prefix("sha256=")).and_then(|h| hex::decode(h).ok()) else {
         return false;
     };
-    let mut mac = hmac_sha256(app_secret.as_bytes());
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    // The current secret and, during a rotation, the previous one; both always checked.
+    app_secrets.iter().fold(false, |valid, secret| {
+        let mut mac = hmac_sha256(secret.as_bytes());
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok() | valid
+    })
 }
 
 /// Who sent a message: a phone number when Meta gives one, and the business-scoped
@@ -295,14 +298,24 @@ mod tests {
     #[test]
     fn signature_test_vector() {
         let header = "sha256=0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914";
-        assert!(verify_signature("secret", Some(header), b"test"));
-        assert!(!verify_signature("secret", Some(header), b"test "));
-        assert!(!verify_signature("other", Some(header), b"test"));
-        assert!(!verify_signature("secret", None, b"test"));
-        assert!(!verify_signature("secret", Some("sha1=0329a0"), b"test"));
-        assert!(!verify_signature("secret", Some("sha256=zz"), b"test"));
-        assert!(!verify_signature("secret", Some(&header[..40]), b"test"));
-        assert!(verify_signature("s", Some(&sign("s", INCOMING.as_bytes())), INCOMING.as_bytes()));
+        assert!(verify_signature(&["secret"], Some(header), b"test"));
+        assert!(!verify_signature(&["secret"], Some(header), b"test "));
+        assert!(!verify_signature(&["other"], Some(header), b"test"));
+        assert!(!verify_signature(&["secret"], None, b"test"));
+        assert!(!verify_signature(&["secret"], Some("sha1=0329a0"), b"test"));
+        assert!(!verify_signature(&["secret"], Some("sha256=zz"), b"test"));
+        assert!(!verify_signature(&["secret"], Some(&header[..40]), b"test"));
+        assert!(verify_signature(&["s"], Some(&sign("s", INCOMING.as_bytes())), INCOMING.as_bytes()));
+    }
+
+    #[test]
+    fn either_app_secret_is_accepted_during_a_rotation() {
+        let body = INCOMING.as_bytes();
+        let both = ["new-app-secret", "old-app-secret"];
+        assert!(verify_signature(&both, Some(&sign("old-app-secret", body)), body));
+        assert!(verify_signature(&both, Some(&sign("new-app-secret", body)), body));
+        assert!(!verify_signature(&both, Some(&sign("another-secret", body)), body));
+        assert!(!verify_signature(&["new-app-secret"], Some(&sign("old-app-secret", body)), body));
     }
 
     #[test]

@@ -31,15 +31,25 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads at most `limit` bytes. A `Content-Length` above the limit is refused before
-/// anything is read; any other body is read as a stream with a byte counter and
-/// refused as soon as it passes the limit, without reading the rest.
+/// Reads at most `limit` bytes. With a `Content-Length` (the runtime holds the body
+/// to it), a larger one is refused before anything is read. Without one (a chunked
+/// upload), the body is read as a stream with a byte counter and refused as soon as
+/// it passes the limit, without reading the rest.
 pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
-    if let Some(len) = header(req, "Content-Length").and_then(|l| l.trim().parse::<usize>().ok()) {
-        if len > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
+    let unreadable = |_| ApiError::invalid_request("body", "The body could not be read.");
+    let declared = header(req, "Content-Length").and_then(|l| l.trim().parse::<usize>().ok());
+    let body = match declared {
+        Some(len) if len > limit => return Err(ApiError::payload_too_large(limit)),
+        Some(_) => req.bytes().await.map_err(unreadable)?,
+        None => read_stream(req, limit).await?,
+    };
+    if body.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
     }
+    Ok(body)
+}
+
+async fn read_stream(req: &Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
     let Some(stream) = req.inner().body() else {
         return Ok(Vec::new());
     };
@@ -52,6 +62,7 @@ pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<V
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
         if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            reader.release_lock();
             return Ok(body);
         }
         let bytes: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(unreadable)?.unchecked_into();

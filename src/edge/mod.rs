@@ -2,6 +2,7 @@
 //! outbound fetch) and the pure core. No policy lives here.
 
 mod codes;
+mod consumer;
 mod events;
 mod guard_client;
 mod guard_object;
@@ -11,6 +12,7 @@ mod log;
 mod outbound;
 mod router;
 mod settings;
+mod tokens;
 
 #[allow(unused_imports)]
 pub use guard_object::PhoneGuard;

@@ -3,7 +3,7 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{health, otp, webhook};
+use super::handlers::{admin, assets, docs, health, otp, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::log::RequestLog;
 use super::settings;
@@ -14,11 +14,18 @@ use crate::core::error::ApiError;
 enum Route {
     Health,
     Demo,
+    Script(String),
     OtpRequest,
     OtpVerify,
     OtpStatus(String),
     OtpStatusWithToken,
     Webhook,
+    OpenApi,
+    Jwks,
+    AdminStats,
+    AdminSeries,
+    AdminDeadLetters,
+    AdminPage,
 }
 
 impl Route {
@@ -26,10 +33,17 @@ impl Route {
         match path {
             "/healthz" => Some(Route::Health),
             "/" => Some(Route::Demo),
+            "/client.js" | "/page.js" | "/qr.js" => Some(Route::Script(path.to_string())),
             "/v1/otp/request" => Some(Route::OtpRequest),
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
+            "/openapi.json" => Some(Route::OpenApi),
+            "/.well-known/jwks.json" => Some(Route::Jwks),
+            "/v1/admin/stats" => Some(Route::AdminStats),
+            "/v1/admin/series" => Some(Route::AdminSeries),
+            "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
+            "/admin" => Some(Route::AdminPage),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -38,18 +52,28 @@ impl Route {
         match self {
             Route::Health => "healthz",
             Route::Demo => "demo",
+            Route::Script(_) => "script",
             Route::OtpRequest => "otp_request",
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
+            Route::OpenApi => "openapi",
+            Route::Jwks => "jwks",
+            Route::AdminStats => "admin_stats",
+            Route::AdminSeries => "admin_series",
+            Route::AdminDeadLetters => "admin_dead_letters",
+            Route::AdminPage => "admin_page",
         }
     }
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::OtpStatus(_) => "GET, HEAD, OPTIONS",
+            Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => {
+                "GET, HEAD, OPTIONS"
+            }
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, HEAD, POST",
+            Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET, HEAD",
         }
     }
 }
@@ -82,11 +106,21 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (None, _) => Err(ApiError::not_found("route")),
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
-        (Some(Route::Health), Method::Get) => Ok(health::healthz(&config)),
+        (Some(Route::Health), Method::Get) => {
+            let checked = super::tokens::with_key_check(config.clone()).await;
+            Ok(health::healthz(&checked, super::events::features(&env)))
+        }
+        (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
+        // The operator's routes need only their own settings, not a working OTP configuration.
+        (Some(Route::AdminStats), Method::Get) => admin::stats(&req, &env).await,
+        (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
+        (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
+        (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
+        (Some(Route::Script(path)), Method::Get) => assets::script(path, &config),
         (Some(route), _) => match config.as_ref() {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
-                (Route::Demo, Method::Get) => health::demo_page(config),
+                (Route::Demo, Method::Get) => assets::page(config),
                 (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
                 (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
                 (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
@@ -97,6 +131,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
+                (Route::Jwks, Method::Get) => docs::jwks(config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },

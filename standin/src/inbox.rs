@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{json, Map, Value};
 
+use crate::templates::Template;
 use crate::util::html_escape;
 use crate::validate::Accepted;
 use crate::webhook::Business;
@@ -19,8 +20,15 @@ pub struct Config {
     pub webhook_url: Option<String>,
     pub phone_number_id: Option<String>,
     pub auto_status: bool,
+    /// The business account id template routes accept; `None`: any.
+    pub waba_id: Option<String>,
+    /// Templates that exist APPROVED from the start: (name, languages).
+    pub seed_templates: Vec<(String, Vec<String>)>,
+    /// How long a created template stays PENDING.
+    pub review_ms: u64,
 }
 
+pub const DEFAULT_REVIEW_MS: u64 = 3000;
 pub const DEFAULT_WABA_ID: &str = "102290129340398";
 pub const DEFAULT_DISPLAY_PHONE_NUMBER: &str = "15550783881";
 pub const DEFAULT_PHONE_NUMBER_ID: &str = "106540352242922";
@@ -109,6 +117,45 @@ pub struct Inner {
     pub scripts: VecDeque<Script>,
     pub webhooks: Vec<Value>,
     pub last_phone_number_id: Option<String>,
+    pub templates: Vec<Template>,
+    /// Scripted review outcomes for templates not created yet: (name, language or any, status, reason).
+    pub verdicts: Vec<Verdict>,
+}
+
+/// A review outcome scripted through `/control/templates/review`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub name: String,
+    pub language: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+impl Inner {
+    /// Ends every review whose time has come; call before reading templates.
+    pub fn settle_templates(&mut self, now_ms: u64) {
+        for t in &mut self.templates {
+            t.settle(now_ms);
+        }
+    }
+
+    /// Drops created templates and scripted verdicts; the seeded ones come back.
+    pub fn reset_templates(&mut self, config: &Config) {
+        self.verdicts.clear();
+        self.templates.clear();
+        for (name, languages) in &config.seed_templates {
+            for language in languages {
+                self.templates.push(crate::templates::seeded(new_template_id(), name, language));
+            }
+        }
+    }
+}
+
+/// A numeric id like Meta's template ids (16 digits).
+pub fn new_template_id() -> String {
+    let mut b = [0u8; 8];
+    crate::util::random_bytes(&mut b);
+    format!("{}", 1_000_000_000_000_000 + u64::from_le_bytes(b) % 9_000_000_000_000_000)
 }
 
 pub struct AppState {
@@ -119,7 +166,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
-        AppState { config, http: crate::webhook::client(), inner: Mutex::new(Inner::default()) }
+        let mut inner = Inner::default();
+        inner.reset_templates(&config);
+        AppState { config, http: crate::webhook::client(), inner: Mutex::new(inner) }
     }
 
     /// Short critical sections only: never hold the guard across `.await`.
@@ -137,7 +186,7 @@ impl AppState {
             .or_else(|| self.lock().last_phone_number_id.clone())
             .unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_string());
         Business {
-            waba_id: DEFAULT_WABA_ID.into(),
+            waba_id: self.config.waba_id.clone().unwrap_or_else(|| DEFAULT_WABA_ID.into()),
             display_phone_number: DEFAULT_DISPLAY_PHONE_NUMBER.into(),
             phone_number_id: pnid,
         }
@@ -215,6 +264,9 @@ mod tests {
             webhook_url: None,
             phone_number_id: None,
             auto_status: false,
+            waba_id: None,
+            seed_templates: vec![],
+            review_ms: DEFAULT_REVIEW_MS,
         }
     }
 

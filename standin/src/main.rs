@@ -11,6 +11,7 @@ mod meta_errors;
 mod routes;
 #[cfg(test)]
 mod samples;
+mod templates;
 mod util;
 mod validate;
 mod webhook;
@@ -26,6 +27,7 @@ meta-standin: local stand-in for Meta's WhatsApp Cloud API
 
 Usage: meta-standin [--port P] [--host H] [--access-token T] [--app-secret S]
                     [--webhook-url URL] [--phone-number-id ID] [--auto-status]
+                    [--waba-id ID] [--seed-template SPEC] [--review-ms MS]
 
 Flags win over environment variables:
   --port P              STANDIN_PORT             default 0 (pick a free port)
@@ -35,6 +37,11 @@ Flags win over environment variables:
   --webhook-url URL     STANDIN_WEBHOOK_URL      default none (webhook commands answer 409)
   --phone-number-id ID  STANDIN_PHONE_NUMBER_ID  default none (any id accepted)
   --auto-status         STANDIN_AUTO_STATUS=1    post sent+delivered statuses after each send
+  --waba-id ID          STANDIN_WABA_ID          default none (any business account id accepted)
+  --seed-template SPEC  STANDIN_SEED_TEMPLATE    templates APPROVED from the start, e.g.
+                                                 otp_code:en_US,pt_BR,es,de (several: ';'-separated)
+                                                 default none: template sends fail with 132001
+  --review-ms MS        STANDIN_REVIEW_MS        how long a created template stays PENDING, default 3000
 
 Prints `meta-standin listening on http://HOST:PORT` once bound.";
 
@@ -47,6 +54,9 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
     let mut app_secret = env_nonempty("STANDIN_APP_SECRET");
     let mut webhook_url = env_nonempty("STANDIN_WEBHOOK_URL");
     let mut phone_number_id = env_nonempty("STANDIN_PHONE_NUMBER_ID");
+    let mut waba_id = env_nonempty("STANDIN_WABA_ID");
+    let mut seed = env_nonempty("STANDIN_SEED_TEMPLATE");
+    let mut review_ms = env_nonempty("STANDIN_REVIEW_MS");
     let mut auto_status = env("STANDIN_AUTO_STATUS")
         .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
 
@@ -75,6 +85,9 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
             "--app-secret" => &mut app_secret,
             "--webhook-url" => &mut webhook_url,
             "--phone-number-id" => &mut phone_number_id,
+            "--waba-id" => &mut waba_id,
+            "--seed-template" => &mut seed,
+            "--review-ms" => &mut review_ms,
             _ => return Err(format!("unknown argument '{arg}'")),
         };
         let value = match inline {
@@ -92,6 +105,14 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
         None => 0,
         Some(p) => p.trim().parse::<u16>().map_err(|_| format!("invalid port '{p}'"))?,
     };
+    let review_ms = match review_ms {
+        None => inbox::DEFAULT_REVIEW_MS,
+        Some(ms) => ms.trim().parse::<u64>().map_err(|_| format!("invalid --review-ms '{ms}'"))?,
+    };
+    let seed_templates = match seed {
+        None => Vec::new(),
+        Some(spec) => templates::parse_seed(&spec).map_err(|e| format!("--seed-template: {e}"))?,
+    };
     if let Some(url) = &webhook_url {
         if !url.starts_with("http://") {
             return Err(format!("--webhook-url must be a plain http:// URL (got '{url}')"));
@@ -105,6 +126,9 @@ fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result
         webhook_url,
         phone_number_id,
         auto_status,
+        waba_id,
+        seed_templates,
+        review_ms,
     })
 }
 
@@ -181,11 +205,17 @@ async fn main() {
         h => h.to_string(),
     };
     eprintln!(
-        "[meta-standin] access token {}, webhook {}, phone number id {}, auto-status {}",
+        "[meta-standin] access token {}, webhook {}, phone number id {}, auto-status {}, templates {}, review {} ms",
         if config.access_token == "dev-access-token" { "default" } else { "custom" },
         config.webhook_url.as_deref().unwrap_or("none"),
         config.phone_number_id.as_deref().unwrap_or("any"),
         if config.auto_status { "on" } else { "off" },
+        if config.seed_templates.is_empty() {
+            "none seeded".to_string()
+        } else {
+            config.seed_templates.iter().map(|(n, l)| format!("{n}:{}", l.join(","))).collect::<Vec<_>>().join(";")
+        },
+        config.review_ms,
     );
 
     let app = routes::router(Arc::new(AppState::new(config)));
@@ -240,6 +270,23 @@ mod tests {
         assert_eq!(c.webhook_url, None);
         assert_eq!(c.phone_number_id, None);
         assert!(!c.auto_status);
+        assert_eq!((c.waba_id, c.seed_templates, c.review_ms), (None, vec![], 3000));
+    }
+
+    #[test]
+    fn template_flags() {
+        let env = [("STANDIN_SEED_TEMPLATE", "otp_code:en_US,pt_BR,es,de"), ("STANDIN_REVIEW_MS", "100")];
+        let c = parse(&[], &env).unwrap();
+        assert_eq!(
+            c.seed_templates,
+            vec![("otp_code".to_string(), vec!["en_US".into(), "pt_BR".into(), "es".into(), "de".into()])]
+        );
+        assert_eq!(c.review_ms, 100);
+        let c = parse(&["--seed-template", "a:en;b:es", "--review-ms=0", "--waba-id", "42"], &env).unwrap();
+        assert_eq!(c.seed_templates.len(), 2);
+        assert_eq!((c.review_ms, c.waba_id.as_deref()), (0, Some("42")));
+        assert!(parse(&["--seed-template", "nolang"], &[]).is_err());
+        assert!(parse(&["--review-ms", "soon"], &[]).is_err());
     }
 
     #[test]

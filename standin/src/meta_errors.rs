@@ -86,6 +86,38 @@ pub fn send_error(code: i64, message: Option<&str>, details: Option<&str>) -> Va
     json!({ "error": Value::Object(err) })
 }
 
+/// A Graph API error outside sends (template management): `message`, `type`, `code`,
+/// then `error_subcode`, `is_transient: false`, `error_user_title`/`error_user_msg` and
+/// `error_data.blame_field_specs` when given, and `fbtrace_id`.
+pub fn new_graph_error(
+    message: &str,
+    code: i64,
+    subcode: Option<i64>,
+    user_title: Option<&str>,
+    user_msg: Option<&str>,
+    blame_field: Option<&str>,
+) -> Value {
+    let mut err = Map::new();
+    err.insert("message".into(), json!(message));
+    err.insert("type".into(), json!("OAuthException"));
+    err.insert("code".into(), json!(code));
+    if let Some(field) = blame_field {
+        err.insert("error_data".into(), json!({"blame_field_specs": [[field]]}));
+    }
+    if let Some(sub) = subcode {
+        err.insert("error_subcode".into(), json!(sub));
+    }
+    err.insert("is_transient".into(), json!(false));
+    if let Some(t) = user_title {
+        err.insert("error_user_title".into(), json!(t));
+    }
+    if let Some(m) = user_msg {
+        err.insert("error_user_msg".into(), json!(m));
+    }
+    err.insert("fbtrace_id".into(), json!(new_fbtrace_id()));
+    json!({ "error": Value::Object(err) })
+}
+
 /// HTTP 401 for a missing or wrong bearer token (no `error_data`, as Meta does).
 pub fn invalid_token() -> Value {
     json!({"error": {
@@ -98,8 +130,13 @@ pub fn invalid_token() -> Value {
 
 /// HTTP 400 when the phone number id in the path is not the configured one.
 pub fn unknown_object(id: &str) -> Value {
+    unknown_object_for("post", id)
+}
+
+/// Like [`unknown_object`], for a `get` or `post` on another object (a business account).
+pub fn unknown_object_for(method: &str, id: &str) -> Value {
     json!({"error": {
-        "message": format!("Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"),
+        "message": format!("Unsupported {method} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"),
         "type": "GraphMethodException",
         "code": 100,
         "error_subcode": 33,

@@ -13,8 +13,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::inbox::{render_html, AppState, InboxMessage, Script};
+use crate::inbox::{new_template_id, render_html, AppState, InboxMessage, Script, Verdict};
 use crate::meta_errors;
+use crate::templates::{self, Template};
 use crate::util::{mask_phone, new_wamid, now_ms, now_secs, parse_form, phone_digits, rfc3339_ms};
 use crate::validate::{template_context, validate};
 use crate::webhook::{self, StatusUpdate, STATUSES};
@@ -26,7 +27,8 @@ pub fn router(state: Shared) -> Router {
         .route("/", get(inbox_html))
         .route("/inbox", get(inbox_html))
         .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
-        .route("/{version}/{phone_number_id}/messages", post(send_message))
+        .route("/{version}/{object_id}/messages", post(send_message))
+        .route("/{version}/{object_id}/message_templates", get(list_templates).post(create_template))
         .route("/control/fail", post(control_fail))
         .route("/control/reset", post(control_reset))
         .route("/control/inbox", get(control_inbox))
@@ -34,6 +36,7 @@ pub fn router(state: Shared) -> Router {
         .route("/control/webhook/reply", post(webhook_reply))
         .route("/control/webhook/status", post(webhook_status))
         .route("/control/webhook/raw", post(webhook_raw))
+        .route("/control/templates/review", post(control_template_review))
         .route("/turnstile/v0/siteverify", post(turnstile_siteverify))
         .fallback(|| async { control_error(StatusCode::NOT_FOUND, "not_found", "No such route") })
         .method_not_allowed_fallback(|| async {
@@ -164,6 +167,18 @@ fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
     }
 }
 
+/// 401 for a missing or wrong bearer token, with the header Graph sends.
+fn unauthorized() -> Response {
+    let mut resp = json_response(StatusCode::UNAUTHORIZED, meta_errors::invalid_token());
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token - Cannot parse access token\"",
+        ),
+    );
+    resp
+}
+
 async fn send_message(
     State(st): State<Shared>,
     Path((version, phone_number_id)): Path<(String, String)>,
@@ -182,14 +197,7 @@ async fn send_message(
         }
     }
     if !bearer_ok(&headers, &st.config.access_token) {
-        let mut resp = json_response(StatusCode::UNAUTHORIZED, meta_errors::invalid_token());
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(
-                "OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token - Cannot parse access token\"",
-            ),
-        );
-        return resp;
+        return unauthorized();
     }
 
     // Scripts aimed at one recipient let concurrent tests script failures independently.
@@ -219,6 +227,19 @@ async fn send_message(
             return json_response(StatusCode::BAD_REQUEST, meta_errors::send_error(inv.code, None, Some(&inv.details)));
         }
     };
+
+    if let (Some(name), Some(language)) = (&acc.template_name, &acc.language) {
+        let refused = {
+            let mut inner = st.lock();
+            inner.settle_templates(now_ms());
+            templates::send_check(&inner.templates, name, language)
+        };
+        if let Some((code, details)) = refused {
+            eprintln!("[meta-standin] send refused: ({code}) {details}");
+            let status = status_code(meta_errors::lookup(code).http_status);
+            return json_response(status, meta_errors::send_error(code, None, Some(&details)));
+        }
+    }
 
     let id = new_wamid(&acc.to_digits);
     let mut messages = json!({"id": id});
@@ -281,17 +302,199 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
         }
         let update = StatusUpdate {
             message_id: msg.id.clone(),
-            recipient_id: msg.to().to_string(),
+            recipient_id: Some(msg.to().to_string()),
+            recipient_user_id: Some(webhook::user_id_for(msg.to())),
             status: status.into(),
             timestamp: now_secs(),
             biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
-            category: msg.category().into(),
+            pricing: webhook::default_pricing(status, msg.category()),
             error_code: None,
             error_details: None,
         };
         let (body, sig) = signed(&st, &webhook::status(&st.business(), &update));
         let _ = deliver(&st, &format!("auto-status:{status}"), body, sig).await;
     }
+}
+
+// ---------------------------------------------------------------- templates
+
+/// Version, business account id and token checks of the template routes, in Graph's order.
+fn template_preamble(
+    st: &AppState,
+    method: &str,
+    version: &str,
+    waba_id: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if !is_version(version) {
+        let path = format!("/{version}/{waba_id}/message_templates");
+        return Some(json_response(StatusCode::BAD_REQUEST, meta_errors::unknown_path(&path)));
+    }
+    if st.config.waba_id.as_deref().is_some_and(|expected| expected != waba_id) {
+        return Some(json_response(StatusCode::BAD_REQUEST, meta_errors::unknown_object_for(method, waba_id)));
+    }
+    if !bearer_ok(headers, &st.config.access_token) {
+        return Some(unauthorized());
+    }
+    None
+}
+
+async fn create_template(
+    State(st): State<Shared>,
+    Path((version, waba_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(resp) = template_preamble(&st, "post", &version, &waba_id, &headers) {
+        return resp;
+    }
+    let new = match templates::validate_new(&body) {
+        Ok(n) => n,
+        Err(refusal) => {
+            eprintln!(
+                "[meta-standin] template refused: ({}) {}",
+                refusal.code,
+                refusal.user_title.as_deref().unwrap_or(&refusal.message)
+            );
+            return json_response(StatusCode::BAD_REQUEST, refusal.to_json());
+        }
+    };
+    let now = now_ms();
+    let mut inner = st.lock();
+    inner.settle_templates(now);
+    if inner.templates.iter().any(|t| t.name == new.name && t.language == new.language) {
+        eprintln!("[meta-standin] template {} ({}) already exists", new.name, new.language);
+        return json_response(StatusCode::BAD_REQUEST, templates::already_exists(&new.language).to_json());
+    }
+    let verdict = inner
+        .verdicts
+        .iter()
+        .rev()
+        .find(|v| v.name == new.name && v.language.as_ref().is_none_or(|l| *l == new.language))
+        .map(|v| (v.status.clone(), v.reason.clone()))
+        .unwrap_or_else(|| ("APPROVED".into(), None));
+    let template = Template {
+        id: new_template_id(),
+        name: new.name,
+        language: new.language,
+        category: new.category,
+        components: new.components,
+        message_send_ttl_seconds: new.message_send_ttl_seconds,
+        status: "PENDING".into(),
+        rejected_reason: None,
+        review_ends_ms: Some(now + st.config.review_ms),
+        verdict,
+    };
+    eprintln!("[meta-standin] template {} ({}) created, in review", template.name, template.language);
+    let answer = json!({"id": template.id, "status": "PENDING", "category": template.category});
+    inner.templates.push(template);
+    json_response(StatusCode::OK, answer)
+}
+
+async fn list_templates(
+    State(st): State<Shared>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(resp) = template_preamble(&st, "get", &version, &waba_id, &headers) {
+        return resp;
+    }
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 25,
+        Some(Ok(n @ 1..=1000)) => n,
+        Some(_) => {
+            let e = meta_errors::new_graph_error(
+                "(#100) Param limit must be a number from 1 to 1000",
+                100,
+                None,
+                None,
+                None,
+                None,
+            );
+            return json_response(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    let offset: usize = match q.get("after") {
+        None => 0,
+        Some(cursor) => match cursor.strip_prefix("OFFSET").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                let e = meta_errors::new_graph_error("(#100) Invalid paging cursor", 100, None, None, None, None);
+                return json_response(StatusCode::BAD_REQUEST, e);
+            }
+        },
+    };
+    let fields: Option<Vec<String>> =
+        q.get("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+    let matching: Vec<Value> = {
+        let mut inner = st.lock();
+        inner.settle_templates(now_ms());
+        inner
+            .templates
+            .iter()
+            .filter(|t| q.get("name").is_none_or(|n| &t.name == n))
+            .filter(|t| q.get("language").is_none_or(|l| &t.language == l))
+            .filter(|t| q.get("status").is_none_or(|s| t.status.eq_ignore_ascii_case(s)))
+            .map(|t| t.to_json(fields.as_deref()))
+            .collect()
+    };
+    let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    let end = offset + page.len();
+    let mut paging = json!({"cursors": {"before": format!("OFFSET{offset}"), "after": format!("OFFSET{end}")}});
+    if end < matching.len() {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let mut next = format!("http://{host}/{version}/{waba_id}/message_templates?limit={limit}&after=OFFSET{end}");
+        for key in ["fields", "name", "language", "status"] {
+            if let Some(v) = q.get(key) {
+                next.push_str(&format!("&{key}={}", crate::util::percent_encode(v)));
+            }
+        }
+        paging["next"] = json!(next);
+    }
+    json_response(StatusCode::OK, json!({"data": page, "paging": paging}))
+}
+
+/// Sets a review outcome: at once for existing templates of that name (and language),
+/// else as the verdict of a template created later.
+async fn control_template_review(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let m = control_body(&body, &["name", "language", "status", "reason"])?;
+    let name = opt_string(&m, "name")?.ok_or_else(|| bad_request("'name' is required"))?;
+    let language = opt_string(&m, "language")?;
+    let status = opt_string(&m, "status")?.ok_or_else(|| bad_request("'status' is required"))?.to_ascii_uppercase();
+    if !templates::STATUSES.contains(&status.as_str()) {
+        return Err(bad_request(format!("'status' must be one of {}", templates::STATUSES.join(", "))));
+    }
+    let reason = match opt_string(&m, "reason")?.map(|r| r.to_ascii_uppercase()) {
+        Some(r) if status != "REJECTED" => return Err(bad_request(format!("'reason' ({r}) only goes with REJECTED"))),
+        Some(r) if !templates::REJECTED_REASONS.contains(&r.as_str()) => {
+            return Err(bad_request(format!("'reason' must be one of {}", templates::REJECTED_REASONS.join(", "))))
+        }
+        Some(r) => Some(r),
+        None if status == "REJECTED" => Some("INVALID_FORMAT".to_string()),
+        None => None,
+    };
+    let now = now_ms();
+    let mut inner = st.lock();
+    inner.settle_templates(now);
+    let mut updated = Vec::new();
+    for t in inner.templates.iter_mut().filter(|t| t.name == name && language.as_ref().is_none_or(|l| *l == t.language))
+    {
+        if status == "PENDING" {
+            t.review_ends_ms = Some(now + st.config.review_ms);
+            t.verdict = ("APPROVED".into(), None);
+        } else {
+            t.review_ends_ms = None;
+        }
+        t.status = status.clone();
+        t.rejected_reason = reason.clone();
+        updated.push(json!({"id": t.id, "name": t.name, "language": t.language, "status": t.status}));
+    }
+    let scripted = updated.is_empty();
+    if scripted {
+        inner.verdicts.push(Verdict { name, language, status, reason });
+    }
+    Ok(json_response(StatusCode::OK, json!({"updated": updated, "scripted": scripted})))
 }
 
 // ---------------------------------------------------------------- control
@@ -335,6 +538,7 @@ async fn control_reset(State(st): State<Shared>) -> Response {
         inner.inbox.clear();
         inner.scripts.clear();
         inner.webhooks.clear();
+        inner.reset_templates(&st.config);
     }
     json_response(StatusCode::OK, json!({"ok": true}))
 }
@@ -434,18 +638,58 @@ async fn post_and_answer(
     }
 }
 
-async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
-    let m = webhook_command(&st, &body, &["from", "text", "id", "name", "timestamp"])?;
-    let from = opt_string_or_number(&m, "from")?.ok_or_else(|| bad_request("'from' is required"))?;
-    let from = phone_digits(&from).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?;
-    let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
-    let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(&from));
-    let name = opt_string(&m, "name")?.unwrap_or_else(|| "Test User".into());
-    let ts = opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string());
+fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(bad_request(format!("'{key}' must be true or false"))),
+    }
+}
 
-    let delivery = webhook::incoming_text(&st.business(), &from, &name, &id, &ts, &text);
+fn opt_user_id(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match opt_string(m, key)? {
+        Some(u) if !webhook::valid_user_id(&u) => {
+            Err(bad_request(format!("'{key}' must be a BSUID like US.13491208655302741918")))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn webhook_reply(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let m = webhook_command(
+        &st,
+        &body,
+        &["from", "text", "id", "name", "timestamp", "user_id", "no_phone", "username", "context_id"],
+    )?;
+    let from = match opt_string_or_number(&m, "from")? {
+        Some(f) => Some(phone_digits(&f).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?),
+        None => None,
+    };
+    let user_id = match (opt_user_id(&m, "user_id")?, &from) {
+        (Some(u), _) => u,
+        (None, Some(f)) => webhook::user_id_for(f),
+        (None, None) => return Err(bad_request("'from' or 'user_id' is required")),
+    };
+    let no_phone = opt_bool(&m, "no_phone")?.unwrap_or(false);
+    let text = opt_string(&m, "text")?.ok_or_else(|| bad_request("'text' is required"))?;
+    let id = opt_string(&m, "id")?.unwrap_or_else(|| new_wamid(from.as_deref().unwrap_or(&user_id)));
+    let incoming = webhook::Incoming {
+        from: if no_phone { None } else { from.clone() },
+        user_id,
+        name: opt_string(&m, "name")?.unwrap_or_else(|| "Test User".into()),
+        username: opt_string(&m, "username")?,
+        id: id.clone(),
+        timestamp: opt_string_or_number(&m, "timestamp")?.unwrap_or_else(|| now_secs().to_string()),
+        body: text,
+        context: opt_string(&m, "context_id")?.map(|c| (st.business().display_phone_number, c)),
+    };
+
+    let delivery = webhook::incoming_text(&st.business(), &incoming);
     let (body, sig) = signed(&st, &delivery);
-    eprintln!("[meta-standin] reply from {}", mask_phone(&from));
+    match &incoming.from {
+        Some(f) => eprintln!("[meta-standin] reply from {}", mask_phone(f)),
+        None => eprintln!("[meta-standin] reply from a user id, no phone number"),
+    }
     post_and_answer(&st, "reply", Some(id), delivery, body, sig).await
 }
 
@@ -456,12 +700,17 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
         &[
             "message_id",
             "recipient_id",
+            "recipient_user_id",
+            "no_recipient",
             "status",
             "biz_opaque_callback_data",
             "error_code",
             "error_details",
             "timestamp",
             "category",
+            "billable",
+            "pricing_model",
+            "no_pricing",
         ],
     )?;
     let message_id = opt_string(&m, "message_id")?.ok_or_else(|| bad_request("'message_id' is required"))?;
@@ -470,13 +719,18 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
         return Err(bad_request(format!("'status' must be one of {}", STATUSES.join(", "))));
     }
     let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
-    let recipient_id = match opt_string_or_number(&m, "recipient_id")? {
-        Some(r) => phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?,
-        None => known
-            .as_ref()
-            .map(|k| k.to().to_string())
-            .ok_or_else(|| bad_request("'recipient_id' is required for a message id not in the inbox"))?,
+    let recipient = match opt_string_or_number(&m, "recipient_id")? {
+        Some(r) => Some(phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?),
+        None => known.as_ref().map(|k| k.to().to_string()),
     };
+    let recipient_user_id = match opt_user_id(&m, "recipient_user_id")? {
+        Some(u) => Some(u),
+        None => recipient.as_deref().map(webhook::user_id_for),
+    };
+    if recipient.is_none() && recipient_user_id.is_none() {
+        return Err(bad_request("'recipient_id' or 'recipient_user_id' is required for a message id not in the inbox"));
+    }
+    let no_recipient = opt_bool(&m, "no_recipient")?.unwrap_or(false);
     // Absent: echo what the send carried (as Meta does); explicit null: leave it out.
     let biz_opaque_callback_data = if m.contains_key("biz_opaque_callback_data") {
         opt_string(&m, "biz_opaque_callback_data")?
@@ -485,13 +739,28 @@ async fn webhook_status(State(st): State<Shared>, body: Bytes) -> Result<Respons
     };
     let category = opt_string(&m, "category")?
         .unwrap_or_else(|| known.as_ref().map_or("authentication", |k| k.category()).to_string());
+    let billable = opt_bool(&m, "billable")?;
+    let pricing_model = opt_string(&m, "pricing_model")?;
+    // Pricing: sent/delivered by default; any pricing field asks for it on other statuses too.
+    let pricing = if opt_bool(&m, "no_pricing")?.unwrap_or(false) {
+        None
+    } else if billable.is_some() || pricing_model.is_some() || m.contains_key("category") {
+        Some(webhook::Pricing {
+            billable: billable.unwrap_or(true),
+            pricing_model: pricing_model.unwrap_or_else(|| "PMP".into()),
+            category: category.clone(),
+        })
+    } else {
+        webhook::default_pricing(&status, &category)
+    };
     let update = StatusUpdate {
         message_id,
-        recipient_id,
+        recipient_id: if no_recipient { None } else { recipient },
+        recipient_user_id,
         status,
         timestamp: opt_u64(&m, "timestamp")?.unwrap_or_else(now_secs),
         biz_opaque_callback_data,
-        category,
+        pricing,
         error_code: opt_i64(&m, "error_code")?,
         error_details: opt_string(&m, "error_details")?,
     };

@@ -121,6 +121,16 @@ pub fn parse_form(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -202,6 +212,11 @@ mod tests {
     #[test]
     fn escapes_html() {
         assert_eq!(html_escape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(percent_encode("name,status a&b"), "name%2Cstatus%20a%26b");
     }
 
     #[test]

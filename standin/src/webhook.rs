@@ -46,29 +46,126 @@ pub fn envelope(biz: &Business, mut value: Map<String, Value>) -> Value {
     })
 }
 
-/// A user's text message (like `incoming-text.json`).
-pub fn incoming_text(biz: &Business, from: &str, name: &str, id: &str, timestamp: &str, body: &str) -> Value {
+/// A business-scoped user id (BSUID) for a phone number: the country's ISO code, a dot
+/// and 20 digits, the same for the same number (like `US.13491208655302741918`).
+pub fn user_id_for(phone_digits: &str) -> String {
+    const COUNTRIES: [(&str, &str); 16] = [
+        ("1", "US"),
+        ("44", "GB"),
+        ("49", "DE"),
+        ("33", "FR"),
+        ("34", "ES"),
+        ("39", "IT"),
+        ("31", "NL"),
+        ("351", "PT"),
+        ("55", "BR"),
+        ("52", "MX"),
+        ("54", "AR"),
+        ("91", "IN"),
+        ("62", "ID"),
+        ("234", "NG"),
+        ("27", "ZA"),
+        ("61", "AU"),
+    ];
+    let country = COUNTRIES
+        .iter()
+        .filter(|(cc, _)| phone_digits.starts_with(cc))
+        .max_by_key(|(cc, _)| cc.len())
+        .map_or("US", |(_, iso)| iso);
+    let digest = Sha256::digest(format!("bsuid:{phone_digits}").as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&digest[..8]);
+    format!("{country}.{:020}", u64::from_be_bytes(n))
+}
+
+/// A BSUID as Meta writes them: an ISO country code, a dot, then up to 128 letters,
+/// digits and dots (a parent id looks like `US.ENT.11815799212886844830`).
+pub fn valid_user_id(s: &str) -> bool {
+    let Some((country, rest)) = s.split_once('.') else {
+        return false;
+    };
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && (1..=128).contains(&rest.len())
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && !rest.starts_with('.')
+        && !rest.ends_with('.')
+}
+
+/// A user's text message, shaped as Meta delivers it in 2026.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Digits; `None` for a user who arrives by username only (no `from`, no `wa_id`).
+    pub from: Option<String>,
+    /// The BSUID, always in `contacts[]`.
+    pub user_id: String,
+    pub name: String,
+    /// `contacts[].profile.username`, when the user adopted one.
+    pub username: Option<String>,
+    pub id: String,
+    pub timestamp: String,
+    pub body: String,
+    /// The message replied to: `context.from` (the business number) and `context.id`.
+    pub context: Option<(String, String)>,
+}
+
+/// A user's text message (like `incoming-text.json`, `incoming-reply-with-context.json`
+/// and `incoming-text-username-no-phone.json`).
+pub fn incoming_text(biz: &Business, m: &Incoming) -> Value {
+    let mut profile = Map::new();
+    profile.insert("name".into(), json!(m.name));
+    if let Some(u) = &m.username {
+        profile.insert("username".into(), json!(u));
+    }
+    let mut contact = Map::new();
+    contact.insert("profile".into(), Value::Object(profile));
+    if let Some(from) = &m.from {
+        contact.insert("wa_id".into(), json!(from));
+    }
+    contact.insert("user_id".into(), json!(m.user_id));
+
+    let mut message = Map::new();
+    if let Some((from, id)) = &m.context {
+        message.insert("context".into(), json!({"from": from, "id": id}));
+    }
+    if let Some(from) = &m.from {
+        message.insert("from".into(), json!(from));
+    }
+    message.insert("id".into(), json!(m.id));
+    message.insert("timestamp".into(), json!(m.timestamp));
+    message.insert("type".into(), json!("text"));
+    message.insert("text".into(), json!({"body": m.body}));
+
     let mut value = Map::new();
-    value.insert("contacts".into(), json!([{"profile": {"name": name}, "wa_id": from}]));
-    value.insert(
-        "messages".into(),
-        json!([{"from": from, "id": id, "timestamp": timestamp, "type": "text", "text": {"body": body}}]),
-    );
+    value.insert("contacts".into(), json!([Value::Object(contact)]));
+    value.insert("messages".into(), json!([Value::Object(message)]));
     envelope(biz, value)
 }
 
-/// One status update (like `status-{sent,delivered,read,failed}.json`).
+/// What a status says was billed (`pricing`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub billable: bool,
+    /// `PMP` (per-message pricing) since July 2025.
+    pub pricing_model: String,
+    /// `authentication`, `authentication-international`, `service`, …
+    pub category: String,
+}
+
+/// One status update (like `status-delivered-pricing.json`, `status-read.json`, `status-failed.json`).
 #[derive(Debug, Clone)]
 pub struct StatusUpdate {
     pub message_id: String,
-    pub recipient_id: String,
+    /// Digits; `None` leaves `recipient_id` out (a recipient known by BSUID only).
+    pub recipient_id: Option<String>,
+    pub recipient_user_id: Option<String>,
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: String,
     /// Unix seconds.
     pub timestamp: u64,
     pub biz_opaque_callback_data: Option<String>,
-    /// Conversation/pricing category: `authentication` for templates, `service` for text.
-    pub category: String,
+    /// `None` leaves `pricing` out.
+    pub pricing: Option<Pricing>,
     /// For `failed`; defaults to 131026.
     pub error_code: Option<i64>,
     pub error_details: Option<String>,
@@ -76,9 +173,13 @@ pub struct StatusUpdate {
 
 pub const STATUSES: [&str; 4] = ["sent", "delivered", "read", "failed"];
 
-/// A conversation id that stays the same for every status of one message.
-pub fn conversation_id(message_id: &str) -> String {
-    hex::encode(&Sha256::digest(format!("conversation:{message_id}").as_bytes())[..16])
+/// The pricing Meta reports by default: billable for `sent` and `delivered`, none otherwise.
+pub fn default_pricing(status: &str, category: &str) -> Option<Pricing> {
+    matches!(status, "sent" | "delivered").then(|| Pricing {
+        billable: true,
+        pricing_model: "PMP".into(),
+        category: category.to_string(),
+    })
 }
 
 pub fn status(biz: &Business, s: &StatusUpdate) -> Value {
@@ -86,33 +187,22 @@ pub fn status(biz: &Business, s: &StatusUpdate) -> Value {
     st.insert("id".into(), json!(s.message_id));
     st.insert("status".into(), json!(s.status));
     st.insert("timestamp".into(), json!(s.timestamp.to_string()));
-    st.insert("recipient_id".into(), json!(s.recipient_id));
+    if let Some(r) = &s.recipient_id {
+        st.insert("recipient_id".into(), json!(r));
+    }
+    if let Some(u) = &s.recipient_user_id {
+        st.insert("recipient_user_id".into(), json!(u));
+    }
     if let Some(b) = &s.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), json!(b));
     }
-    let origin = json!({"type": s.category});
-    match s.status.as_str() {
-        "sent" => {
-            st.insert(
-                "conversation".into(),
-                json!({"id": conversation_id(&s.message_id), "expiration_timestamp": (s.timestamp + 86_400).to_string(), "origin": origin}),
-            );
-        }
-        "delivered" => {
-            st.insert("conversation".into(), json!({"id": conversation_id(&s.message_id), "origin": origin}));
-        }
-        "failed" => {
-            st.insert(
-                "errors".into(),
-                json!([webhook_error(s.error_code.unwrap_or(131_026), s.error_details.as_deref())]),
-            );
-        }
-        _ => {}
+    if s.status == "failed" {
+        st.insert("errors".into(), json!([webhook_error(s.error_code.unwrap_or(131_026), s.error_details.as_deref())]));
     }
-    if matches!(s.status.as_str(), "sent" | "delivered") {
+    if let Some(p) = &s.pricing {
         st.insert(
             "pricing".into(),
-            json!({"billable": true, "pricing_model": "PMP", "category": s.category, "type": "regular"}),
+            json!({"billable": p.billable, "pricing_model": p.pricing_model, "category": p.category, "type": "regular"}),
         );
     }
     let mut value = Map::new();
@@ -189,53 +279,136 @@ mod tests {
         );
     }
 
+    fn sheena(
+        from: Option<&str>,
+        context: Option<&str>,
+        username: Option<&str>,
+        id: &str,
+        ts: &str,
+        body: &str,
+    ) -> Incoming {
+        Incoming {
+            from: from.map(str::to_string),
+            user_id: "US.13491208655302741918".into(),
+            name: "Sheena Nelson".into(),
+            username: username.map(str::to_string),
+            id: id.into(),
+            timestamp: ts.into(),
+            body: body.into(),
+            context: context.map(|c| ("15550783881".to_string(), c.to_string())),
+        }
+    }
+
     #[test]
-    fn incoming_text_matches_sample_exactly() {
-        let sample = load("incoming-text.json");
+    fn incoming_texts_match_the_2026_samples_exactly() {
         let got = incoming_text(
             &biz(),
-            "16505551234",
-            "Sheena Nelson",
-            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
-            "1749416383",
-            "Does it come in another color?",
+            &sheena(
+                Some("16505551234"),
+                Some("wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"),
+                None,
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMQA=",
+                "1764150042",
+                "482913",
+            ),
+        );
+        assert_eq!(got, load("incoming-reply-with-context.json"));
+
+        let got = incoming_text(
+            &biz(),
+            &sheena(
+                None,
+                None,
+                Some("@sheena"),
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
+                "1764150000",
+                "my code is 482 913",
+            ),
+        );
+        assert_eq!(got, load("incoming-text-username-no-phone.json"));
+    }
+
+    #[test]
+    fn incoming_text_is_the_older_sample_plus_the_user_id() {
+        let mut sample = load("incoming-text.json");
+        sample["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] = json!("US.13491208655302741918");
+        let got = incoming_text(
+            &biz(),
+            &sheena(
+                Some("16505551234"),
+                None,
+                None,
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                "1749416383",
+                "Does it come in another color?",
+            ),
         );
         assert_eq!(key_paths(&got), key_paths(&sample));
         assert_eq!(got, sample);
     }
 
+    #[test]
+    fn user_ids_are_stable_and_well_formed() {
+        let a = user_id_for("16505551234");
+        assert_eq!(a, user_id_for("16505551234"));
+        assert_ne!(a, user_id_for("16505551235"));
+        assert!(a.starts_with("US.") && a.len() == 23, "{a}");
+        assert!(user_id_for("5511987654321").starts_with("BR."));
+        assert!(user_id_for("447700900123").starts_with("GB."));
+        for ok in ["US.13491208655302741918", "US.ENT.11815799212886844830", &a] {
+            assert!(valid_user_id(ok), "{ok}");
+        }
+        for bad in ["13491208655302741918", "us.1", "US.", "US.a b", "USA.1", "US..1"] {
+            assert!(!valid_user_id(bad), "{bad}");
+        }
+    }
+
     fn update(status: &str, ts: u64) -> StatusUpdate {
         StatusUpdate {
             message_id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA".into(),
-            recipient_id: "16505551234".into(),
+            recipient_id: Some("16505551234".into()),
+            recipient_user_id: None,
             status: status.into(),
             timestamp: ts,
             biz_opaque_callback_data: Some("otp_AAAAAAAAAAAAAAAAAAAAAA".into()),
-            category: "authentication".into(),
+            pricing: default_pricing(status, "authentication"),
             error_code: None,
             error_details: None,
         }
     }
 
-    /// Same shape as the sample; equal once the conversation id is aligned.
-    fn assert_like_sample(file: &str, mut got: Value) {
-        let sample = load(file);
-        assert_eq!(key_paths(&got), key_paths(&sample), "{file}");
-        let st = &mut got["entry"][0]["changes"][0]["value"]["statuses"][0];
-        if st.get("conversation").is_some() {
-            st["conversation"]["id"] = json!("CONVERSATION_ID");
-        }
-        assert_eq!(got, sample, "{file}");
+    #[test]
+    fn delivered_with_pricing_matches_the_2026_sample_exactly() {
+        let u = StatusUpdate {
+            message_id: "wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA".into(),
+            recipient_user_id: Some("US.13491208655302741918".into()),
+            timestamp: 1_764_150_010,
+            biz_opaque_callback_data: Some("otp_3q2-7w9XbQnN8sJ0aZk1Lg".into()),
+            ..update("delivered", 0)
+        };
+        assert_eq!(status(&biz(), &u), load("status-delivered-pricing.json"));
     }
 
     #[test]
-    fn statuses_match_samples() {
-        for (name, ts) in
-            [("sent", 1_750_263_770), ("delivered", 1_750_263_772), ("read", 1_750_263_790), ("failed", 1_750_263_773)]
-        {
-            let got = status(&biz(), &update(name, ts));
-            assert_like_sample(&format!("status-{name}.json"), got);
-        }
+    fn read_and_failed_match_samples() {
+        assert_eq!(status(&biz(), &update("read", 1_750_263_790)), load("status-read.json"));
+        assert_eq!(status(&biz(), &update("failed", 1_750_263_773)), load("status-failed.json"));
+    }
+
+    #[test]
+    fn sent_carries_pricing_and_no_recipient_leaves_recipient_id_out() {
+        let v = status(&biz(), &update("sent", 1));
+        let st = &v["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(
+            st["pricing"],
+            json!({"billable": true, "pricing_model": "PMP", "category": "authentication", "type": "regular"})
+        );
+        assert!(st.get("conversation").is_none());
+        let u = StatusUpdate { recipient_id: None, recipient_user_id: Some("US.1".into()), ..update("delivered", 1) };
+        let v = status(&biz(), &u);
+        let st = &v["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert!(st.get("recipient_id").is_none());
+        assert_eq!(st["recipient_user_id"], "US.1");
     }
 
     #[test]
@@ -248,12 +421,5 @@ mod tests {
         assert!(st.get("biz_opaque_callback_data").is_none());
         assert_eq!(st["errors"][0]["code"], 131_047);
         assert_eq!(st["errors"][0]["title"], "Re-engagement message");
-    }
-
-    #[test]
-    fn conversation_id_is_stable_per_message() {
-        assert_eq!(conversation_id("wamid.a"), conversation_id("wamid.a"));
-        assert_ne!(conversation_id("wamid.a"), conversation_id("wamid.b"));
-        assert_eq!(conversation_id("wamid.a").len(), 32);
     }
 }

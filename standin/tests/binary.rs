@@ -29,9 +29,11 @@ impl Standin {
     fn start(extra: &[&str]) -> Standin {
         let mut child = Command::new(env!("CARGO_BIN_EXE_meta-standin"))
             .args(["--port", "0", "--access-token", TOKEN, "--app-secret", SECRET])
+            .args(["--seed-template", "otp_auth:en_US", "--review-ms", "300"])
             .args(extra)
             .env_remove("STANDIN_PORT")
             .env_remove("STANDIN_WEBHOOK_URL")
+            .env_remove("STANDIN_WABA_ID")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -58,6 +60,15 @@ impl Standin {
             req = req.bearer_auth(t);
         }
         status_and_json(req).await
+    }
+
+    async fn templates(&self, token: &str, body: Option<Value>, query: &str) -> (u16, Value) {
+        let url = self.url(&format!("/v23.0/102290129340398/message_templates{query}"));
+        let req = match body {
+            Some(b) => self.http.post(url).json(&b),
+            None => self.http.get(url),
+        };
+        status_and_json(req.bearer_auth(token)).await
     }
 
     async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -176,11 +187,52 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert_eq!(delivered, ans["delivery"]);
     assert_eq!(delivered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"], "my code is 482 913");
 
-    // Status for the sent message: recipient and callback data come from the inbox.
+    let contact = &delivered["entry"][0]["changes"][0]["value"]["contacts"][0];
+    let user_id = contact["user_id"].as_str().unwrap().to_string();
+    assert!(user_id.starts_with("US."), "{contact}");
+    assert_eq!(contact["wa_id"], "16505551234");
+
+    // 2026 shapes: a phone-less reply to our message, with a given timestamp.
+    let (status, ans) = s
+        .post_json(
+            "/control/webhook/reply",
+            json!({"from": "16505551234", "no_phone": true, "text": "482913", "context_id": wamid, "timestamp": 1764150042, "username": "@sheena"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let value = &ans["delivery"]["entry"][0]["changes"][0]["value"];
+    assert_eq!(
+        value["contacts"][0],
+        json!({"profile": {"name": "Test User", "username": "@sheena"}, "user_id": user_id})
+    );
+    let msg = &value["messages"][0];
+    assert!(msg.get("from").is_none());
+    assert_eq!(msg["context"], json!({"from": "15550783881", "id": wamid}));
+    assert_eq!(msg["timestamp"], "1764150042");
+    let (status, _) = s.post_json("/control/webhook/reply", json!({"user_id": "not a bsuid", "text": "x"})).await;
+    assert_eq!(status, 400);
+    let (status, _) = s.post_json("/control/webhook/reply", json!({"text": "x"})).await;
+    assert_eq!(status, 400);
+
+    // Status for the sent message: recipient and callback data come from the inbox; pricing is there.
     let (_, ans) = s.post_json("/control/webhook/status", json!({"message_id": wamid, "status": "delivered"})).await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert_eq!(st["recipient_id"], "16505551234");
+    assert_eq!(st["recipient_user_id"], user_id.as_str());
     assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
+    assert_eq!(st["pricing"]["category"], "authentication");
+    assert_eq!(st["pricing"]["billable"], true);
+    assert_eq!(st["pricing"]["pricing_model"], "PMP");
+    let (_, ans) = s
+        .post_json(
+            "/control/webhook/status",
+            json!({"message_id": wamid, "status": "delivered", "no_recipient": true, "category": "authentication-international"}),
+        )
+        .await;
+    let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
+    assert!(st.get("recipient_id").is_none());
+    assert_eq!(st["recipient_user_id"], user_id.as_str());
+    assert_eq!(st["pricing"]["category"], "authentication-international");
 
     // Raw: the exact bytes, with valid, missing and forged signatures.
     let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
@@ -239,6 +291,107 @@ async fn auto_status_posts_sent_then_delivered() {
         }
     }
     assert_eq!(statuses, ["sent", "delivered"]);
+}
+
+fn auth_template_body(name: &str, language: &str) -> Value {
+    json!({
+        "name": name,
+        "language": language,
+        "category": "AUTHENTICATION",
+        "message_send_ttl_seconds": 300,
+        "components": [
+            {"type": "BODY", "add_security_recommendation": true},
+            {"type": "FOOTER", "code_expiration_minutes": 5},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
+        ]
+    })
+}
+
+fn send_with(name: &str, language: &str) -> Value {
+    let mut v = auth_template("123456");
+    v["template"]["name"] = json!(name);
+    v["template"]["language"]["code"] = json!(language);
+    v
+}
+
+#[tokio::test]
+async fn templates_are_reviewed_and_gate_sends() {
+    let s = Standin::start(&[]);
+
+    // The seeded template sends; a language it lacks fails like at Meta.
+    assert_eq!(s.send(Some(TOKEN), &send_with("otp_auth", "en_US")).await.0, 200);
+    let (status, body) = s.send(Some(TOKEN), &send_with("otp_auth", "fr_FR")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], 132001);
+    assert_eq!(body["error"]["error_subcode"], 2494073);
+    assert_eq!(body["error"]["message"], "(#132001) Template name does not exist in the translation");
+    assert_eq!(body["error"]["error_data"]["details"], "template name (otp_auth) does not exist in fr_FR");
+
+    // Token first.
+    assert_eq!(s.templates("wrong", Some(auth_template_body("login_code", "en_US")), "").await.0, 401);
+
+    // Created PENDING; sends fail until the review ends, then pass.
+    let (status, created) = s.templates(TOKEN, Some(auth_template_body("login_code", "en_US")), "").await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["category"], "AUTHENTICATION");
+    let (_, list) = s.templates(TOKEN, None, "?name=login_code").await;
+    assert_eq!(list["data"][0]["status"], "PENDING");
+    assert_eq!(list["data"][0]["id"], created["id"]);
+    assert_eq!(s.send(Some(TOKEN), &send_with("login_code", "en_US")).await.1["error"]["code"], 132001);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (_, list) = s.templates(TOKEN, None, "?name=login_code&fields=name,language,status").await;
+    assert_eq!(
+        list["data"][0],
+        json!({"name": "login_code", "language": "en_US", "status": "APPROVED", "id": created["id"]})
+    );
+    assert_eq!(s.send(Some(TOKEN), &send_with("login_code", "en_US")).await.0, 200);
+
+    // The same name and language again: Meta's 2388024.
+    let (status, again) = s.templates(TOKEN, Some(auth_template_body("login_code", "en_US")), "").await;
+    assert_eq!(status, 400);
+    assert_eq!(again["error"]["error_subcode"], 2388024);
+
+    // A scripted rejection, before the template exists, decides its review.
+    let (status, ans) = s
+        .post_json(
+            "/control/templates/review",
+            json!({"name": "login_code", "language": "es", "status": "REJECTED", "reason": "PROMOTIONAL"}),
+        )
+        .await;
+    assert_eq!((status, &ans["scripted"]), (200, &json!(true)));
+    assert_eq!(s.templates(TOKEN, Some(auth_template_body("login_code", "es")), "").await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (_, list) = s.templates(TOKEN, None, "?name=login_code&language=es").await;
+    assert_eq!(list["data"][0]["status"], "REJECTED");
+    assert_eq!(list["data"][0]["rejected_reason"], "PROMOTIONAL");
+    assert_eq!(s.send(Some(TOKEN), &send_with("login_code", "es")).await.1["error"]["code"], 132001);
+
+    // Rules: a body with a URL.
+    let mut bad = auth_template_body("with_link", "en_US");
+    bad["components"][0]["text"] = json!("Your code, or log in at https://example.com");
+    let (status, refusal) = s.templates(TOKEN, Some(bad), "").await;
+    assert_eq!(status, 400);
+    assert_eq!(refusal["error"]["code"], 100);
+    assert_eq!(refusal["error"]["message"], "Invalid parameter");
+    assert!(refusal["error"]["error_user_msg"].as_str().unwrap().contains("can't contain URLs"));
+
+    // Paging follows `next`.
+    for lang in ["de", "it", "nl"] {
+        assert_eq!(s.templates(TOKEN, Some(auth_template_body("paged", lang)), "").await.0, 200);
+    }
+    let (_, page) = s.templates(TOKEN, None, "?name=paged&limit=2").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    let next = page["paging"]["next"].as_str().unwrap().to_string();
+    let (_, rest) = status_and_json(s.http.get(next).bearer_auth(TOKEN)).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    assert!(rest["paging"].get("next").is_none());
+
+    // Reset forgets created templates but keeps the seed.
+    s.post_json("/control/reset", json!({})).await;
+    let (_, list) = s.templates(TOKEN, None, "").await;
+    let names: Vec<&str> = list["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["otp_auth"]);
 }
 
 #[cfg(unix)]

@@ -7,7 +7,11 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
+use crate::conformance;
 use crate::harness::{free_port, run_dir, wait_until_up, Service, StandIn, Worker};
+use crate::receiver::Receiver;
 
 /// Every service started, so teardown finds them even after a panic.
 static SERVICES: Mutex<Vec<Service>> = Mutex::new(Vec::new());
@@ -20,26 +24,64 @@ pub fn stop_all() {
     services.clear();
 }
 
+/// The template the `lifecycle` worker sends; the stand-in does not seed it.
+pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
+
 pub struct Env {
     pub http: reqwest::Client,
     pub standin: String,
-    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set.
+    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set, reference page on.
     pub main: String,
     /// `OTP_TTL_SECONDS=2`, demo page on.
     pub short_ttl: String,
     /// `TOKEN_SECRET` missing.
     pub broken: String,
     /// `IP_MAX_REQUESTS_PER_HOUR=3`, `IP_MAX_CHECKS_PER_HOUR=5`, Turnstile required (checked by the
-    /// stand-in), text mode, no chat replies.
+    /// stand-in), text mode, no chat replies, no reference page.
     pub strict: String,
     /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
     pub guarded: String,
-    /// No cooldown, 10 attempts, 20 sends an hour: room for a hundred wrong codes.
+    /// No cooldown, 10 attempts, 20 sends an hour and a day: room for a hundred wrong codes.
     pub lenient: String,
+    /// Like `main`, but its template (`otp_lifecycle`) exists only once `otpctl` creates it.
+    pub lifecycle: String,
     pub main_log: PathBuf,
     /// Where the main worker's local KV and Durable Objects persist.
     pub main_state: PathBuf,
+    /// This run's folder: tests that start their own worker put it here.
+    pub run_dir: PathBuf,
+    /// Events queue, D1 analytics, `ADMIN_TOKEN`, callbacks to `receiver` with 1 s
+    /// retry delays; its own stand-in, so only its tests' traffic reaches it.
+    pub analytics: String,
+    pub analytics_standin: String,
+    pub receiver: Arc<Receiver>,
 }
+
+/// The analytics worker's bindings: its queue (consumed by itself, short batches and
+/// retries), the dead-letter queue, and D1.
+const ANALYTICS_BINDINGS: &str = r#"
+[[queues.producers]]
+binding = "EVENTS"
+queue = "otp-events"
+[[queues.consumers]]
+queue = "otp-events"
+max_batch_size = 20
+max_batch_timeout = 1
+max_retries = 6
+dead_letter_queue = "otp-events-dlq"
+[[queues.consumers]]
+queue = "otp-events-dlq"
+max_batch_size = 20
+max_batch_timeout = 1
+max_retries = 2
+[[d1_databases]]
+binding = "ANALYTICS_DB"
+database_name = "otp-analytics"
+database_id = "e2e-analytics"
+"#;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+pub const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub struct Resp {
     pub status: u16,
@@ -58,10 +100,27 @@ impl Resp {
     }
 }
 
+/// Reads a response a test sent itself; recorded for the conformance check (with any
+/// documented method: prefer [`send`], which knows the method).
 pub async fn into_resp(response: reqwest::Response) -> Resp {
+    read(None, response).await
+}
+
+/// Sends a request and reads the response; recorded for the conformance check.
+pub async fn send(request: reqwest::RequestBuilder) -> Resp {
+    let (client, request) = request.build_split();
+    let request = request.expect("a valid request");
+    let method = request.method().to_string();
+    read(Some(method), client.execute(request).await.expect("HTTP request")).await
+}
+
+async fn read(method: Option<String>, response: reqwest::Response) -> Resp {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    let url = response.url().to_string();
     let text = response.text().await.unwrap_or_default();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    conformance::record(conformance::Exchange { method, url, status, content_type, body: text.clone() });
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp { status, headers, body, text }
 }
@@ -89,28 +148,33 @@ impl Env {
         let main_url = format!("http://127.0.0.1:{main_port}");
         let standin = StandIn::start(&dir, &format!("{main_url}/webhook"));
         let api = standin.url.clone();
+        conformance::not_the_worker(&api);
         SERVICES.lock().unwrap().push(standin.service);
 
-        let main = Worker::start(
-            &dir,
-            "main",
-            main_port,
-            &api,
-            &[
-                ("RESEND_COOLDOWN_SECONDS", "2"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("ALLOWED_COUNTRY_CODES", "1,44"),
-                ("ALLOWED_ORIGINS", "http://localhost:5173"),
-                ("TOKEN_AUDIENCE", "e2e-backend"),
-            ],
-            &[],
-        );
+        let main_vars = [
+            ("RESEND_COOLDOWN_SECONDS", "2"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            ("ALLOWED_ORIGINS", "http://localhost:5173"),
+            ("TOKEN_AUDIENCE", "e2e-backend"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+            ("DEMO_PAGE", "true"),
+        ];
+        let main = Worker::start(&dir, "main", main_port, &api, &main_vars, &[]);
+        let lifecycle_vars: Vec<(&str, &str)> =
+            main_vars.iter().copied().chain([("WHATSAPP_TEMPLATE_NAME", LIFECYCLE_TEMPLATE)]).collect();
+        let lifecycle = Worker::start(&dir, "lifecycle", free_port(), &api, &lifecycle_vars, &[]);
         let short_ttl = Worker::start(
             &dir,
             "short-ttl",
             free_port(),
             &api,
-            &[("OTP_TTL_SECONDS", "2"), ("IP_MAX_REQUESTS_PER_HOUR", "1000000"), ("DEMO_PAGE", "true")],
+            &[
+                ("OTP_TTL_SECONDS", "2"),
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+                ("DEMO_PAGE", "true"),
+            ],
             &[],
         );
         let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
@@ -151,12 +215,38 @@ impl Env {
                 ("RESEND_COOLDOWN_SECONDS", "0"),
                 ("OTP_MAX_ATTEMPTS", "10"),
                 ("MAX_SENDS_PER_HOUR", "20"),
-                ("MAX_SENDS_PER_DAY", "40"),
+                ("MAX_SENDS_PER_DAY", "20"),
                 ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
             ],
             &[],
         );
+        let analytics_port = free_port();
+        let analytics_dir = dir.join("analytics-standin");
+        std::fs::create_dir_all(&analytics_dir).expect("stand-in dir");
+        let analytics_standin = StandIn::start(&analytics_dir, &format!("http://127.0.0.1:{analytics_port}/webhook"));
+        let analytics_api = analytics_standin.url.clone();
+        SERVICES.lock().unwrap().push(analytics_standin.service);
+        let receiver = Receiver::start().await;
+        let analytics = Worker::start_with(
+            &dir,
+            "analytics",
+            analytics_port,
+            &analytics_api,
+            &[
+                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+                ("ALLOWED_COUNTRY_CODES", "1,44"),
+                ("OTP_TTL_SECONDS", "10"),
+                ("OTP_MAX_ATTEMPTS", "2"),
+                ("CALLBACK_URL", &receiver.url),
+                ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
+            ],
+            &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
+            ANALYTICS_BINDINGS,
+        );
         let env = Env {
+            analytics: analytics.url.clone(),
+            analytics_standin: analytics_api,
+            receiver,
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             standin: api,
             main: main.url.clone(),
@@ -165,10 +255,13 @@ impl Env {
             strict: strict.url.clone(),
             guarded: guarded.url.clone(),
             lenient: lenient.url.clone(),
+
+            lifecycle: lifecycle.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
+            run_dir: dir.clone(),
         };
-        let workers = [main, short_ttl, broken, strict, guarded, lenient];
+        let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle, analytics];
         for w in &workers {
             wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
         }
@@ -177,7 +270,7 @@ impl Env {
     }
 
     pub fn worker_count(&self) -> usize {
-        6
+        8
     }
 
     pub fn print_logs(&self) {
@@ -187,11 +280,11 @@ impl Env {
     }
 
     pub async fn get(&self, url: &str) -> Resp {
-        into_resp(self.http.get(url).send().await.expect("GET")).await
+        send(self.http.get(url)).await
     }
 
     pub async fn post(&self, url: &str, body: &Value) -> Resp {
-        into_resp(self.http.post(url).json(body).send().await.expect("POST")).await
+        send(self.http.post(url).json(body)).await
     }
 
     /// A POST from a given client address (`CF-Connecting-IP`, as Cloudflare sets it).

@@ -16,6 +16,11 @@ pub const OTP_SECRET: &str = "e2e-otp-secret-0123456789abcdefghij";
 pub const TOKEN_SECRET: &str = "e2e-token-secret-0123456789abcdefghi";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const BUSINESS_NUMBER: &str = "15550783881";
+pub const BUSINESS_ACCOUNT_ID: &str = "102290129340398";
+/// Approved from the start. `fr_FR` is deliberately absent: a French request falls back to English.
+pub const SEED_TEMPLATES: &str = "otp_code:en_US,pt_BR,es,de";
+/// How long a template created during the run stays PENDING.
+pub const REVIEW_MS: &str = "8000";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -91,7 +96,7 @@ pub fn run_dir() -> PathBuf {
     dir
 }
 
-fn artifact(path: &str) -> PathBuf {
+pub fn artifact(path: &str) -> PathBuf {
     let p = root().join(path);
     assert!(p.exists(), "{} is missing: run ./test (it builds the worker and the stand-in first)", p.display());
     p
@@ -110,6 +115,7 @@ impl StandIn {
         command
             .args(["--port", "0", "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET])
             .args(["--phone-number-id", PHONE_NUMBER_ID, "--webhook-url", webhook_url])
+            .args(["--waba-id", BUSINESS_ACCOUNT_ID, "--seed-template", SEED_TEMPLATES, "--review-ms", REVIEW_MS])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut service = Service::spawn("meta-standin", command, log);
@@ -129,7 +135,7 @@ pub struct Worker {
     pub url: String,
     pub service: Service,
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
-    #[allow(dead_code)] // read by the benchmark only
+    #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
     pub inspector_port: u16,
 }
 
@@ -142,6 +148,19 @@ impl Worker {
         api_base: &str,
         vars: &[(&str, &str)],
         secrets: &[(&str, Option<&str>)],
+    ) -> Worker {
+        Worker::start_with(dir, name, port, api_base, vars, secrets, "")
+    }
+
+    /// The same, with `bindings` (TOML tables: queues, D1) added to the configuration.
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        api_base: &str,
+        vars: &[(&str, &str)],
+        secrets: &[(&str, Option<&str>)],
+        bindings: &str,
     ) -> Worker {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).expect("worker dir");
@@ -161,7 +180,7 @@ impl Worker {
             "name = \"otp-e2e-{name}\"\nmain = {shim:?}\ncompatibility_date = \"2026-04-01\"\n\
              [[kv_namespaces]]\nbinding = \"OTP_CODES\"\nid = \"e2e\"\n\
              [durable_objects]\nbindings = [{{ name = \"PHONE_GUARD\", class_name = \"PhoneGuard\" }}]\n\
-             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n[vars]\n{vars_toml}",
+             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"PhoneGuard\"]\n{bindings}\n[vars]\n{vars_toml}",
             shim = shim.display().to_string()
         );
         std::fs::write(dir.join("wrangler.toml"), config).expect("wrangler.toml");
@@ -196,6 +215,9 @@ impl Worker {
             .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
             .args(["--persist-to", "state"])
             .env("WRANGLER_SEND_METRICS", "false")
+            // A registry of its own: wrangler dev instances that share one reload
+            // whenever another starts or stops, cutting requests in flight.
+            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
             .env("CI", "true")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))

@@ -6,12 +6,18 @@
 //! `cargo test --test e2e -- <substring>` runs only matching tests.
 
 mod client;
+mod conformance;
 mod harness;
+mod receiver;
 mod tests_abuse;
+mod tests_browser;
+mod tests_contract;
+mod tests_events;
 mod tests_foundation;
 mod tests_hardening;
 mod tests_otp;
 mod tests_platform;
+mod tests_templates;
 mod tests_webhook;
 
 use std::future::Future;
@@ -31,6 +37,9 @@ macro_rules! tests {
 
 fn all_tests() -> Vec<(&'static str, TestFn)> {
     tests![
+        tests_events::funnel_stats_callbacks_and_dead_letters,
+        tests_events::admin_routes_need_the_token,
+        tests_events::healthz_reports_optional_features,
         tests_foundation::healthz_is_200_with_full_configuration,
         tests_foundation::healthz_is_503_naming_a_missing_secret,
         tests_foundation::unknown_routes_and_methods_get_json_errors,
@@ -83,6 +92,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_abuse::meta_failures_never_cost_the_user,
         tests_abuse::operator_switches_channels_and_caps_spend,
         tests_abuse::chat_replies_can_be_turned_off,
+        tests_abuse::every_limit_names_its_reason,
         tests_platform::a_message_without_a_number_never_sinks_its_delivery,
         tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
         tests_platform::inbound_never_verifies_without_a_number,
@@ -93,13 +103,37 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_hardening::weak_settings_are_refused_at_start_up,
         tests_hardening::short_numbers_are_masked_to_the_country_code_and_two_digits,
         tests_hardening::shared_and_satellite_ranges_are_refused,
-        tests_hardening::addresses_of_one_ipv6_64_share_one_allowance,
         tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts,
         tests_hardening::storm_of_requests_for_one_number_sends_one_message,
         tests_hardening::storm_of_right_codes_verifies_once,
         tests_hardening::resend_racing_verify_never_verifies_the_old_code_later,
+        tests_templates::otpctl_creates_a_template_that_sends_once_approved,
+        tests_templates::otpctl_shows_metas_refusals_in_words,
+        tests_templates::otpctl_refuses_one_tap_without_the_app,
+        tests_templates::otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
+        tests_templates::a_scripted_rejection_is_listed_with_its_reason,
+        tests_contract::openapi_document_is_served_and_valid,
+        tests_contract::jwks_is_404_while_tokens_are_hs256,
+        tests_contract::a_signing_key_that_cannot_sign_is_named,
+        tests_contract::secrets_rotate_across_a_restart,
+        tests_contract::schemathesis_finds_no_contract_breach,
+        tests_browser::client_js_is_the_package_module,
+        tests_browser::client_package_tests_pass,
+        tests_browser::reference_page_in_chromium_at_1280px,
+        tests_browser::reference_page_in_chromium_at_390px,
     ]
 }
+
+/// Tests that load the one local workerd thread so heavily (storms of hundreds of
+/// requests, an upload cut off mid-stream, which wrangler's dev proxy answers for
+/// requests beside it too) that they run with no other test beside them.
+const ALONE: &[&str] = &[
+    "tests_hardening::chunked_bodies_are_cut_off_at_the_limit",
+    "tests_hardening::storm_of_wrong_codes_counts_exactly_max_attempts",
+    "tests_hardening::storm_of_requests_for_one_number_sends_one_message",
+    "tests_hardening::storm_of_right_codes_verifies_once",
+    "tests_hardening::resend_racing_verify_never_verifies_the_old_code_later",
+];
 
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -128,20 +162,32 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     let env = Arc::new(Env::start().await);
     println!("e2e: stand-in and {} workers up in {:.1}s", env.worker_count(), started.elapsed().as_secs_f64());
     println!("\nrunning {} tests", selected.len());
-    // E2E_CONCURRENCY bounds how many tests run at once (all by default).
-    let permits = std::env::var("E2E_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(selected.len());
+    // E2E_CONCURRENCY bounds how many tests run at once: enough to race requests
+    // inside each test, not so many that a 2-core machine starves the dev proxies.
+    let permits = std::env::var("E2E_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
     let gate = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
+    // Ordinary tests share this lock; the ones in ALONE take it alone.
+    let alone = Arc::new(tokio::sync::RwLock::new(()));
     let mut handles = Vec::new();
     for (name, test) in &selected {
         let env = env.clone();
         let test = *test;
+        // A browser run walks through every state of the page in one Chromium.
+        let limit = if name.starts_with("tests_browser::reference_page") { 360 } else { 120 };
         let gate = gate.clone();
+        let alone = alone.clone();
+        let exclusive = ALONE.contains(name);
         handles.push((
             *name,
             tokio::spawn(async move {
+                let (_shared, _exclusive) = if exclusive {
+                    (None, Some(alone.write_owned().await))
+                } else {
+                    (Some(alone.read_owned().await), None)
+                };
                 let _permit = gate.acquire_owned().await;
                 let t = Instant::now();
-                tokio::time::timeout(Duration::from_secs(120), test(env)).await.expect("test timed out after 120 s");
+                tokio::time::timeout(Duration::from_secs(limit), test(env)).await.expect("test timed out");
                 t.elapsed()
             }),
         ));
@@ -152,9 +198,21 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
             Ok(elapsed) => println!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
             Err(e) => {
                 println!("test {name} ... FAILED");
-                failed.push((name, e));
+                failed.push((name, Some(e)));
             }
         }
+    }
+    // The document cannot drift: every response the tests saw must conform to it.
+    let (checked, mut nonconforming) = conformance::check_recorded();
+    nonconforming.extend(conformance::check_examples(&conformance::document()));
+    if nonconforming.is_empty() {
+        println!("test conformance::every_response_matches_openapi ... ok ({checked} worker responses)");
+    } else {
+        println!("test conformance::every_response_matches_openapi ... FAILED");
+        for line in &nonconforming {
+            println!("  does not conform: {line}");
+        }
+        failed.push(("conformance::every_response_matches_openapi", None));
     }
     if !failed.is_empty() {
         env.print_logs();
@@ -162,7 +220,7 @@ async fn run(selected: Vec<(&'static str, TestFn)>) -> usize {
     println!(
         "\ntest result: {}. {} passed; {} failed; finished in {:.1}s",
         if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
+        selected.len() + 1 - failed.len(),
         failed.len(),
         started.elapsed().as_secs_f64()
     );

@@ -144,7 +144,7 @@ pub async fn per_address_limits_cover_ipv6_and_checks(env: Arc<Env>) {
     let mut statuses = Vec::new();
     for host in 1..=4 {
         let body = json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" });
-        statuses.push(env.post_from(&format!("2001:db8:77:1::{host}"), &url, &body).await);
+        statuses.push(env.post_from(&format!("2001:db8:ab:cd::{host}"), &url, &body).await);
     }
     assert_eq!(statuses.iter().map(|r| r.status).collect::<Vec<_>>(), vec![202, 202, 202, 429]);
     assert_eq!(statuses[3].body["error"]["reason"], "ip_limit");
@@ -299,4 +299,40 @@ pub async fn chat_replies_can_be_turned_off(env: Arc<Env>) {
     assert_eq!(status.body["status"], "verified", "{}", status.text);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(env.inbox(&phone).await.len(), 1, "no confirmation was sent");
+}
+
+/// Each send limit says which one it is, so a page can tell "resend in 27 s" from
+/// "try again tomorrow"; a locked code says when a new one may be asked for.
+pub async fn every_limit_names_its_reason(env: Arc<Env>) {
+    let hourly = random_phone();
+    let (id, _) = env.issue(&hourly).await;
+    for _ in 0..4 {
+        env.issue_again(&hourly).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let sixth = env.request_code(&hourly).await;
+    assert_eq!((sixth.status, sixth.body["error"]["reason"].as_str()), (429, Some("hourly_limit")), "{}", sixth.text);
+    assert!(sixth.header("retry-after").is_some());
+    let status = env.status(&env.main, &id).await;
+    assert!(status.body["resend_after"].as_u64().unwrap() > 60, "a reload keeps the countdown: {}", status.text);
+
+    // The latest request of that number, locked by wrong codes: retry_after says when
+    // a new code may be asked for.
+    let latest = random_phone();
+    let (latest_id, latest_code) = env.issue(&latest).await;
+    for _ in 0..5 {
+        env.verify(&env.main, &latest_id, &wrong(&latest_code)).await;
+    }
+    let locked = env.verify(&env.main, &latest_id, &latest_code).await;
+    assert_eq!((locked.status, locked.code()), (429, "too_many_attempts"));
+    let retry: u64 = locked.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert_eq!(locked.body["error"]["retry_after"], retry);
+
+    let daily = random_phone();
+    for i in 0..20 {
+        let resp = env.request(&env.lenient, json!({ "phone": daily })).await;
+        assert_eq!(resp.status, 202, "send {i}: {}", resp.text);
+    }
+    let over = env.request(&env.lenient, json!({ "phone": daily })).await;
+    assert_eq!((over.status, over.body["error"]["reason"].as_str()), (429, Some("daily_limit")), "{}", over.text);
 }

@@ -18,7 +18,8 @@ pub async fn healthz_is_200_with_full_configuration(env: Arc<Env>) {
 pub async fn healthz_is_503_naming_a_missing_secret(env: Arc<Env>) {
     let resp = env.get(&format!("{}/healthz", env.broken)).await;
     assert_eq!(resp.status, 503, "{}", resp.text);
-    assert_eq!(resp.body, json!({ "ok": false, "problems": ["TOKEN_SECRET"] }));
+    let off = json!({ "events": false, "analytics": false, "callbacks": false, "admin": false });
+    assert_eq!(resp.body, json!({ "ok": false, "problems": ["TOKEN_SECRET"], "features": off }));
     // The API refuses clearly too, naming the setting and never a value.
     let resp = env.request(&env.broken, json!({ "phone": random_phone() })).await;
     assert_eq!((resp.status, resp.code()), (503, "misconfigured"));
@@ -35,8 +36,8 @@ pub async fn unknown_routes_and_methods_get_json_errors(env: Arc<Env>) {
     let resp = into_resp(env.http.delete(format!("{}/healthz", env.main)).send().await.unwrap()).await;
     assert_eq!((resp.status, resp.code()), (405, "method_not_allowed"));
     assert_eq!(resp.header("allow"), Some("GET, HEAD, OPTIONS"));
-    // The demo page is off by default.
-    assert_eq!(env.get(&format!("{}/", env.main)).await.status, 404);
+    // The reference page is off by default.
+    assert_eq!(env.get(&format!("{}/", env.strict)).await.status, 404);
 }
 
 pub async fn stand_in_inbox_records_an_accepted_message(env: Arc<Env>) {
@@ -101,5 +102,5 @@ pub async fn demo_page_is_served_when_enabled(env: Arc<Env>) {
     let resp = env.get(&format!("{}/", env.short_ttl)).await;
     assert_eq!(resp.status, 200);
     assert!(resp.header("content-type").unwrap().starts_with("text/html"));
-    assert!(resp.text.contains("/v1/otp/request") && resp.text.contains("/v1/otp/verify"));
+    assert!(resp.text.contains(r#"<form id="phone-form""#) && resp.text.contains("/page.js"));
 }

@@ -40,10 +40,6 @@ async fn call(_env: &Env, method: Method, url: &str, ip: impl AsRef<str>, body: 
     }
 }
 
-/// The storms and the cut-off upload take turns: together they pile several hundred
-/// requests onto the one workerd thread that runs every worker locally.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// wrangler's dev proxy answers this 503 itself when its fetch to the worker fails
 /// under load (a local artefact, not the worker's answer; no such proxy at the edge).
 fn proxy_artefact(r: &Resp) -> bool {
@@ -200,18 +196,21 @@ fn assert_too_large(upload: &Upload, limit: usize, sent_at_most: usize) {
 }
 
 pub async fn chunked_bodies_are_cut_off_at_the_limit(env: Arc<Env>) {
-    let _turn = HEAVY.lock().await;
     const MIB: usize = 1024 * 1024;
+    // A worker of its own: after an upload cut off mid-stream, wrangler's dev proxy
+    // keeps answering some later requests with its own 503, which would disturb
+    // every other test on a shared worker.
+    let (worker, _stopping) = start_worker(&env, "upload", &[("IP_MAX_REQUESTS_PER_HOUR", "1000000")]).await;
     // 64 MiB without Content-Length, 4 KiB every 5 ms: all of it would take 80 s.
-    let api = upload(&env.main, "/v1/otp/request", b"", 64 * MIB, 4 * 1024, Duration::from_millis(5)).await;
+    let api = upload(&worker, "/v1/otp/request", b"", 64 * MIB, 4 * 1024, Duration::from_millis(5)).await;
     println!("upload: API answered {} after {} KiB", api.status, api.sent_when_answered / 1024);
     assert_too_large(&api, 4096, MIB);
     // A chunked body within the limit is read whole: exactly 4096 bytes is fine.
     let phone = random_phone();
     let json = json!({ "phone": phone }).to_string();
-    let fits = upload(&env.main, "/v1/otp/request", json.as_bytes(), 4096, 1000, Duration::ZERO).await;
+    let fits = upload(&worker, "/v1/otp/request", json.as_bytes(), 4096, 1000, Duration::ZERO).await;
     assert_eq!(fits.status, 202, "a 4096-byte chunked body is within the limit: {}", fits.body);
-    let over = upload(&env.main, "/v1/otp/request", json.as_bytes(), 4097, 1000, Duration::ZERO).await;
+    let over = upload(&worker, "/v1/otp/request", json.as_bytes(), 4097, 1000, Duration::ZERO).await;
     assert_eq!(over.status, 413, "4097 bytes are not: {}", over.body);
 }
 
@@ -285,18 +284,24 @@ impl Drop for Stopping {
     }
 }
 
-pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
+/// A worker started for one test, with `vars` over the defaults; stopped when dropped.
+async fn start_worker(env: &Env, name: &str, vars: &[(&str, &str)]) -> (String, Stopping) {
     let dir = env.main_state.parent().and_then(|p| p.parent()).expect("run dir").to_path_buf();
+    let worker = Worker::start(&dir, name, free_port(), &env.standin, vars, &[]);
+    let url = worker.url.clone();
+    let service = Stopping(worker.service);
+    crate::harness::wait_until_up(&env.http, &format!("{url}/healthz"), &service.0).await;
+    (url, service)
+}
+
+pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
     let weak = [
         ("OTP_LENGTH", "4"),
         ("OTP_TTL_SECONDS", "86400"),
         ("OTP_MAX_ATTEMPTS", "100"),
         ("TOKEN_TTL_SECONDS", "2678400"),
     ];
-    let worker = Worker::start(&dir, "weak", free_port(), &env.standin, &weak, &[]);
-    let url = worker.url.clone();
-    let service = Stopping(worker.service);
-    crate::harness::wait_until_up(&env.http, &format!("{url}/healthz"), &service.0).await;
+    let (url, _stopping) = start_worker(&env, "weak", &weak).await;
     let names = json!(["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]);
     let health = env.get(&format!("{url}/healthz")).await;
     assert_eq!(health.status, 503, "{}", health.text);
@@ -403,7 +408,6 @@ fn tally(answers: &[Resp]) -> Vec<(u16, String, usize)> {
 }
 
 pub async fn storm_of_wrong_codes_counts_exactly_max_attempts(env: Arc<Env>) {
-    let _turn = HEAVY.lock().await;
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
     let bad = wrong(&code);
@@ -426,7 +430,6 @@ pub async fn storm_of_wrong_codes_counts_exactly_max_attempts(env: Arc<Env>) {
 }
 
 pub async fn storm_of_requests_for_one_number_sends_one_message(env: Arc<Env>) {
-    let _turn = HEAVY.lock().await;
     // short_ttl keeps the default 30 s cooldown: the whole storm falls inside it.
     let phone = random_phone();
     let url = format!("{}/v1/otp/request", env.short_ttl);
@@ -442,7 +445,6 @@ pub async fn storm_of_requests_for_one_number_sends_one_message(env: Arc<Env>) {
 }
 
 pub async fn storm_of_right_codes_verifies_once(env: Arc<Env>) {
-    let _turn = HEAVY.lock().await;
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
     let url = format!("{}/v1/otp/verify", env.main);
@@ -458,16 +460,21 @@ pub async fn storm_of_right_codes_verifies_once(env: Arc<Env>) {
 }
 
 pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env>) {
-    let _turn = HEAVY.lock().await;
     let started = Instant::now();
     let rounds = (0..8).map(|round| {
         let env = env.clone();
         async move {
             let ip = address(23, round);
             let phone = random_phone();
-            let (old_id, old_code) = env.issue(&phone).await;
-            tokio::time::sleep(Duration::from_millis(2100)).await; // the main worker's cooldown
             let request_url = format!("{}/v1/otp/request", env.main);
+            let first = call(&env, Method::POST, &request_url, &ip, Some(&json!({ "phone": phone }))).await;
+            if proxy_artefact(&first) {
+                return None; // lost to the dev proxy: this round proves nothing
+            }
+            assert_eq!(first.status, 202, "{}", first.text);
+            let old_id = first.body["request_id"].as_str().unwrap().to_string();
+            let old_code = env.latest_code(&phone).await;
+            tokio::time::sleep(Duration::from_millis(2100)).await; // the main worker's cooldown
             let verify_url = format!("{}/v1/otp/verify", env.main);
             let old = json!({ "request_id": old_id, "code": old_code });
             let accepted_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
@@ -475,8 +482,6 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
                 let (env, accepted_at, ip, phone, url) =
                     (env.clone(), accepted_at.clone(), ip.clone(), phone.clone(), request_url.clone());
                 async move {
-                    // Half the rounds let a few verifies go first.
-                    tokio::time::sleep(Duration::from_millis(if round % 2 == 0 { 0 } else { 30 })).await;
                     let resp = call(&env, Method::POST, &url, &ip, Some(&json!({ "phone": phone }))).await;
                     if resp.status == 202 {
                         *accepted_at.lock().unwrap() = Some(Instant::now());
@@ -484,19 +489,39 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
                     resp
                 }
             };
-            // Verifies of the old code from just before the resend until well after it.
-            let verifies = stream::iter(0..60)
-                .map(|i| {
-                    let (env, old, ip, url) = (env.clone(), old.clone(), ip.clone(), verify_url.clone());
-                    async move {
-                        tokio::time::sleep(Duration::from_millis(25 * i as u64)).await;
-                        let sent_at = Instant::now();
-                        (sent_at, call(&env, Method::POST, &url, &ip, Some(&old)).await)
+            // Verifies of the old code, one every 100 ms (8 rounds at once stay well below
+            // what one local workerd thread serves), from a little after the resend
+            // starts (later each round, so some land before the new request is taken and
+            // some after) until 300 ms after its 202 (at most 15 s).
+            let offset = Duration::from_millis([0, 20, 40, 60, 90, 120, 180, 250][round]);
+            let verifies = {
+                let (env, accepted_at, old, ip, url) =
+                    (env.clone(), accepted_at.clone(), old.clone(), ip.clone(), verify_url.clone());
+                async move {
+                    tokio::time::sleep(offset).await;
+                    let started = Instant::now();
+                    let mut calls = Vec::new();
+                    while started.elapsed() < Duration::from_secs(15)
+                        && !accepted_at.lock().unwrap().is_some_and(|t| t.elapsed() > Duration::from_millis(300))
+                    {
+                        let (env, old, ip, url) = (env.clone(), old.clone(), ip.clone(), url.clone());
+                        calls.push(tokio::spawn(async move {
+                            let sent_at = Instant::now();
+                            (sent_at, call(&env, Method::POST, &url, &ip, Some(&old)).await)
+                        }));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                })
-                .buffer_unordered(60)
-                .collect::<Vec<_>>();
+                    let mut answers = Vec::new();
+                    for call in calls {
+                        answers.push(call.await.expect("verify task"));
+                    }
+                    answers
+                }
+            };
             let (resend, verifies) = tokio::join!(resend, verifies);
+            if proxy_artefact(&resend) {
+                return None;
+            }
             assert_eq!(resend.status, 202, "the resend: {}", resend.text);
             let accepted_at = accepted_at.lock().unwrap().expect("accepted");
             let answers: Vec<Resp> = verifies.iter().map(|(_, r)| clone_resp(r)).collect();
@@ -508,23 +533,30 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
             }
             // Afterwards the old code is dead and the new one works.
             let again = call(&env, Method::POST, &verify_url, &ip, Some(&old)).await;
-            assert!(again.status == 410 || again.status == 409, "old code afterwards: {}", again.text);
+            assert!(
+                proxy_artefact(&again) || again.status == 410 || again.status == 409,
+                "old code afterwards: {}",
+                again.text
+            );
             let new_id = resend.body["request_id"].as_str().unwrap().to_string();
             let new_code = env.latest_code(&phone).await;
             assert_ne!(new_id, old_id);
             let new =
                 call(&env, Method::POST, &verify_url, &ip, Some(&json!({ "request_id": new_id, "code": new_code })))
                     .await;
-            assert_eq!(new.status, 200, "the new code: {}", new.text);
-            (late.len(), verifies.iter().filter(|(_, r)| r.status == 200).count())
+            assert!(proxy_artefact(&new) || new.status == 200, "the new code: {}", new.text);
+            Some((late.len(), verifies.iter().filter(|(_, r)| r.status == 200).count()))
         }
     });
-    let results = futures_util::future::join_all(rounds).await;
+    let all = futures_util::future::join_all(rounds).await;
+    let results: Vec<(usize, usize)> = all.iter().flatten().copied().collect();
+    assert!(results.len() >= 4, "only {} of 8 rounds got past the dev proxy", results.len());
     let late: usize = results.iter().map(|(l, _)| l).sum();
     let old_verified = results.iter().filter(|(_, v)| *v == 1).count();
     println!(
-        "storm: resend racing verify, 8 rounds in {:.1}s; {late} verifies of the old code after the resend's 202, \
+        "storm: resend racing verify, {} of 8 rounds conclusive, in {:.1}s; {late} verifies of the old code after the resend's 202, \
          old code verified first in {old_verified} rounds",
+        results.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(late > 0, "some verifies raced past the resend");
@@ -532,23 +564,4 @@ pub async fn resend_racing_verify_never_verifies_the_old_code_later(env: Arc<Env
 
 fn clone_resp(r: &Resp) -> Resp {
     Resp { status: r.status, headers: r.headers.clone(), body: r.body.clone(), text: r.text.clone() }
-}
-
-pub async fn addresses_of_one_ipv6_64_share_one_allowance(env: Arc<Env>) {
-    // strict allows 3 requests an hour per address; before, every IPv6 address of a
-    // /64 (2^64 of them, all one subscriber's) had an allowance of its own.
-    let url = format!("{}/v1/otp/request", env.strict);
-    let mut answers = Vec::new();
-    for ip in ["2001:db8:77:1::1", "2001:db8:77:1::2", "2001:db8:77:1:ffff:ffff:ffff:ffff", "2001:db8:77:1:abcd::9"] {
-        let body = json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" });
-        answers.push(call(&env, Method::POST, &url, ip, Some(&body)).await);
-    }
-    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![202, 202, 202, 429], "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
-    assert_eq!(answers[3].code(), "rate_limited");
-    assert_eq!(answers[3].body["error"]["reason"], "ip_limit");
-    // The next /64 is someone else.
-    let body = json!({ "phone": random_phone(), "turnstile_token": "pass-e2e" });
-    let other = call(&env, Method::POST, &url, "2001:db8:77:2::1", Some(&body)).await;
-    assert_eq!(other.status, 202, "{}", other.text);
 }

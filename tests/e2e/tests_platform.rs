@@ -130,14 +130,19 @@ pub async fn statuses_are_matched_by_message_id_and_keep_the_billing_category(en
 
 /// No approved translation in the request's language: one retry in the default one.
 pub async fn a_missing_translation_falls_back_to_the_default_language(env: Arc<Env>) {
+    // The stand-in's template has no French translation, as Meta would answer.
     let phone = random_phone();
-    env.script_failure(json!({ "code": 132001, "to": digits(&phone) })).await;
     let resp = env.request(&env.main, json!({ "phone": phone, "locale": "fr_FR" })).await;
     assert_eq!(resp.status, 202, "{}", resp.text);
     assert_eq!(resp.body["locale"], "en_US");
     let inbox = env.wait_for_messages(&phone, 1).await;
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0]["payload"]["template"]["language"]["code"], "en_US");
+
+    // A translation that exists is used as asked.
+    let spanish = random_phone();
+    let resp = env.request(&env.main, json!({ "phone": spanish, "locale": "es" })).await;
+    assert_eq!(resp.body["locale"], "es", "{}", resp.text);
 
     // Missing in the default language too: 502, and no loop (two sends tried, no more).
     let both = random_phone();

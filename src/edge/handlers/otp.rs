@@ -5,7 +5,7 @@ use serde_json::Value;
 use worker::{Context, Env, Request};
 
 use crate::core::api::{
-    accepted_body, attempt_error, channel_off, expired, idempotency_scope, invalid_code_by_phone, issue_token,
+    accepted_body, attempt_error, channel_off, expired, idempotency_scope, invalid_code_by_phone,
     parse_idempotency_key, parse_otp_request, parse_status_request, parse_verify_request, reserve_error, reserved,
     status_body, verified_body, wa_link, OtpRequest, VerifyTarget, API_BODY_LIMIT,
 };
@@ -27,7 +27,7 @@ use crate::core::record::CodeRecord;
 use crate::edge::guard_client::{address_object, budget_object, call, link_object};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, events, now_ms, outbound};
+use crate::edge::{codes, events, now_ms, outbound, tokens};
 
 fn random_failure(e: String) -> ApiError {
     worker::console_error!("random source failed: {e}");
@@ -293,7 +293,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
             charge_address(env, &address, Allowance::Checks, config.ip_max_checks_per_hour).await?;
             let record = codes::get(env, &request_id).await?.ok_or_else(|| ApiError::not_found("request"))?;
             log.phone(&record.phone);
-            let correct = code_matches(&config.otp_secret, &request_id, &verify.code, &record.code_hash);
+            let correct = code_matches(&config.otp_secrets(), &request_id, &verify.code, &record.code_hash);
             let attempt = Attempt {
                 number: record.phone.clone(),
                 request_id: request_id.clone(),
@@ -305,7 +305,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
             let reply = call(env, &record.phone, &attempt).await?;
             match reply.outcome {
                 AttemptOutcome::Verified { at_ms, via } => {
-                    let token = issue_token(config, &record.phone, &request_id, at_ms, via);
+                    let token = tokens::issue(config, &record.phone, &request_id, at_ms, via).await?;
                     Ok(Reply::Json(200, verified_body(&request_id, &token)))
                 }
                 // The guard forgets requests a while after they end; the record remembers.
@@ -327,7 +327,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
                 // KV (eventually consistent) has not shown the record here yet.
                 return Err(ApiError::storage_unavailable());
             };
-            let correct = code_matches(&config.otp_secret, &request_id, &verify.code, &record.code_hash);
+            let correct = code_matches(&config.otp_secrets(), &request_id, &verify.code, &record.code_hash);
             let attempt = Attempt {
                 number: phone.clone(),
                 request_id: request_id.clone(),
@@ -338,7 +338,7 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
             };
             match call(env, &phone, &attempt).await?.outcome {
                 AttemptOutcome::Verified { at_ms, via } => {
-                    let token = issue_token(config, &phone, &request_id, at_ms, via);
+                    let token = tokens::issue(config, &phone, &request_id, at_ms, via).await?;
                     Ok(Reply::Json(200, verified_body(&request_id, &token)))
                 }
                 _ => Err(invalid_code_by_phone()),
@@ -360,7 +360,10 @@ pub async fn status_with_token(req: &mut Request, env: &Env, config: &Config, lo
     let request_id = parse_status_request(header(req, "Content-Type").as_deref(), &body)?;
     log.request_id(&request_id);
     let (view, phone) = find_status(&request_id, req, env, config).await?;
-    let token = view.verified.map(|(at, via)| issue_token(config, &phone, &request_id, at, via));
+    let token = match view.verified {
+        Some((at, via)) => Some(tokens::issue(config, &phone, &request_id, at, via).await?),
+        None => None,
+    };
     Ok(Reply::Json(200, status_body(&view, token.as_ref())))
 }
 

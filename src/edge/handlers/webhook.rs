@@ -43,7 +43,7 @@ type ChatMessage = (String, String);
 pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     // The signature is checked over the raw bytes before anything is parsed.
-    if !verify_signature(&config.app_secret, header(req, "X-Hub-Signature-256").as_deref(), &body) {
+    if !verify_signature(&config.app_secrets(), header(req, "X-Hub-Signature-256").as_deref(), &body) {
         return Err(ApiError::new(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match."));
     }
     let events = parse_delivery(&body, &config.phone_number_id, now_ms()).map_err(|e| ApiError::invalid_json(&e))?;
@@ -232,7 +232,8 @@ async fn code_from_number(
         // be readable here yet. A 503 makes Meta deliver the message again later.
         let record = codes::get(env, &candidate.request_id).await?.ok_or_else(ApiError::storage_unavailable)?;
         // Meta authenticates the sender: the code only counts from the request's own number.
-        if record.phone == phone && code_matches(&config.otp_secret, &candidate.request_id, code, &record.code_hash) {
+        if record.phone == phone && code_matches(&config.otp_secrets(), &candidate.request_id, code, &record.code_hash)
+        {
             matched = Some(candidate.request_id.clone());
             locale = record.locale;
             break;
@@ -280,7 +281,7 @@ async fn code_quoting(
     let attempt = Attempt {
         number: link.number.clone(),
         request_id: link.request_id.clone(),
-        correct: code_matches(&config.otp_secret, &link.request_id, code, &record.code_hash),
+        correct: code_matches(&config.otp_secrets(), &link.request_id, code, &record.code_hash),
         channel: Channel::WhatsApp,
         message: Some(message.clone()),
         policy: config.send_policy(),

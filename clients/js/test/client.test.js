@@ -1,0 +1,212 @@
+// The client against the real worker (in workerd) and the Cloud API stand-in.
+// OTP_WORKER_URL: a worker with a short resend cooldown; OTP_STANDIN_URL: its stand-in;
+// OTP_SHORT_TTL_URL (optional): a worker whose codes live 2 seconds.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { createClient, OtpError, FINAL_STATUSES } from "../index.js";
+
+const WORKER = process.env.OTP_WORKER_URL;
+const STANDIN = process.env.OTP_STANDIN_URL;
+const SHORT_TTL = process.env.OTP_SHORT_TTL_URL;
+if (!WORKER || !STANDIN) throw new Error("set OTP_WORKER_URL and OTP_STANDIN_URL (the e2e runner does)");
+
+const otp = createClient({ baseUrl: WORKER });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const phone = () => `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
+
+async function standin(path, body) {
+  const res = await fetch(STANDIN + path, body && { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+}
+
+/** The newest template sent to `number`: its code and Meta's message id. */
+async function lastMessage(number, count = 1) {
+  for (let i = 0; i < 100; i++) {
+    const { messages } = await standin(`/control/inbox?to=${number.slice(1)}`);
+    const templates = messages.filter((m) => m.type === "template");
+    if (templates.length >= count) return templates[templates.length - 1];
+    await sleep(100);
+  }
+  throw new Error(`no message reached ${number}`);
+}
+
+async function rejects(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  assert.fail("expected a rejection");
+}
+
+test("/client.js is this package's module, byte for byte", async () => {
+  const res = await fetch(`${WORKER}/client.js`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.match(res.headers.get("cache-control"), /max-age=\d+/);
+  assert.equal(await res.text(), await readFile(new URL("../index.js", import.meta.url), "utf8"));
+});
+
+test("request, then verify with the code: camelCased answers and a JWT", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  assert.match(req.requestId, /^otp_[A-Za-z0-9_-]{22}$/);
+  assert.equal(typeof req.expiresAt, "string");
+  assert.ok(req.expiresIn > 0 && req.resendAfter > 0 && req.attemptsLeft > 0, JSON.stringify(req));
+  const { code } = await lastMessage(number);
+  const ok = await otp.verify(req.requestId, code);
+  assert.equal(ok.verified, true);
+  assert.equal(ok.requestId, req.requestId);
+  assert.equal(ok.token.split(".").length, 3);
+  assert.ok(Date.parse(ok.tokenExpiresAt) > Date.now());
+  const again = await rejects(otp.verify(req.requestId, code));
+  assert.ok(again instanceof OtpError && again instanceof Error);
+  assert.equal(again.code, "already_verified");
+  assert.equal(again.status, 409);
+});
+
+test("verify by phone checks the number's live request", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { code } = await lastMessage(number);
+  const ok = await otp.verify({ phone: number }, code);
+  assert.equal(ok.requestId, req.requestId);
+  assert.equal(ok.token.split(".").length, 3);
+});
+
+test("a wrong code is an OtpError with attemptsLeft", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { code } = await lastMessage(number);
+  const wrongCode = code.replace(/\d/g, (d) => String((Number(d) + 1) % 10));
+  const err = await rejects(otp.verify(req.requestId, wrongCode));
+  assert.equal(err.name, "OtpError");
+  assert.equal(err.code, "invalid_code");
+  assert.equal(err.status, 400);
+  assert.equal(err.attemptsLeft, req.attemptsLeft - 1);
+  assert.equal(typeof err.message, "string");
+  assert.equal(err.details.code, "invalid_code");
+});
+
+test("bad input names the field", async () => {
+  const err = await rejects(otp.request("12345"));
+  assert.equal(err.code, "invalid_phone");
+  assert.equal(err.field, "phone");
+  const bad = await rejects(otp.verify("otp_not-a-real-request-id", "123456"));
+  assert.ok(bad.status >= 400 && bad.status < 500, String(bad.status));
+});
+
+test("a second request inside the cooldown: rate_limited with retryAfter and reason", async () => {
+  const number = phone();
+  await otp.request(number);
+  const err = await rejects(otp.request(number));
+  assert.equal(err.code, "rate_limited");
+  assert.equal(err.status, 429);
+  assert.ok(err.retryAfter >= 1, String(err.retryAfter));
+  assert.equal(err.reason, "resend_cooldown");
+});
+
+test("status (POST /v1/otp/status) carries the token only once verified", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const before = await otp.status(req.requestId);
+  assert.equal(before.requestId, req.requestId);
+  assert.equal(before.token, undefined);
+  assert.ok(!FINAL_STATUSES.includes(before.status), before.status);
+  const { code } = await lastMessage(number);
+  await otp.verify(req.requestId, code);
+  const after = await otp.status(req.requestId);
+  assert.equal(after.status, "verified");
+  assert.equal(after.verifiedVia, "code");
+  assert.equal(after.token.split(".").length, 3);
+  const unknown = await rejects(otp.status("otp_AAAAAAAAAAAAAAAAAAAAAA"));
+  assert.equal(unknown.code, "not_found");
+  assert.equal(unknown.status, 404);
+});
+
+test("waitForVerification resolves with the token when the user replies in WhatsApp", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { code, id } = await lastMessage(number);
+  const seen = [];
+  const waiting = otp.waitForVerification(req.requestId, { interval: 200, onStatus: (s) => seen.push(s.status) });
+  await sleep(300);
+  await standin("/control/webhook/status", { message_id: id, status: "delivered" });
+  await sleep(500);
+  await standin("/control/webhook/reply", { from: number.slice(1), text: `my code is ${code}` });
+  const done = await waiting;
+  assert.equal(done.status, "verified");
+  assert.equal(done.verifiedVia, "reply");
+  assert.equal(done.token.split(".").length, 3);
+  assert.ok(seen.includes("delivered"), `statuses seen: ${seen}`);
+  assert.equal(seen.at(-1), "verified");
+});
+
+test("waitForVerification stops on a failed delivery", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { id } = await lastMessage(number);
+  const waiting = otp.waitForVerification(req.requestId, { interval: 200 });
+  await standin("/control/webhook/status", { message_id: id, status: "failed", error_code: 131026 });
+  const done = await waiting;
+  assert.equal(done.status, "failed");
+  assert.equal(done.delivery.status, "failed");
+  assert.equal(done.delivery.errorCode, 131026);
+});
+
+test("waitForVerification stops when a newer code supersedes the request", async () => {
+  const number = phone();
+  const first = await otp.request(number);
+  const waiting = otp.waitForVerification(first.requestId, { interval: 200 });
+  await sleep(first.resendAfter * 1000 + 100);
+  await otp.request(number);
+  assert.equal((await waiting).status, "superseded");
+});
+
+test("waitForVerification stops when wrong codes lock the request", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  const { code } = await lastMessage(number);
+  const wrongCode = code.replace(/\d/g, (d) => String((Number(d) + 1) % 10));
+  for (let i = 0; i < req.attemptsLeft; i++) await rejects(otp.verify(req.requestId, wrongCode));
+  const done = await otp.waitForVerification(req.requestId, { interval: 200 });
+  assert.equal(done.status, "locked");
+});
+
+test("waitForVerification stops when the code expires", { skip: !SHORT_TTL && "OTP_SHORT_TTL_URL not set" }, async () => {
+  const short = createClient({ baseUrl: SHORT_TTL });
+  const req = await short.request(phone());
+  const started = Date.now();
+  const done = await short.waitForVerification(req.requestId, { interval: 300 });
+  assert.equal(done.status, "expired");
+  assert.ok(Date.now() - started < 15000);
+});
+
+test("waitForVerification honours an AbortSignal", async () => {
+  const req = await otp.request(phone());
+  const controller = new AbortController();
+  const waiting = otp.waitForVerification(req.requestId, { signal: controller.signal, interval: 500 });
+  setTimeout(() => controller.abort(), 300);
+  const started = Date.now();
+  const err = await rejects(waiting);
+  assert.equal(err.name, "AbortError");
+  assert.ok(Date.now() - started < 2000);
+  const already = await rejects(otp.waitForVerification(req.requestId, { signal: AbortSignal.abort() }));
+  assert.equal(already.name, "AbortError");
+});
+
+test("inbound mode returns the code and the wa.me link", async () => {
+  const req = await otp.request(phone(), { mode: "inbound" });
+  assert.match(req.code, /^\d{6,10}$/);
+  assert.match(req.waLink, /^https:\/\/wa\.me\/\d+\?text=/);
+  assert.ok(decodeURIComponent(req.waLink).includes(req.code));
+});
+
+test("an unreachable service is a network_error with status 0", async () => {
+  const nowhere = createClient({ baseUrl: "http://127.0.0.1:9" });
+  const err = await rejects(nowhere.request(phone()));
+  assert.equal(err.code, "network_error");
+  assert.equal(err.status, 0);
+});

@@ -1,0 +1,259 @@
+// The reference page: phone number → code (typed or replied in WhatsApp) or a
+// message sent from the user's WhatsApp → token. Built only on /client.js.
+import { request, verify, waitForVerification, OtpError } from "/client.js";
+import { drawQr } from "/qr.js";
+
+const $ = (id) => document.getElementById(id);
+const COUNTRIES = { 1: "the US or Canada", 7: "Russia or Kazakhstan", 20: "Egypt", 27: "South Africa", 31: "the Netherlands",
+  33: "France", 34: "Spain", 39: "Italy", 44: "the United Kingdom", 49: "Germany", 52: "Mexico", 55: "Brazil", 61: "Australia",
+  62: "Indonesia", 81: "Japan", 90: "Türkiye", 91: "India", 234: "Nigeria", 254: "Kenya", 351: "Portugal", 971: "the UAE" };
+
+let current = null; // { requestId, phone, mode }
+let watcher = null; // AbortController of the running waitForVerification
+let countdown = null;
+
+function say(text, problem = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("problem", problem);
+}
+
+function duration(seconds) {
+  if (seconds < 90) return seconds === 1 ? "1 second" : `${seconds} seconds`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} minutes`;
+  return `${Math.round(seconds / 3600)} hours`;
+}
+
+/** Every error the worker can answer, as a sentence for the person in front of the page. */
+function explain(err) {
+  const wait = err.retryAfter ? duration(err.retryAfter) : "a little while";
+  switch (err.code) {
+    case "invalid_phone":
+      return "That doesn't look like a complete phone number. Start with + and the country code, like +44 7700 900123.";
+    case "invalid_request":
+      return err.field === "code" ? "Type the code's digits only." : "Please check what you typed and try again.";
+    case "invalid_code":
+      if (err.attemptsLeft === 0) return "That code isn't right, and that was the last try. Ask for a new code.";
+      return err.attemptsLeft ? `That code isn't right. You can try ${err.attemptsLeft} more time${err.attemptsLeft === 1 ? "" : "s"}.` : "That code isn't right.";
+    case "too_many_attempts":
+      return `Too many wrong codes. You can ask for a new code in ${wait}.`;
+    case "rate_limited":
+      return {
+        resend_cooldown: `A code was just sent. You can ask for another in ${wait}.`,
+        hourly_limit: `Several codes were sent to this number in the last hour. Try again in ${wait}.`,
+        daily_limit: `Too many codes were sent to this number today. Try again in ${wait}.`,
+        ip_limit: `Too many requests came from your network. Try again in ${wait}.`,
+        too_many_failures: `Too many wrong codes were typed for this number. Try again in ${wait}.`,
+        not_me: `Someone answered "NOT ME" in WhatsApp for this number, so new codes are paused for ${wait}.`,
+      }[err.reason] || `Please wait ${wait} before trying again.`;
+    case "opted_out":
+      return "This number asked us not to send it messages. To receive codes again, send START to us in WhatsApp, or choose to send us a message yourself.";
+    case "country_not_allowed":
+      return "We can't verify numbers from this country. Please use another number.";
+    case "not_on_whatsapp":
+      return "This number doesn't seem to use WhatsApp. Check the number, or use another one.";
+    case "captcha_failed":
+      return "The check that you're not a robot failed. Reload the page and try again.";
+    case "expired":
+      return err.retryAfter ? `This code has expired. You can ask for a new one in ${wait}.` : "This code has expired. Ask for a new one.";
+    case "superseded":
+      return "A newer code was sent to this number. Use the code in the newest message.";
+    case "revoked":
+      return "This verification was cancelled from WhatsApp. If it was you, start again.";
+    case "already_verified":
+      return "This number is already verified with this code.";
+    case "not_found":
+      return "This verification is no longer known. Please start again.";
+    case "request_in_progress":
+      return "Your code is still being sent. Wait a moment, then try again.";
+    case "whatsapp_unavailable":
+    case "whatsapp_throttled":
+      return `WhatsApp isn't answering right now. Try again in ${wait}.`;
+    case "network_error":
+      return "We couldn't reach the server. Check your connection and try again.";
+    default:
+      return "Something went wrong on our side, so we can't verify numbers right now. Please try again later.";
+  }
+}
+
+function fieldError(id, message) {
+  $(id).textContent = message || ""; // an alert: read out as it appears
+  const input = $(id === "phone-error" ? "phone" : "code");
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+function show(section) {
+  for (const id of ["phone-form", "code-step", "inbound-step", "done"]) $(id).hidden = id !== section;
+}
+
+/** Accepts what people type (`0044 …`, `+44 (0) 7700 …`) and explains the country it sees. */
+function tidy(raw) {
+  return raw.trim().replace(/^00/, "+").replace(/\(0\)/, "");
+}
+
+$("phone").addEventListener("input", () => {
+  const digits = tidy($("phone").value).replace(/[^\d+]/g, "");
+  const code = [3, 2, 1].map((n) => digits.slice(1, 1 + n)).find((cc) => COUNTRIES[cc]);
+  $("phone-country").textContent = !digits ? "" : !digits.startsWith("+")
+    ? "Add + and your country code in front (for example +44 for the UK)."
+    : code ? `Country: ${COUNTRIES[code]} (+${code}).` : "";
+});
+
+function startCountdown(seconds) {
+  clearInterval(countdown);
+  const button = $("resend");
+  const end = Date.now() + seconds * 1000;
+  const tick = () => {
+    const left = Math.ceil((end - Date.now()) / 1000);
+    button.disabled = left > 0;
+    button.textContent = left > 0 ? `Send a new code (in ${left} s)` : "Send a new code";
+    if (left <= 0) clearInterval(countdown);
+  };
+  tick();
+  countdown = setInterval(tick, 250);
+}
+
+function showDelivery(view) {
+  const order = ["sent", "delivered", "read"];
+  const state = view.delivery?.status;
+  const reached = order.indexOf(state);
+  for (const li of $("steps").children) {
+    li.classList.toggle("done", reached >= order.indexOf(li.dataset.step));
+    li.classList.toggle("failed", state === "failed" && li.dataset.step === "sent");
+    if (li.dataset.step === "sent") li.textContent = state === "failed" ? "Not delivered" : "Sent";
+  }
+  const text = { sent: "sent by WhatsApp.", delivered: "delivered to the phone.", read: "read on the phone.", failed: "not delivered." }[state];
+  if (text && $("delivery-text").textContent !== text) {
+    $("delivery-text").textContent = text;
+    if (state !== "failed") say(`Your WhatsApp message was ${text}`);
+  }
+}
+
+function deliveryFailed(view) {
+  const code = view.delivery?.errorCode;
+  const why = code === 131026
+    ? "WhatsApp couldn't deliver the code: this number may not be on WhatsApp, or its app is out of date."
+    : `WhatsApp couldn't deliver the code${code ? ` (error ${code})` : ""}.`;
+  say(`${why} You can send us a message from your WhatsApp instead, or use another number.`, true);
+  $("next-steps").hidden = false;
+  $("switch-inbound").focus();
+}
+
+function finish(token) {
+  watcher?.abort();
+  clearInterval(countdown);
+  $("token").textContent = token;
+  show("done");
+  say("Your number is verified.");
+  $("done-title").focus();
+}
+
+/** Waits for a reply in WhatsApp or an inbound message; the status then carries the token. */
+async function watch(requestId) {
+  watcher?.abort();
+  const controller = (watcher = new AbortController());
+  try {
+    const view = await waitForVerification(requestId, { signal: controller.signal, onStatus: showDelivery });
+    if (controller.signal.aborted) return;
+    if (view.status === "verified") return finish(view.token);
+    if (view.status === "failed") return deliveryFailed(view);
+    say(explain({ code: view.status === "locked" ? "too_many_attempts" : view.status, retryAfter: view.resendAfter }), true);
+    if (view.resendAfter !== undefined) startCountdown(view.resendAfter);
+  } catch (err) {
+    if (!controller.signal.aborted) say(explain(err), true);
+  }
+}
+
+async function send(mode) {
+  const phone = tidy($("phone").value);
+  fieldError("phone-error", "");
+  if (!/^\+[\d\s().-]{7,}$/.test(phone)) {
+    fieldError("phone-error", explain({ code: "invalid_phone" }));
+    return $("phone").focus();
+  }
+  say(mode === "inbound" ? "Preparing your message…" : "Sending the code…");
+  try {
+    const res = await request(phone, { mode });
+    current = { requestId: res.requestId, phone, mode };
+    $("next-steps").hidden = true;
+    if (mode === "inbound") {
+      $("inbound-to").textContent = phone;
+      $("prefilled").textContent = new URL(res.waLink).searchParams.get("text") || "";
+      $("wa-link").href = res.waLink;
+      drawQr($("qr"), res.waLink);
+      show("inbound-step");
+      say("Waiting for your WhatsApp message…");
+      $("inbound-title").focus();
+    } else {
+      $("sent-to").textContent = phone;
+      $("delivery-text").textContent = "waiting for WhatsApp…";
+      showDelivery({});
+      fieldError("code-error", "");
+      $("code").value = "";
+      show("code-step");
+      say(`Code sent to ${phone}. Check WhatsApp.`);
+      startCountdown(res.resendAfter);
+      $("code").focus();
+    }
+    watch(res.requestId);
+  } catch (err) {
+    if (!(err instanceof OtpError)) throw err;
+    const message = explain(err);
+    if (current && !$("code-step").hidden) {
+      say(message, true);
+      if (err.retryAfter) startCountdown(err.retryAfter);
+      if (err.code === "not_on_whatsapp") $("next-steps").hidden = false;
+    } else {
+      fieldError("phone-error", message);
+      say("");
+      $("phone").focus();
+    }
+  }
+}
+
+$("phone-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  send(new FormData(e.target).get("mode"));
+});
+
+$("code-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const code = $("code").value.replace(/\D/g, "");
+  if (!code) return fieldError("code-error", "Type the code from the WhatsApp message.");
+  fieldError("code-error", "");
+  say("Checking the code…");
+  try {
+    const res = await verify(current.requestId, code);
+    finish(res.token);
+  } catch (err) {
+    if (!(err instanceof OtpError)) throw err;
+    fieldError("code-error", explain(err));
+    say("");
+    if (err.retryAfter) startCountdown(err.retryAfter);
+    $("code").select();
+  }
+});
+
+$("resend").addEventListener("click", () => send(current.mode));
+$("switch-inbound").addEventListener("click", () => send("inbound"));
+
+for (const button of document.querySelectorAll("[data-restart]")) {
+  button.addEventListener("click", () => {
+    watcher?.abort();
+    clearInterval(countdown);
+    current = null;
+    show("phone-form");
+    say("");
+    $("phone").focus();
+  });
+}
+
+$("copy").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText($("token").textContent);
+    say("Token copied.");
+  } catch {
+    getSelection().selectAllChildren($("token"));
+    say("Copying isn't allowed here: the token is selected, press Ctrl+C (or ⌘C) to copy it.");
+  }
+});
