@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::json;
-use worker::{Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::{Context, Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
 
 use crate::core::events::{event_id, events_from_changes, Event, EventsConfig};
 use crate::core::guard::Change;
@@ -69,6 +69,16 @@ fn new_event_id() -> String {
 /// The hook the `PhoneGuard` object calls with the changes one command made to
 /// `number`'s state. Returns at once; the queue send runs in the background (a
 /// Durable Object stays alive while it has work in flight).
+/// From the request path: the queue send is kept alive past the response.
+pub fn publish_during(ctx: &Context, env: &Env, number: &str, changes: Vec<Change>) {
+    let Ok(queue) = env.queue(QUEUE_BINDING) else {
+        return;
+    };
+    let events = events_from_changes(number, &changes, crate::edge::now_ms(), new_event_id);
+    ctx.wait_until(send(queue, events));
+}
+
+/// From the Durable Object, where the object outlives the command that changed it.
 pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
     let masked = (!number.is_empty()).then(|| mask_phone(number));
     for change in changes.iter().filter(|c| matches!(c, Change::BudgetWarning { .. } | Change::Revoked { .. })) {

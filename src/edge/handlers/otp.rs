@@ -99,7 +99,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     let mut pending = pending;
     if otp.mode == Mode::Outbound {
         if let Some(max) = config.max_sends_per_day_global {
-            match spend_budget(env, &otp.phone, max).await {
+            match spend_budget(ctx, env, &otp.phone, max).await {
                 Ok(()) => pending.budget_spent = true,
                 Err(e) => return Err(pending.fail(true, None, e).await),
             }
@@ -176,11 +176,12 @@ async fn send_code(
     }
 }
 
-async fn spend_budget(env: &Env, phone: &str, max: u32) -> Result<(), ApiError> {
+async fn spend_budget(ctx: &Context, env: &Env, phone: &str, max: u32) -> Result<(), ApiError> {
     match call(env, &budget_object(now_ms()), &SpendBudget { max }).await? {
         BudgetOutcome::Allowed { sends, warn } => {
             if warn {
-                events::publish(env, phone, vec![Change::BudgetWarning { sends, max }]);
+                worker::console_warn!("{}", serde_json::json!({ "budget_warning": { "sends": sends, "max": max } }));
+                events::publish_during(ctx, env, phone, vec![Change::BudgetWarning { sends, max }]);
             }
             Ok(())
         }
