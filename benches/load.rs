@@ -9,7 +9,8 @@
 //! Numbers are printed, never asserted: the machine is shared and runs are noisy.
 //!
 //! `BENCH_SECONDS` (default 5) per run, `BENCH_REPEATS` (default 3) runs per route and
-//! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections.
+//! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections, `BENCH_ONLY=healthz`
+//! for the fixed cost per request alone.
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
@@ -337,7 +338,11 @@ fn main() {
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
 
         let mut results: Vec<RouteRuns> = vec![
-            RouteRuns { route: "GET /healthz", round_trips: "no I/O", runs: vec![] },
+            RouteRuns {
+                route: "GET /healthz",
+                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes",
+                runs: vec![],
+            },
             RouteRuns {
                 route: "POST /v1/otp/request (new numbers)",
                 round_trips: "address DO + number DO + KV put + Cloud API fetch; `floor+settle` and the worker \
@@ -358,10 +363,17 @@ fn main() {
         for routes in &mut results {
             let names: &[&'static str] = if routes.route.contains("request") {
                 &["worker", "floor", "floor+settle"]
+            } else if routes.route.contains("healthz") {
+                &["worker", "floor", "floor+log"]
             } else {
                 &["worker", "floor"]
             };
             routes.runs = names.iter().map(|n| (*n, Vec::new())).collect();
+        }
+        // `BENCH_ONLY=healthz`: only the fixed cost per request, with more rounds for the same time.
+        let only_health = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "healthz");
+        if only_health {
+            results.truncate(1);
         }
         let http = Arc::new(http);
         for rep in 0..repeats {
@@ -369,14 +381,21 @@ fn main() {
             // (caches, SQLite files) lands on both sides equally.
             let order: Vec<&Target> = if rep % 2 == 0 { vec![&worker, &floor] } else { vec![&floor, &worker] };
             // healthz
-            for target in &order {
-                let (http, url) = (http.clone(), format!("{}/healthz", target.url));
+            let mut variants: Vec<(&'static str, &Target, &'static str)> =
+                vec![("worker", &worker, ""), ("floor", &floor, ""), ("floor+log", &floor, "?log=1")];
+            variants.rotate_left(rep % 3);
+            for (name, target, query) in &variants {
+                let (http, url) = (http.clone(), format!("{}/healthz{query}", target.url));
                 let (run, _) = load(connections, duration, usize::MAX, move |_| {
                     let req = http.get(&url);
                     async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
                 })
                 .await;
-                results[0].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
+                results[0].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
+            }
+            if only_health {
+                eprintln!("[bench] round {}/{repeats} done", rep + 1);
+                continue;
             }
             // request, then verify and status on what this run created
             let mut variants: Vec<(&'static str, &Target, &'static str)> =

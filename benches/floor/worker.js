@@ -1,6 +1,7 @@
 // The floor for ./bench: the round trips of each route and nothing else.
 //
 //   GET  /healthz                   no I/O
+//   GET  /healthz?log=1             the same + one structured console.log line, as the real worker writes
 //   POST /v1/otp/request            address allowance (DO) + number (DO) + KV put + Cloud API fetch
 //   POST /v1/otp/request?settle=1   the same + settle (number DO) + message link (DO), in waitUntil
 //   POST /v1/otp/verify             address allowance (DO) + KV get + number (DO)
@@ -124,7 +125,13 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const path = url.pathname;
-    if (path === "/healthz" && request.method === "GET") return json(200, { ok: true, version: "0.1.0" });
+    if (path === "/healthz" && request.method === "GET") {
+      if (url.searchParams.get("log") === "1") {
+        const line = { route: "healthz", method: "GET", status: 200, outcome: "ok", request_id: null, phone: null, ms: 0 };
+        console.log(JSON.stringify(line));
+      }
+      return json(200, { ok: true, version: "0.1.0" });
+    }
     if (path === "/v1/otp/request" && request.method === "POST") {
       return otpRequest(request, env, ctx, url.searchParams.get("settle") === "1");
     }

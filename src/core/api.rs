@@ -289,6 +289,27 @@ pub struct IssuedToken {
     pub expires_ms: u64,
 }
 
+/// The token's claims for a verification (signed HS256 here, ES256 at the edge).
+pub fn token_claims<'a>(
+    config: &'a Config,
+    phone: &'a str,
+    request_id: &'a str,
+    verified_at_ms: u64,
+    via: VerifiedVia,
+) -> Claims<'a> {
+    let iat = verified_at_ms / 1000;
+    Claims {
+        iss: &config.token_issuer,
+        sub: phone,
+        aud: config.token_audience.as_deref(),
+        iat,
+        exp: iat + config.token_ttl_s,
+        jti: request_id,
+        amr: ["otp"],
+        verified_via: via,
+    }
+}
+
 pub fn issue_token(
     config: &Config,
     phone: &str,
@@ -296,18 +317,8 @@ pub fn issue_token(
     verified_at_ms: u64,
     via: VerifiedVia,
 ) -> IssuedToken {
-    let iat = verified_at_ms / 1000;
-    let exp = iat + config.token_ttl_s;
-    let claims = Claims {
-        iss: &config.token_issuer,
-        sub: phone,
-        aud: config.token_audience.as_deref(),
-        iat,
-        exp,
-        jti: request_id,
-        amr: ["otp"],
-        verified_via: via,
-    };
+    let claims = token_claims(config, phone, request_id, verified_at_ms, via);
+    let exp = claims.exp;
     IssuedToken { token: sign_token(&config.token_secret, &claims), expires_ms: exp * 1000 }
 }
 

@@ -35,10 +35,20 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
 /// to it), a larger one is refused before anything is read. Without one (a chunked
 /// upload), the body is read as a stream with a byte counter and refused as soon as
 /// it passes the limit, without reading the rest.
+/// Bodies declared up to this size are read (and dropped) even when over the limit.
+const DRAINED_EXCESS: usize = 64 * 1024;
+
 pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
     let unreadable = |_| ApiError::invalid_request("body", "The body could not be read.");
     let declared = header(req, "Content-Length").and_then(|l| l.trim().parse::<usize>().ok());
     let body = match declared {
+        // A modest excess is read and dropped, so the connection ends cleanly (a body
+        // left half-sent can break the client's next request on the same connection);
+        // a large one is refused at once.
+        Some(len) if len > limit && len <= DRAINED_EXCESS => {
+            let _ = req.bytes().await;
+            return Err(ApiError::payload_too_large(limit));
+        }
         Some(len) if len > limit => return Err(ApiError::payload_too_large(limit)),
         Some(_) => req.bytes().await.map_err(unreadable)?,
         None => read_stream(req, limit).await?,

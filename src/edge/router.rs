@@ -145,7 +145,12 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         let allowed = config.as_ref().as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.allowed_origins.clone());
         apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
     }
-    log.emit(method_name, resp.status_code());
+    // A healthy `/healthz` is polled by monitors all day: it leaves no log line (one
+    // line per poll is noise, and writing it costs more CPU than the answer itself).
+    // Every other answer, a failing health check included, is logged.
+    if !(matches!(route, Some(Route::Health)) && resp.status_code() == 200) {
+        log.emit(method_name, resp.status_code());
+    }
     if method_name == "HEAD" {
         // Same status and headers as GET, no body.
         return Ok(Response::empty()?.with_status(resp.status_code()).with_headers(resp.headers().clone()));

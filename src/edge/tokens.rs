@@ -9,11 +9,11 @@ use js_sys::{Array, Object, Promise, Reflect, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::api::{issue_token, IssuedToken};
+use crate::core::api::{issue_token, token_claims, IssuedToken};
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::VerifiedVia;
-use crate::core::token::{es256_signing_input, finish, Claims, SigningKey};
+use crate::core::token::{es256_signing_input, finish, SigningKey};
 
 #[wasm_bindgen]
 extern "C" {
@@ -110,18 +110,8 @@ pub async fn issue(
     let Some(key) = &config.keys.token_signing_key else {
         return Ok(issue_token(config, phone, request_id, verified_at_ms, via));
     };
-    let iat = verified_at_ms / 1000;
-    let exp = iat + config.token_ttl_s;
-    let claims = Claims {
-        iss: &config.token_issuer,
-        sub: phone,
-        aud: config.token_audience.as_deref(),
-        iat,
-        exp,
-        jti: request_id,
-        amr: ["otp"],
-        verified_via: via,
-    };
+    let claims = token_claims(config, phone, request_id, verified_at_ms, via);
+    let exp = claims.exp;
     let input = es256_signing_input(&key.kid, &claims);
     let private = signing_key(key).await.map_err(|_| ApiError::misconfigured(&["TOKEN_SIGNING_KEY"]))?;
     let signature = sign_bytes(&private, input.as_bytes()).await.map_err(|e| {

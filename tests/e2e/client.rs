@@ -148,7 +148,6 @@ impl Env {
         let main_url = format!("http://127.0.0.1:{main_port}");
         let standin = StandIn::start(&dir, &format!("{main_url}/webhook"));
         let api = standin.url.clone();
-        conformance::not_the_worker(&api);
         SERVICES.lock().unwrap().push(standin.service);
 
         let main_vars = [

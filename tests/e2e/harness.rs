@@ -131,6 +131,9 @@ impl StandIn {
     }
 }
 
+/// The URL of every worker started in this process (the conformance check reads it).
+pub static STARTED_WORKERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 pub struct Worker {
     pub url: String,
     pub service: Service,
@@ -223,7 +226,9 @@ impl Worker {
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-        Worker { url: format!("http://127.0.0.1:{port}"), service, inspector_port }
+        let url = format!("http://127.0.0.1:{port}");
+        STARTED_WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(url.clone());
+        Worker { url, service, inspector_port }
     }
 }
 

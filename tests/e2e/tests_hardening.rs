@@ -276,7 +276,7 @@ pub async fn unknown_methods_get_405_and_head_works_like_get(env: Arc<Env>) {
 }
 
 /// Stops a worker started by one test when the test ends, pass or fail.
-struct Stopping(Service);
+pub struct Stopping(Service);
 
 impl Drop for Stopping {
     fn drop(&mut self) {
@@ -285,7 +285,7 @@ impl Drop for Stopping {
 }
 
 /// A worker started for one test, with `vars` over the defaults; stopped when dropped.
-async fn start_worker(env: &Env, name: &str, vars: &[(&str, &str)]) -> (String, Stopping) {
+pub async fn start_worker(env: &Env, name: &str, vars: &[(&str, &str)]) -> (String, Stopping) {
     let dir = env.main_state.parent().and_then(|p| p.parent()).expect("run dir").to_path_buf();
     let worker = Worker::start(&dir, name, free_port(), &env.standin, vars, &[]);
     let url = worker.url.clone();

@@ -50,8 +50,15 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// `Stored` by reference: saving (on every change) does not copy the state first.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    v: u64,
+    object: &'a GuardObject,
+}
+
 pub fn save(object: &GuardObject) -> String {
-    serde_json::to_string(&Stored { v: STATE_VERSION, object: object.clone() }).unwrap_or_default()
+    serde_json::to_string(&StoredRef { v: STATE_VERSION, object }).unwrap_or_default()
 }
 
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
