@@ -40,8 +40,22 @@ pub fn config(env: &Env) -> Rc<EventsConfig> {
     parsed
 }
 
-/// What `/healthz` says about the optional features.
+thread_local! {
+    static FEATURES: RefCell<Option<serde_json::Value>> = const { RefCell::new(None) };
+}
+
+/// What `/healthz` says about the optional features (bindings and settings do not
+/// change within an isolate, so it is worked out once).
 pub fn features(env: &Env) -> serde_json::Value {
+    if let Some(cached) = FEATURES.with(|f| f.borrow().clone()) {
+        return cached;
+    }
+    let body = work_out_features(env);
+    FEATURES.with(|f| *f.borrow_mut() = Some(body.clone()));
+    body
+}
+
+fn work_out_features(env: &Env) -> serde_json::Value {
     let config = config(env);
     let events = env.queue(QUEUE_BINDING).is_ok();
     let analytics = env.d1(DB_BINDING).is_ok();
