@@ -243,13 +243,7 @@ async fn profile(
         println!("\n== {route}: {:.0} req/s, {} ok, {} unexpected", run.rate(), run.ok, run.errors);
         println!("{}", String::from_utf8_lossy(&report.stdout));
         if route == "request" {
-            let inbox: Value = http.get(format!("{standin}/control/inbox")).send().await.unwrap().json().await.unwrap();
-            let codes: HashMap<String, String> = inbox["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
-                .collect();
+            let codes = inbox_codes(&http, standin).await;
             pairs =
                 Arc::new(made.iter().filter_map(|(phone, id)| Some((id.clone(), codes.get(phone)?.clone()))).collect());
         }
@@ -412,14 +406,7 @@ fn main() {
                 results[1].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
                 created.insert(name, made);
             }
-            let inbox: Value =
-                http.get(format!("{}/control/inbox", standin.url)).send().await.unwrap().json().await.unwrap();
-            let codes: HashMap<String, String> = inbox["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
-                .collect();
+            let codes = inbox_codes(&http, &standin.url).await;
             for target in &order {
                 let pairs: Arc<Vec<(String, String)>> = Arc::new(
                     created[target.name]
@@ -473,4 +460,15 @@ fn main() {
         floor.service.stop();
         standin.service.stop();
     });
+}
+
+/// The newest code the stand-in's inbox holds for each recipient.
+async fn inbox_codes(http: &reqwest::Client, standin: &str) -> HashMap<String, String> {
+    let inbox: Value = http.get(format!("{standin}/control/inbox")).send().await.unwrap().json().await.unwrap();
+    inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| Some((m["to"].as_str()?.to_string(), m["code"].as_str()?.to_string())))
+        .collect()
 }
