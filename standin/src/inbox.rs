@@ -120,6 +120,8 @@ pub struct Inner {
     pub templates: Vec<Template>,
     /// Scripted review outcomes for templates not created yet: (name, language or any, status, reason).
     pub verdicts: Vec<Verdict>,
+    /// Where deliveries go: `--webhook-url` at start, `/control/webhook-url` later.
+    pub webhook_url: Option<String>,
 }
 
 /// A review outcome scripted through `/control/templates/review`.
@@ -168,6 +170,7 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         let mut inner = Inner::default();
         inner.reset_templates(&config);
+        inner.webhook_url = config.webhook_url.clone();
         AppState { config, http: crate::webhook::client(), inner: Mutex::new(inner) }
     }
 
@@ -190,6 +193,11 @@ impl AppState {
             display_phone_number: DEFAULT_DISPLAY_PHONE_NUMBER.into(),
             phone_number_id: pnid,
         }
+    }
+
+    /// Where webhook deliveries are posted now, if anywhere.
+    pub fn webhook_url(&self) -> Option<String> {
+        self.lock().webhook_url.clone()
     }
 
     pub fn log_webhook(&self, entry: Value) {

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::inbox::{new_template_id, render_html, AppState, InboxMessage, Script, Verdict};
+use crate::inbox::{new_template_id, render_html, AppState, Config, InboxMessage, Script, Verdict};
 use crate::meta_errors;
 use crate::templates::{self, Template};
 use crate::util::{mask_phone, new_wamid, now_ms, now_secs, parse_form, phone_digits, rfc3339_ms};
@@ -33,6 +33,7 @@ pub fn router(state: Shared) -> Router {
         .route("/control/reset", post(control_reset))
         .route("/control/inbox", get(control_inbox))
         .route("/control/webhooks", get(control_webhooks))
+        .route("/control/webhook-url", post(control_webhook_url))
         .route("/control/webhook/reply", post(webhook_reply))
         .route("/control/webhook/status", post(webhook_status))
         .route("/control/webhook/raw", post(webhook_raw))
@@ -291,7 +292,7 @@ fn scripted_failure(script: &Script, request_body: &[u8]) -> Response {
 
 /// `--auto-status`: `sent` shortly after the send, `delivered` ≈200 ms later.
 async fn auto_status(st: Shared, msg: InboxMessage) {
-    if st.config.webhook_url.is_none() {
+    if st.webhook_url().is_none() {
         eprintln!("[meta-standin] auto-status skipped: no --webhook-url");
         return;
     }
@@ -543,6 +544,21 @@ async fn control_reset(State(st): State<Shared>) -> Response {
     json_response(StatusCode::OK, json!({"ok": true}))
 }
 
+/// Points deliveries somewhere else, e.g. at a worker that started after the stand-in.
+async fn control_webhook_url(State(st): State<Shared>, body: Bytes) -> Response {
+    let result = control_body(&body, &["url"]).and_then(|m| match opt_string(&m, "url")? {
+        Some(url) if url.starts_with("http://") => Ok(url),
+        _ => Err(bad_request("'url' must be a plain http:// URL".to_string())),
+    });
+    match result {
+        Ok(url) => {
+            st.lock().webhook_url = Some(url.clone());
+            json_response(StatusCode::OK, json!({"webhook_url": url}))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn control_inbox(State(st): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let want = q.get("to").map(|t| t.trim().trim_start_matches('+').to_string());
     let messages: Vec<Value> = st
@@ -562,7 +578,8 @@ async fn control_webhooks(State(st): State<Shared>) -> Response {
 
 async fn inbox_html(State(st): State<Shared>) -> Response {
     let messages = st.lock().inbox.clone();
-    Html(render_html(&messages, &st.config)).into_response()
+    let config = Config { webhook_url: st.webhook_url(), ..st.config.clone() };
+    Html(render_html(&messages, &config)).into_response()
 }
 
 // ---------------------------------------------------------------- webhooks
@@ -574,7 +591,7 @@ async fn deliver(
     body: Vec<u8>,
     signature: Option<String>,
 ) -> Result<(u16, String), webhook::PostFailure> {
-    let url = st.config.webhook_url.clone().unwrap_or_default();
+    let url = st.webhook_url().unwrap_or_default();
     let logged_body = serde_json::from_slice::<Value>(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     let result = webhook::post(&st.http, &url, body, signature.as_deref()).await;
@@ -609,7 +626,7 @@ fn signed(st: &AppState, delivery: &Value) -> (Vec<u8>, Option<String>) {
 
 /// The body of a `/control/webhook/*` command; 409 first when there is nowhere to post.
 fn webhook_command(st: &AppState, body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    if st.config.webhook_url.is_none() {
+    if st.webhook_url().is_none() {
         return Err(control_error(
             StatusCode::CONFLICT,
             "no_webhook_url",

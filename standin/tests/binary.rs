@@ -293,6 +293,25 @@ async fn auto_status_posts_sent_then_delivered() {
     assert_eq!(statuses, ["sent", "delivered"]);
 }
 
+#[tokio::test]
+async fn the_webhook_url_can_be_set_after_start() {
+    let s = Standin::start(&[]);
+    let reply = json!({"from": "16505551234", "text": "123456"});
+    let (status, body) = s.post_json("/control/webhook/reply", reply.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("no_webhook_url")));
+    for bad in [json!({"url": "https://example.com/webhook"}), json!({"url": 7}), json!({"to": "x"})] {
+        let (status, _) = s.post_json("/control/webhook-url", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (hook, received) = receiver().await;
+    let (status, body) = s.post_json("/control/webhook-url", json!({"url": hook})).await;
+    assert_eq!((status, body["webhook_url"].as_str()), (200, Some(hook.as_str())));
+    let (status, body) = s.post_json("/control/webhook/reply", reply).await;
+    assert_eq!((status, &body["webhook_status"]), (200, &json!(200)));
+    let (signature, raw) = last_delivery(&received);
+    assert_eq!(signature.as_deref(), Some(expected_signature(&raw).as_str()));
+}
+
 fn auth_template_body(name: &str, language: &str) -> Value {
     json!({
         "name": name,

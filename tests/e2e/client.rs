@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use crate::conformance;
-use crate::harness::{free_port, run_dir, wait_until_up, Service, StandIn, Worker};
+use crate::harness::{deliver_webhooks_to, free_port, run_dir, Service, StandIn, Worker};
 use crate::receiver::Receiver;
 
 /// Every service started, so teardown finds them even after a panic.
@@ -242,11 +242,24 @@ impl Env {
             &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
             ANALYTICS_BINDINGS,
         );
+        // Every worker boots at once; each is then driven on workerd directly, and the
+        // stand-ins deliver their webhooks there too.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        let main = main.ready(&http).await;
+        let short_ttl = short_ttl.ready(&http).await;
+        let broken = broken.ready(&http).await;
+        let strict = strict.ready(&http).await;
+        let guarded = guarded.ready(&http).await;
+        let lenient = lenient.ready(&http).await;
+        let lifecycle = lifecycle.ready(&http).await;
+        let analytics = analytics.ready(&http).await;
+        deliver_webhooks_to(&http, &api, &main.url).await;
+        deliver_webhooks_to(&http, &analytics_api, &analytics.url).await;
         let env = Env {
             analytics: analytics.url.clone(),
             analytics_standin: analytics_api,
             receiver,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            http,
             standin: api,
             main: main.url.clone(),
             short_ttl: short_ttl.url.clone(),
@@ -254,16 +267,12 @@ impl Env {
             strict: strict.url.clone(),
             guarded: guarded.url.clone(),
             lenient: lenient.url.clone(),
-
             lifecycle: lifecycle.url.clone(),
             main_log: main.service.log.clone(),
             main_state: dir.join("main/state"),
             run_dir: dir.clone(),
         };
         let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle, analytics];
-        for w in &workers {
-            wait_until_up(&env.http, &format!("{}/healthz", w.url), &w.service).await;
-        }
         SERVICES.lock().unwrap().extend(workers.into_iter().map(|w| w.service));
         env
     }

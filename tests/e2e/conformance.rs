@@ -46,15 +46,11 @@ pub fn check_recorded() -> (usize, Vec<String>) {
     let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut checked = 0;
     let mut failures = Vec::new();
-    // Answers that are not the worker's: `wrangler dev`'s proxy answers a 503 of its own
-    // when its fetch to workerd fails under load (a local artefact), and workerd refuses
-    // a method it does not know at all (501) before any worker runs.
-    let proxy_artefact = |x: &Exchange| {
-        (x.status == 503 && x.body.starts_with("Your worker restarted mid-request"))
-            || (x.status == 501 && !x.body.starts_with("{\"error\""))
-    };
+    // Not the worker's answer: workerd refuses a method it does not know at all (501)
+    // before any worker runs.
+    let runtime_refusal = |x: &Exchange| x.status == 501 && !x.body.starts_with("{\"error\"");
     for exchange in
-        recorded.iter().filter(|x| workers.iter().any(|w| x.url.starts_with(w.as_str())) && !proxy_artefact(x))
+        recorded.iter().filter(|x| workers.iter().any(|w| x.url.starts_with(w.as_str())) && !runtime_refusal(x))
     {
         checked += 1;
         if let Err(why) = conforms(&doc, exchange) {

@@ -131,12 +131,25 @@ impl StandIn {
     }
 }
 
+/// Points a stand-in's webhook deliveries at `worker` (`/webhook`).
+pub async fn deliver_webhooks_to(client: &reqwest::Client, standin: &str, worker: &str) {
+    let body = serde_json::json!({ "url": format!("{worker}/webhook") });
+    let response = client.post(format!("{standin}/control/webhook-url")).json(&body).send().await.expect("stand-in");
+    assert_eq!(response.status(), 200, "the stand-in took the webhook URL");
+}
+
 /// The URL of every worker started in this process (the conformance check reads it).
 pub static STARTED_WORKERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 pub struct Worker {
+    /// Where the tests talk to the worker: workerd itself once [`Worker::ready`] has
+    /// run, `wrangler dev`'s proxy before.
     pub url: String,
+    /// `wrangler dev`'s own address: a proxy in front of workerd.
+    pub proxy_url: String,
     pub service: Service,
+    /// wrangler's debug log, which names the port workerd serves the worker on.
+    debug_log: PathBuf,
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
     #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
     pub inspector_port: u16,
@@ -208,6 +221,7 @@ impl Worker {
         }
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
         let log = dir.join("wrangler.log");
+        let debug_log = dir.join("wrangler-debug.log");
         // One append-mode handle for both streams, so neither overwrites the other.
         let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
         let inspector_port = free_port();
@@ -221,15 +235,52 @@ impl Worker {
             // A registry of its own: wrangler dev instances that share one reload
             // whenever another starts or stops, cutting requests in flight.
             .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
+            .env("WRANGLER_LOG_PATH", &debug_log)
             .env("CI", "true")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
         let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
         let url = format!("http://127.0.0.1:{port}");
-        STARTED_WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(url.clone());
-        Worker { url, service, inspector_port }
+        Worker { url: url.clone(), proxy_url: url, service, debug_log, inspector_port }
     }
+
+    /// Waits until the worker answers, then points `url` at workerd itself.
+    ///
+    /// `wrangler dev` serves a worker through a proxy of its own (a second workerd)
+    /// that answers a 503 "Your worker restarted mid-request" of its own whenever its
+    /// fetch to the worker's workerd fails ("Network connection lost", seen under
+    /// storms of concurrent requests), for any method but GET and HEAD. That proxy is a
+    /// development convenience, not part of the edge: the tests skip it and drive the
+    /// worker's workerd, with the same local KV, Durable Objects, queues and D1.
+    pub async fn ready(mut self, client: &reqwest::Client) -> Worker {
+        wait_until_up(client, &format!("{}/healthz", self.proxy_url), &self.service).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let text = std::fs::read_to_string(&self.debug_log).unwrap_or_default();
+            if let Some(port) = runtime_port(&text) {
+                break port;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no workerd address in {}",
+                self.service.name,
+                self.debug_log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        self.url = format!("http://127.0.0.1:{port}");
+        wait_until_up(client, &format!("{}/healthz", self.url), &self.service).await;
+        STARTED_WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(self.url.clone());
+        self
+    }
+}
+
+/// The port of the last `userWorkerUrl` wrangler announced to its proxy.
+fn runtime_port(debug_log: &str) -> Option<u16> {
+    let marker = "\"userWorkerUrl\":{\"protocol\":\"http:\",\"hostname\":\"127.0.0.1\",\"port\":\"";
+    let at = debug_log.rfind(marker)? + marker.len();
+    debug_log[at..].split('"').next()?.parse().ok()
 }
 
 /// Waits until `url` answers HTTP at all (any status).

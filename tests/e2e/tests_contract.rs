@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::client::{digits, random_phone, send, Env, Resp};
-use crate::harness::{free_port, root, wait_until_up, Service, StandIn, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET};
+use crate::harness::{
+    deliver_webhooks_to, free_port, root, Service, StandIn, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET,
+};
 
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
 /// The audience the README's snippets expect.
@@ -24,8 +26,7 @@ struct Own(Option<Worker>);
 
 impl Own {
     async fn start(env: &Env, name: &str, vars: &[(&str, &str)], secrets: &[(&str, Option<&str>)]) -> Own {
-        let worker = Worker::start(&env.run_dir, name, free_port(), &env.standin, vars, secrets);
-        wait_until_up(&env.http, &format!("{}/healthz", worker.url), &worker.service).await;
+        let worker = Worker::start(&env.run_dir, name, free_port(), &env.standin, vars, secrets).ready(&env.http).await;
         Own(Some(worker))
     }
 
@@ -371,8 +372,9 @@ pub async fn schemathesis_finds_no_contract_breach(env: Arc<Env>) {
         ("DEMO_PAGE", "true"),
     ];
     let secrets = [("TOKEN_SIGNING_KEY", Some(signing_key.as_str()))];
-    let worker = Worker::start(&dir, "worker", port, &standin.url, &vars, &secrets);
-    wait_until_up(&env.http, &format!("{url}/healthz"), &worker.service).await;
+    let worker = Worker::start(&dir, "worker", port, &standin.url, &vars, &secrets).ready(&env.http).await;
+    deliver_webhooks_to(&env.http, &standin.url, &worker.url).await;
+    let url = worker.url.clone();
     let _worker = Stopped(Some(worker.service));
 
     let mut command = Command::new(tool("schemathesis"));
