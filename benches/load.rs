@@ -17,6 +17,7 @@
 mod harness;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -107,7 +108,7 @@ fn gzip_size(path: &std::path::Path) -> String {
 
 /// The floor worker from `benches/floor`, copied into the run folder (wrangler writes
 /// its own files beside the config) and pointed at the stand-in.
-fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service) {
+fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
     let dir = dir.join("floor");
     std::fs::create_dir_all(&dir).expect("floor dir");
     for file in ["worker.js", "wrangler.toml"] {
@@ -125,11 +126,13 @@ fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Ser
         .args(["--var", &format!("WHATSAPP_PHONE_NUMBER_ID:{PHONE_NUMBER_ID}")])
         .args(["--var", &format!("WHATSAPP_ACCESS_TOKEN:{ACCESS_TOKEN}")])
         .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
         .env("CI", "true")
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log"))
         .stderr(out);
-    (format!("http://127.0.0.1:{port}"), Service::spawn("wrangler dev (floor)", command, log))
+    let service = Service::spawn("wrangler dev (floor)", command, log);
+    (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
 }
 
 struct Target {
@@ -163,15 +166,23 @@ async fn code_request(http: &reqwest::Client, url: &str, i: usize) -> Outcome {
     (ok, id.map(|id| (phone.trim_start_matches('+').to_string(), id)))
 }
 
-async fn start(name: &'static str, http: &reqwest::Client, launch: impl FnOnce() -> (String, Service)) -> Target {
+/// Starts a worker and times its start-up through `wrangler dev`'s address; the load
+/// then goes to workerd directly, as in the end-to-end tests (wrangler's proxy in
+/// front of it is a local convenience, absent at the edge, and costs CPU of its own).
+async fn start(
+    name: &'static str,
+    http: &reqwest::Client,
+    launch: impl FnOnce() -> (String, Service, PathBuf),
+) -> Target {
     let t = Instant::now();
-    let (url, service) = launch();
+    let (url, service, debug_log) = launch();
     let deadline = t + Duration::from_secs(120);
     while http.get(format!("{url}/healthz")).timeout(Duration::from_secs(2)).send().await.is_err() {
         assert!(Instant::now() < deadline, "{name} did not come up; log:\n{}", service.log_tail(40));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let startup = t.elapsed();
+    let url = harness::runtime_url(&debug_log, &service).await;
     let t = Instant::now();
     let (ok, _) = code_request(http, &format!("{url}/v1/otp/request"), 5000).await;
     assert!(ok, "{name}: the first code request failed; log:\n{}", service.log_tail(40));
@@ -317,7 +328,7 @@ fn main() {
         ];
         if std::env::var("BENCH_PROFILE").is_ok() {
             let w = Worker::start(&dir, "profile", port, &standin.url, &vars, &[]);
-            let mut target = start("worker", &http, || (w.url, w.service)).await;
+            let mut target = start("worker", &http, || (w.url, w.service, w.debug_log)).await;
             profile(&http, &target.url, w.inspector_port, &standin.url, connections, duration).await;
             target.service.stop();
             standin.service.stop();
@@ -326,7 +337,7 @@ fn main() {
         // One after the other, so each start-up is measured alone.
         let mut worker = start("worker", &http, || {
             let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
-            (w.url, w.service)
+            (w.url, w.service, w.debug_log)
         })
         .await;
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;

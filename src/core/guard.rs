@@ -167,7 +167,7 @@ pub struct MessageRef {
 
 /// What changed in a guard, for events and logs. Never a code or a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     Requested { request_id: String, mode: Mode },
     Sent { request_id: String, message_id: Option<String> },

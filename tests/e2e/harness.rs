@@ -149,7 +149,7 @@ pub struct Worker {
     pub proxy_url: String,
     pub service: Service,
     /// wrangler's debug log, which names the port workerd serves the worker on.
-    debug_log: PathBuf,
+    pub debug_log: PathBuf,
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
     #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
     pub inspector_port: u16,
@@ -255,24 +255,23 @@ impl Worker {
     /// worker's workerd, with the same local KV, Durable Objects, queues and D1.
     pub async fn ready(mut self, client: &reqwest::Client) -> Worker {
         wait_until_up(client, &format!("{}/healthz", self.proxy_url), &self.service).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let text = std::fs::read_to_string(&self.debug_log).unwrap_or_default();
-            if let Some(port) = runtime_port(&text) {
-                break port;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: no workerd address in {}",
-                self.service.name,
-                self.debug_log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        self.url = format!("http://127.0.0.1:{port}");
+        self.url = runtime_url(&self.debug_log, &self.service).await;
         wait_until_up(client, &format!("{}/healthz", self.url), &self.service).await;
         STARTED_WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(self.url.clone());
         self
+    }
+}
+
+/// The address workerd serves a `wrangler dev` worker on, from wrangler's debug log
+/// (`WRANGLER_LOG_PATH`), once wrangler has announced it.
+pub async fn runtime_url(debug_log: &Path, service: &Service) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(port) = runtime_port(&std::fs::read_to_string(debug_log).unwrap_or_default()) {
+            return format!("http://127.0.0.1:{port}");
+        }
+        assert!(Instant::now() < deadline, "{}: no workerd address in {}", service.name, debug_log.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -14,7 +14,7 @@ pub struct BudgetState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum BudgetOutcome {
     /// `warn`: this send crossed 80 % of the day's budget.
     Allowed {

@@ -178,7 +178,7 @@ pub struct NumberState {
 
 /// How a send ended, reported after the Cloud API answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SendResult {
     /// `response` is the 202 body, replayed for a repeated `Idempotency-Key`.
     Accepted { message_id: Option<String>, response: Value },
@@ -652,14 +652,14 @@ pub struct ReserveOk {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "refusal", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ReserveRefusal {
     OptedOut,
     Limited { retry_after_s: u64, reason: LimitReason },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Verified {
         at_ms: u64,
@@ -684,7 +684,7 @@ pub enum AttemptOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum NotMeOutcome {
     Blocked { revoked: Option<String> },
     Duplicate,

@@ -41,7 +41,7 @@ pub struct Reserve {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ReserveReply {
     Reserved(ReserveOk),
     /// The same key and body from the same address: the first answer again.
@@ -96,7 +96,7 @@ pub struct Settle {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SettleReply {
     Settled,
     UnknownRequest,
@@ -148,7 +148,7 @@ pub struct FindForPhone {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FindForPhoneReply {
     Live {
         request_id: String,
@@ -212,7 +212,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum StatusReply {
     Found {
         view: RequestView,
@@ -244,7 +244,7 @@ pub struct Delivery {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryReply {
     Applied,
     /// Older than what is known (statuses arrive late and twice).
@@ -289,7 +289,7 @@ pub struct Keyword {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum KeywordReply {
     /// STOP/START applied (`changed`: the opt-out flag flipped).
     Opted { changed: bool, locale: Option<String> },
@@ -327,7 +327,7 @@ pub struct AddressHit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AddressReply {
     Allowed,
     Limited { retry_after_s: u64 },

@@ -556,6 +556,21 @@ fn state_written_before_versions_loads_with_its_limits_and_opt_out() {
     assert!(matches!(load(old_address).unwrap(), GuardObject::Address(a) if a.requests.minutes[0].count == 7));
 }
 
+/// States written by the released version 2 (a typical day, an hour of abuse) read
+/// back and are written out byte for byte the same: a change to the guard's own
+/// wire format must never touch what is stored.
+#[test]
+fn state_written_by_version_2_reads_and_writes_back_unchanged() {
+    for fixture in [
+        include_str!("../../../tests/fixtures/guard-state-v2-typical.json"),
+        include_str!("../../../tests/fixtures/guard-state-v2-abusive.json"),
+    ] {
+        let object = load(fixture).expect("a version 2 state loads");
+        assert!(matches!(&object, GuardObject::Number(n) if !n.requests.is_empty() || !n.sends.is_empty()));
+        assert_eq!(save(&object), fixture.trim_end());
+    }
+}
+
 #[test]
 fn state_that_cannot_be_read_is_refused_not_reset() {
     assert!(matches!(load(r#"{"v":3,"object":{"kind":"empty"}}"#), Err(stored::LoadError::NewerVersion(3))));
