@@ -135,14 +135,39 @@ fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Ser
     (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
 }
 
+/// The Rust floor (benches/floor-rs, built by ./bench): `/healthz` only.
+fn start_floor_rs(dir: &std::path::Path, port: u16) -> (String, Service, PathBuf) {
+    let dir = dir.join("floor-rs");
+    std::fs::create_dir_all(&dir).expect("floor-rs dir");
+    let log = dir.join("wrangler.log");
+    let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+    let mut command = Command::new(root().join("node_modules/.bin/wrangler"));
+    command
+        .current_dir(&dir)
+        .arg("dev")
+        .arg("--config")
+        .arg(root().join("benches/floor-rs/wrangler.toml"))
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+        .args(["--persist-to", "state"])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out);
+    let service = Service::spawn("wrangler dev (floor-rs)", command, log);
+    (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
+}
+
 struct Target {
     name: &'static str,
     url: String,
     service: Service,
     /// From `wrangler dev` starting to the first `/healthz` answer.
     startup: Duration,
-    /// The first code request after that: compiling, the first objects, the first fetch.
-    first_request: Duration,
+    /// The first code request after that: compiling, the first objects, the first fetch
+    /// (none for the Rust floor, which only answers `/healthz`).
+    first_request: Option<Duration>,
 }
 
 /// A fresh number for each code request: each one is a new guard object in both workers.
@@ -183,10 +208,13 @@ async fn start(
     }
     let startup = t.elapsed();
     let url = harness::runtime_url(&debug_log, &service).await;
+    if name == "floor-rs" {
+        return Target { name, url, service, startup, first_request: None };
+    }
     let t = Instant::now();
     let (ok, _) = code_request(http, &format!("{url}/v1/otp/request"), 5000).await;
     assert!(ok, "{name}: the first code request failed; log:\n{}", service.log_tail(40));
-    Target { name, url, service, startup, first_request: t.elapsed() }
+    Target { name, url, service, startup, first_request: Some(t.elapsed()) }
 }
 
 /// `BENCH_PROFILE=1`: the worker alone, one CPU profile per route through workerd's
@@ -341,11 +369,14 @@ fn main() {
         })
         .await;
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
+        let mut floor_rs = start("floor-rs", &http, || start_floor_rs(&dir, free_port())).await;
 
         let mut results: Vec<RouteRuns> = vec![
             RouteRuns {
                 route: "GET /healthz",
-                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes",
+                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes; \
+                              `floor-rs` is a workers-rs worker answering the same bytes and nothing else: \
+                              the fixed cost of Rust/wasm per request",
                 runs: vec![],
             },
             RouteRuns {
@@ -369,7 +400,7 @@ fn main() {
             let names: &[&'static str] = if routes.route.contains("request") {
                 &["worker", "floor", "floor+settle"]
             } else if routes.route.contains("healthz") {
-                &["worker", "floor", "floor+log"]
+                &["worker", "floor", "floor+log", "floor-rs"]
             } else {
                 &["worker", "floor"]
             };
@@ -386,9 +417,13 @@ fn main() {
             // (caches, SQLite files) lands on both sides equally.
             let order: Vec<&Target> = if rep % 2 == 0 { vec![&worker, &floor] } else { vec![&floor, &worker] };
             // healthz
-            let mut variants: Vec<(&'static str, &Target, &'static str)> =
-                vec![("worker", &worker, ""), ("floor", &floor, ""), ("floor+log", &floor, "?log=1")];
-            variants.rotate_left(rep % 3);
+            let mut variants: Vec<(&'static str, &Target, &'static str)> = vec![
+                ("worker", &worker, ""),
+                ("floor", &floor, ""),
+                ("floor+log", &floor, "?log=1"),
+                ("floor-rs", &floor_rs, ""),
+            ];
+            variants.rotate_left(rep % 4);
             for (name, target, query) in &variants {
                 let (http, url) = (http.clone(), format!("{}/healthz{query}", target.url));
                 let (run, _) = load(connections, duration, usize::MAX, move |_| {
@@ -449,14 +484,20 @@ fn main() {
         }
 
         println!("\nwasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
-        for target in [&worker, &floor] {
+        for target in [&worker, &floor, &floor_rs] {
+            let first = match target.first_request {
+                Some(t) => format!(", then {:.0} ms for the first code request (cold path)", t.as_secs_f64() * 1000.0),
+                None => String::new(),
+            };
             println!(
-                "start-up ({}): {:.2} s from `wrangler dev` to the first /healthz answer, then {:.0} ms for the first \
-                 code request (cold path)",
+                "start-up ({}): {:.2} s from `wrangler dev` to the first /healthz answer{first}",
                 target.name,
                 target.startup.as_secs_f64(),
-                target.first_request.as_secs_f64() * 1000.0
             );
+        }
+        let rs_wasm = root().join("benches/floor-rs/build/index_bg.wasm");
+        if let Ok(meta) = std::fs::metadata(&rs_wasm) {
+            println!("wasm (floor-rs): {} bytes raw, {} bytes gzip -9", meta.len(), gzip_size(&rs_wasm));
         }
         println!(
             "\n{repeats} alternating runs per route and side, {seconds} s each (verify: at most the codes the \
@@ -469,6 +510,7 @@ fn main() {
         }
         worker.service.stop();
         floor.service.stop();
+        floor_rs.service.stop();
         standin.service.stop();
     });
 }
