@@ -135,8 +135,8 @@ fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Ser
     (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
 }
 
-/// The Rust floor (benches/floor-rs, built by ./bench): `/healthz` only.
-fn start_floor_rs(dir: &std::path::Path, port: u16) -> (String, Service, PathBuf) {
+/// The Rust floor (benches/floor-rs, built by ./bench): the same round trips in workers-rs.
+fn start_floor_rs(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
     let dir = dir.join("floor-rs");
     std::fs::create_dir_all(&dir).expect("floor-rs dir");
     let log = dir.join("wrangler.log");
@@ -149,6 +149,7 @@ fn start_floor_rs(dir: &std::path::Path, port: u16) -> (String, Service, PathBuf
         .arg(root().join("benches/floor-rs/wrangler.toml"))
         .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
         .args(["--persist-to", "state"])
+        .args(["--var", &format!("WHATSAPP_API_BASE:{api_base}")])
         .env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
         .env("CI", "true")
@@ -165,9 +166,8 @@ struct Target {
     service: Service,
     /// From `wrangler dev` starting to the first `/healthz` answer.
     startup: Duration,
-    /// The first code request after that: compiling, the first objects, the first fetch
-    /// (none for the Rust floor, which only answers `/healthz`).
-    first_request: Option<Duration>,
+    /// The first code request after that: compiling, the first objects, the first fetch.
+    first_request: Duration,
 }
 
 /// A fresh number for each code request: each one is a new guard object in both workers.
@@ -208,13 +208,10 @@ async fn start(
     }
     let startup = t.elapsed();
     let url = harness::runtime_url(&debug_log, &service).await;
-    if name == "floor-rs" {
-        return Target { name, url, service, startup, first_request: None };
-    }
     let t = Instant::now();
     let (ok, _) = code_request(http, &format!("{url}/v1/otp/request"), 5000).await;
     assert!(ok, "{name}: the first code request failed; log:\n{}", service.log_tail(40));
-    Target { name, url, service, startup, first_request: Some(t.elapsed()) }
+    Target { name, url, service, startup, first_request: t.elapsed() }
 }
 
 /// `BENCH_PROFILE=1`: the worker alone, one CPU profile per route through workerd's
@@ -329,6 +326,14 @@ impl RouteRuns {
                 rhi,
             );
         }
+        // The real worker against the Rust floor: its own work, with Rust's fixed costs
+        // on both sides.
+        let rates = |name: &str| self.runs.iter().find(|(n, _)| *n == name).map(|(_, r)| r.iter().map(Run::rate));
+        let rust = ["floor-rs", "floor-rs+settle"].into_iter().find_map(|n| rates(n).map(|r| (n, r)));
+        if let (Some(worker), Some((rust_name, rust))) = (rates("worker"), rust) {
+            let mut ratios: Vec<f64> = worker.zip(rust).map(|(w, f)| w / f).collect();
+            println!("  worker / {rust_name}: {:.2} (median of the rounds)", median(&mut ratios));
+        }
     }
 }
 
@@ -369,14 +374,12 @@ fn main() {
         })
         .await;
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
-        let mut floor_rs = start("floor-rs", &http, || start_floor_rs(&dir, free_port())).await;
+        let mut floor_rs = start("floor-rs", &http, || start_floor_rs(&dir, free_port(), &standin.url)).await;
 
         let mut results: Vec<RouteRuns> = vec![
             RouteRuns {
                 route: "GET /healthz",
-                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes; \
-                              `floor-rs` is a workers-rs worker answering the same bytes and nothing else: \
-                              the fixed cost of Rust/wasm per request",
+                round_trips: "no I/O; `floor+log` also writes the one console.log line per request the worker writes",
                 runs: vec![],
             },
             RouteRuns {
@@ -398,11 +401,11 @@ fn main() {
         ];
         for routes in &mut results {
             let names: &[&'static str] = if routes.route.contains("request") {
-                &["worker", "floor", "floor+settle"]
+                &["worker", "floor", "floor+settle", "floor-rs+settle"]
             } else if routes.route.contains("healthz") {
                 &["worker", "floor", "floor+log", "floor-rs"]
             } else {
-                &["worker", "floor"]
+                &["worker", "floor", "floor-rs"]
             };
             routes.runs = names.iter().map(|n| (*n, Vec::new())).collect();
         }
@@ -415,7 +418,8 @@ fn main() {
         for rep in 0..repeats {
             // Alternate who goes first: load from neighbours and the machine's state
             // (caches, SQLite files) lands on both sides equally.
-            let order: Vec<&Target> = if rep % 2 == 0 { vec![&worker, &floor] } else { vec![&floor, &worker] };
+            let mut order: Vec<&Target> = vec![&worker, &floor, &floor_rs];
+            order.rotate_left(rep % 3);
             // healthz
             let mut variants: Vec<(&'static str, &Target, &'static str)> = vec![
                 ("worker", &worker, ""),
@@ -438,9 +442,13 @@ fn main() {
                 continue;
             }
             // request, then verify and status on what this run created
-            let mut variants: Vec<(&'static str, &Target, &'static str)> =
-                vec![("worker", &worker, ""), ("floor", &floor, ""), ("floor+settle", &floor, "?settle=1")];
-            variants.rotate_left(rep % 3);
+            let mut variants: Vec<(&'static str, &Target, &'static str)> = vec![
+                ("worker", &worker, ""),
+                ("floor", &floor, ""),
+                ("floor+settle", &floor, "?settle=1"),
+                ("floor-rs+settle", &floor_rs, "?settle=1"),
+            ];
+            variants.rotate_left(rep % 4);
             let mut created: HashMap<&'static str, Vec<(String, String)>> = HashMap::new();
             for (name, target, query) in &variants {
                 let (http, url) = (http.clone(), format!("{}/v1/otp/request{query}", target.url));
@@ -450,7 +458,7 @@ fn main() {
                 })
                 .await;
                 results[1].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
-                created.insert(name, made);
+                created.insert(target.name, made);
             }
             let codes = inbox_codes(&http, &standin.url).await;
             for target in &order {
@@ -485,14 +493,12 @@ fn main() {
 
         println!("\nwasm: {raw} bytes raw, {} bytes gzip -9", gzip_size(&wasm));
         for target in [&worker, &floor, &floor_rs] {
-            let first = match target.first_request {
-                Some(t) => format!(", then {:.0} ms for the first code request (cold path)", t.as_secs_f64() * 1000.0),
-                None => String::new(),
-            };
             println!(
-                "start-up ({}): {:.2} s from `wrangler dev` to the first /healthz answer{first}",
+                "start-up ({}): {:.2} s from `wrangler dev` to the first /healthz answer, then {:.0} ms for the first \
+                 code request (cold path)",
                 target.name,
                 target.startup.as_secs_f64(),
+                target.first_request.as_secs_f64() * 1000.0
             );
         }
         let rs_wasm = root().join("benches/floor-rs/build/index_bg.wasm");

@@ -16,4 +16,4 @@ cargo fmt --all -- --check
 step "lint: clippy, native (core, stand-in, e2e, otpctl)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "lint: clippy, the worker (wasm32)"
-cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown -p whatsapp-otp-worker -p floor-rs -- -D warnings

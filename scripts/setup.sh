@@ -53,6 +53,19 @@ export WRANGLER="$ROOT/node_modules/.bin/wrangler"
 
 # Stops any service group (stand-in, wrangler + workerd) that an interrupted test
 # or benchmark run left behind; the harness lists them in target/e2e/groups.
+# worker-build keeps the function-name section (wasm-opt --debuginfo): a fifth of the
+# module, shipped to the edge for nicer stack traces. It goes, unless KEEP_WASM_NAMES=1
+# (CPU profiles: ./bench with BENCH_PROFILE=1). Stripped after wasm-bindgen, not with
+# Cargo's `strip = true`, which breaks wasm-bindgen.
+strip_wasm_names() {
+  if [ "${KEEP_WASM_NAMES:-}" = "1" ]; then
+    return
+  fi
+  "$WASM_OPT_BIN" "$1" -o "$1" --strip-debug --strip-producers \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
+}
+
 stop_leftovers() {
   local group
   for group in "$ROOT"/target/e2e/groups/*; do
