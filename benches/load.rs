@@ -106,57 +106,56 @@ fn gzip_size(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The floor worker from `benches/floor`, copied into the run folder (wrangler writes
-/// its own files beside the config) and pointed at the stand-in.
+/// The JavaScript floor from `benches/floor`, copied into the run folder (wrangler
+/// writes its own files beside the config) and pointed at the stand-in.
 fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
     let dir = dir.join("floor");
     std::fs::create_dir_all(&dir).expect("floor dir");
     for file in ["worker.js", "wrangler.toml"] {
         std::fs::copy(root().join("benches/floor").join(file), dir.join(file)).expect("benches/floor");
     }
-    let log = dir.join("wrangler.log");
-    let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
-    let mut command = Command::new(root().join("node_modules/.bin/wrangler"));
-    command
-        .current_dir(&dir)
-        .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-        .args(["--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
-        .args(["--persist-to", "state"])
-        .args(["--var", &format!("WHATSAPP_API_BASE:{api_base}")])
-        .args(["--var", &format!("WHATSAPP_PHONE_NUMBER_ID:{PHONE_NUMBER_ID}")])
-        .args(["--var", &format!("WHATSAPP_ACCESS_TOKEN:{ACCESS_TOKEN}")])
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
-        .env("CI", "true")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out);
-    let service = Service::spawn("wrangler dev (floor)", command, log);
-    (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
+    let vars = [
+        ("WHATSAPP_API_BASE", api_base),
+        ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+        ("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN),
+    ];
+    wrangler_dev("floor", &dir, &dir.join("wrangler.toml"), port, &vars)
 }
 
 /// The Rust floor (benches/floor-rs, built by ./bench): the same round trips in workers-rs.
 fn start_floor_rs(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
     let dir = dir.join("floor-rs");
     std::fs::create_dir_all(&dir).expect("floor-rs dir");
+    let config = root().join("benches/floor-rs/wrangler.toml");
+    wrangler_dev("floor-rs", &dir, &config, port, &[("WHATSAPP_API_BASE", api_base)])
+}
+
+/// `wrangler dev` for a floor, run in `dir` (its log, state and debug log there).
+fn wrangler_dev(
+    name: &str,
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    port: u16,
+    vars: &[(&str, &str)],
+) -> (String, Service, PathBuf) {
     let log = dir.join("wrangler.log");
     let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
     let mut command = Command::new(root().join("node_modules/.bin/wrangler"));
+    command.current_dir(dir).arg("dev").arg("--config").arg(config);
     command
-        .current_dir(&dir)
-        .arg("dev")
-        .arg("--config")
-        .arg(root().join("benches/floor-rs/wrangler.toml"))
         .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
-        .args(["--persist-to", "state"])
-        .args(["--var", &format!("WHATSAPP_API_BASE:{api_base}")])
+        .args(["--persist-to", "state"]);
+    for (key, value) in vars {
+        command.args(["--var", &format!("{key}:{value}")]);
+    }
+    command
         .env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
         .env("CI", "true")
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log"))
         .stderr(out);
-    let service = Service::spawn("wrangler dev (floor-rs)", command, log);
+    let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
     (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
 }
 
