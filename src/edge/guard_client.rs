@@ -9,25 +9,35 @@ use crate::core::guard::protocol::GuardCall;
 /// Sends one command; any failure (the object, its storage, an unreadable state) is
 /// `503 storage_unavailable`, never a guess.
 pub async fn call<C: GuardCall>(env: &Env, name: &str, command: &C) -> Result<C::Reply, ApiError> {
+    // Only the encoding is per command: the round trip is one function for all of
+    // them, so its code is in the module once, not once per command.
+    let body = serde_json::to_string(command).map_err(|e| failed(C::OP, &e.to_string()))?;
+    let reply = send(env, name, C::OP, body).await?;
+    serde_json::from_str(&reply).map_err(|e| failed(C::OP, &e.to_string()))
+}
+
+/// One command's round trip, its body and reply as JSON text.
+async fn send(env: &Env, name: &str, op: &str, body: String) -> Result<String, ApiError> {
     let attempt = async {
         let namespace = env.durable_object("PHONE_GUARD")?;
         let stub = namespace.id_from_name(name)?.get_stub()?;
         let headers = Headers::new();
         headers.set("Content-Type", "application/json")?;
-        let body = serde_json::to_string(command)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-        let request = Request::new_with_init(&format!("https://phone-guard/{}", C::OP), &init)?;
+        let request = Request::new_with_init(&format!("https://phone-guard/{op}"), &init)?;
         let mut response = stub.fetch_with_request(request).await?;
         if response.status_code() != 200 {
             return Err(worker::Error::RustError(format!("guard answered {}", response.status_code())));
         }
-        response.json::<C::Reply>().await
+        response.text().await
     };
-    attempt.await.map_err(|e| {
-        worker::console_error!("{}", serde_json::json!({ "guard_call": C::OP, "error": e.to_string() }));
-        ApiError::storage_unavailable()
-    })
+    attempt.await.map_err(|e| failed(op, &e.to_string()))
+}
+
+fn failed(op: &str, error: &str) -> ApiError {
+    worker::console_error!("{}", serde_json::json!({ "guard_call": op, "error": error }));
+    ApiError::storage_unavailable()
 }
 
 pub fn address_object(key: &str) -> String {

@@ -5,7 +5,6 @@
 
 use std::cell::{Cell, RefCell};
 
-use serde::de::DeserializeOwned;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::now_ms;
@@ -48,17 +47,18 @@ impl PhoneGuard {
 
     /// Runs `change` on the object synchronously (the whole check-and-update), then
     /// persists what it left behind.
-    async fn update<T>(&self, always_store: bool, change: impl FnOnce(&mut GuardObject) -> T) -> Result<T> {
+    /// Not generic: one copy of the load-run-store path serves every command.
+    async fn update(&self, always_store: bool, change: &mut dyn FnMut(&mut GuardObject)) -> Result<()> {
         self.load().await?;
-        let (result, snapshot, changes) = {
+        let (snapshot, changes) = {
             let mut cache = self.cache.borrow_mut();
             let object = cache.get_or_insert_with(GuardObject::default);
             let before = object.clone();
-            let result = change(object);
+            change(object);
             let changes = object.take_changes();
             let snapshot = (always_store || *object != before)
                 .then(|| (stored::save(object), object.is_empty(), object.next_wakeup()));
-            (result, snapshot, changes)
+            (snapshot, changes)
         };
         if let Some((text, empty, wakeup)) = snapshot {
             let storage = self.state.storage();
@@ -81,19 +81,36 @@ impl PhoneGuard {
         if !changes.is_empty() {
             super::events::publish(&self.env, &number, changes);
         }
-        Ok(result)
+        Ok(())
     }
 
-    async fn serve<C: GuardCall + DeserializeOwned>(&self, mut req: Request) -> Result<Response> {
-        let command: C = match req.json().await {
-            Ok(command) => command,
-            Err(e) => return Response::error(format!("bad guard command: {e}"), 400),
-        };
-        match self.update(false, |object| p::execute(object, command, now_ms())).await? {
-            Ok(reply) => Response::from_json(&reply),
-            Err(_) => Response::error(format!("{} sent to another kind of object", C::OP), 409),
+    /// Runs one parsed command and answers with its reply.
+    async fn serve(&self, op: &str, run: Run) -> Result<Response> {
+        let mut run = Some(run);
+        let mut reply = None;
+        self.update(false, &mut |object| reply = run.take().and_then(|run| run(object))).await?;
+        match reply {
+            Some(json) => {
+                let mut response = Response::ok(json)?;
+                response.headers_mut().set("Content-Type", "application/json")?;
+                Ok(response)
+            }
+            None => Response::error(format!("{op} sent to another kind of object"), 409),
         }
     }
+}
+
+/// A parsed command, ready to run once on an object: its reply as JSON, or `None`
+/// when the object is of another kind. Only parsing is per command; running,
+/// storing and answering are one path for all of them.
+type Run = Box<dyn FnOnce(&mut GuardObject) -> Option<String>>;
+
+fn parse<C: GuardCall + 'static>(body: &str) -> std::result::Result<Run, String> {
+    let command: C = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    Ok(Box::new(move |object: &mut GuardObject| {
+        let reply = p::execute(object, command, now_ms()).ok()?;
+        Some(serde_json::to_string(&reply).unwrap_or_default())
+    }))
 }
 
 impl DurableObject for PhoneGuard {
@@ -101,30 +118,36 @@ impl DurableObject for PhoneGuard {
         PhoneGuard { state, env, cache: RefCell::new(None), alarm_at: Cell::new(None) }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
-        match path.trim_start_matches('/') {
-            p::Reserve::OP => self.serve::<p::Reserve>(req).await,
-            p::Settle::OP => self.serve::<p::Settle>(req).await,
-            p::Attempt::OP => self.serve::<p::Attempt>(req).await,
-            p::FindForPhone::OP => self.serve::<p::FindForPhone>(req).await,
-            p::ChatCandidates::OP => self.serve::<p::ChatCandidates>(req).await,
-            p::Status::OP => self.serve::<p::Status>(req).await,
-            p::Delivery::OP => self.serve::<p::Delivery>(req).await,
-            p::Keyword::OP => self.serve::<p::Keyword>(req).await,
-            p::AddressHit::OP => self.serve::<p::AddressHit>(req).await,
-            p::LinkMessage::OP => self.serve::<p::LinkMessage>(req).await,
-            p::ResolveMessage::OP => self.serve::<p::ResolveMessage>(req).await,
-            p::SpendBudget::OP => self.serve::<p::SpendBudget>(req).await,
-            p::RefundBudget::OP => self.serve::<p::RefundBudget>(req).await,
-            other => Response::error(format!("unknown guard command {other}"), 404),
+        let op = path.trim_start_matches('/');
+        let body = req.text().await?;
+        let parsed = match op {
+            p::Reserve::OP => parse::<p::Reserve>(&body),
+            p::Settle::OP => parse::<p::Settle>(&body),
+            p::Attempt::OP => parse::<p::Attempt>(&body),
+            p::FindForPhone::OP => parse::<p::FindForPhone>(&body),
+            p::ChatCandidates::OP => parse::<p::ChatCandidates>(&body),
+            p::Status::OP => parse::<p::Status>(&body),
+            p::Delivery::OP => parse::<p::Delivery>(&body),
+            p::Keyword::OP => parse::<p::Keyword>(&body),
+            p::AddressHit::OP => parse::<p::AddressHit>(&body),
+            p::LinkMessage::OP => parse::<p::LinkMessage>(&body),
+            p::ResolveMessage::OP => parse::<p::ResolveMessage>(&body),
+            p::SpendBudget::OP => parse::<p::SpendBudget>(&body),
+            p::RefundBudget::OP => parse::<p::RefundBudget>(&body),
+            other => return Response::error(format!("unknown guard command {other}"), 404),
+        };
+        match parsed {
+            Ok(run) => self.serve(op, run).await,
+            Err(e) => Response::error(format!("bad guard command: {e}"), 400),
         }
     }
 
     async fn alarm(&self) -> Result<Response> {
         // Stored even when nothing aged out, so the next alarm is always set.
         self.alarm_at.set(None);
-        self.update(true, |object| object.prune(now_ms())).await?;
+        self.update(true, &mut |object| object.prune(now_ms())).await?;
         Response::ok("pruned")
     }
 }

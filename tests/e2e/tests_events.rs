@@ -100,8 +100,11 @@ fn verify_with_reference_library(received: &[Received]) {
             })
         })
         .collect();
+    // Every event has a "type": one byte of it changed (whatever the first event was).
     let mut tampered = items[0].clone();
-    tampered["body"] = Value::String(tampered["body"].as_str().unwrap().replace("verification", "verificatioN"));
+    let original = tampered["body"].as_str().unwrap().to_string();
+    tampered["body"] = Value::String(original.replacen("\"type\"", "\"typE\"", 1));
+    assert_ne!(tampered["body"].as_str(), Some(original.as_str()), "the tampered copy differs");
     items.push(tampered);
     let file = root().join("target/e2e/callbacks.json");
     std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
