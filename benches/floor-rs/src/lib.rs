@@ -185,14 +185,13 @@ mod floor {
 
     #[event(fetch)]
     async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-        let url = req.url()?;
-        let path = url.path().to_string();
+        // `path()` and the raw URL string, not `url()`: `Url` brings the `url` crate and
+        // its IDNA tables (~45 KB gzip) that the worker does not ship either.
+        let path = req.path();
+        let settle = req.inner().url().contains("settle=1");
         match (req.method(), path.as_str()) {
             (Method::Get, "/healthz") => json_response(200, HEALTHY),
-            (Method::Post, "/v1/otp/request") => {
-                let settle = url.query_pairs().any(|(k, v)| k == "settle" && v == "1");
-                otp_request(req, env, ctx, settle).await
-            }
+            (Method::Post, "/v1/otp/request") => otp_request(req, env, ctx, settle).await,
             (Method::Post, "/v1/otp/verify") => otp_verify(req, env).await,
             (Method::Get, p) if p.starts_with("/v1/otp/status/") => {
                 let id = p["/v1/otp/status/".len()..].to_string();
