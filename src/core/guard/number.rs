@@ -35,7 +35,7 @@ pub struct Delivery {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "OutcomeFields")]
 pub enum Outcome {
     Live,
     Verified { at_ms: u64, via: VerifiedVia },
@@ -43,6 +43,42 @@ pub enum Outcome {
     SendFailed,
     Expired,
     Revoked { at_ms: u64, via: VerifiedVia },
+}
+
+/// `Outcome` as it is stored, read as one flat struct: the same JSON as the tagged enum,
+/// without serde's buffering of tagged enums (which costs ~10 KB gzip of wasm).
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeKind {
+    Live,
+    Verified,
+    Superseded,
+    SendFailed,
+    Expired,
+    Revoked,
+}
+
+#[derive(Deserialize)]
+struct OutcomeFields {
+    state: OutcomeKind,
+    at_ms: Option<u64>,
+    via: Option<VerifiedVia>,
+}
+
+impl TryFrom<OutcomeFields> for Outcome {
+    type Error = &'static str;
+
+    fn try_from(f: OutcomeFields) -> Result<Self, Self::Error> {
+        let stamped = || f.at_ms.zip(f.via).ok_or("a verified or revoked outcome needs at_ms and via");
+        Ok(match f.state {
+            OutcomeKind::Live => Outcome::Live,
+            OutcomeKind::Superseded => Outcome::Superseded,
+            OutcomeKind::SendFailed => Outcome::SendFailed,
+            OutcomeKind::Expired => Outcome::Expired,
+            OutcomeKind::Verified => stamped().map(|(at_ms, via)| Outcome::Verified { at_ms, via })?,
+            OutcomeKind::Revoked => stamped().map(|(at_ms, via)| Outcome::Revoked { at_ms, via })?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 //! is migrated (version 1, written before versions existed) or refused loudly — never
 //! silently reset: opt-outs and limits must survive every deploy.
 
+use serde::de::{self, value::MapAccessDeserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::address::{AddressState, MinuteCount, Window};
 use super::budget::{BudgetOutcome, BudgetState};
@@ -13,7 +13,7 @@ use super::{Change, LinkState};
 pub const STATE_VERSION: u64 = 2;
 
 /// One object's state; which kind it is follows from the object's name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GuardObject {
     #[default]
@@ -22,6 +22,54 @@ pub enum GuardObject {
     Address(AddressState),
     Link(LinkState),
     Budget(BudgetState),
+}
+
+/// Reads what the derived `Serialize` writes, `{"kind": "number", ...the state's fields}`,
+/// with `kind` first, as serde always writes the tag. Hand-written because serde's reader
+/// for tagged enums buffers the whole object and compiles every nested type a second
+/// time against that buffer: kilobytes of wasm for nothing.
+impl<'de> Deserialize<'de> for GuardObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(KindFirst)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Empty,
+    Number,
+    Address,
+    Link,
+    Budget,
+}
+
+struct KindFirst;
+
+impl<'de> Visitor<'de> for KindFirst {
+    type Value = GuardObject;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a guard object with `kind` as its first field")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GuardObject, A::Error> {
+        if map.next_key::<String>()?.as_deref() != Some("kind") {
+            return Err(de::Error::custom("`kind` must be the first field of a guard object"));
+        }
+        let kind: Kind = map.next_value()?;
+        let rest = MapAccessDeserializer::new(map);
+        Ok(match kind {
+            Kind::Empty => {
+                IgnoredAny::deserialize(rest)?;
+                GuardObject::Empty
+            }
+            Kind::Number => GuardObject::Number(NumberState::deserialize(rest)?),
+            Kind::Address => GuardObject::Address(AddressState::deserialize(rest)?),
+            Kind::Link => GuardObject::Link(LinkState::deserialize(rest)?),
+            Kind::Budget => GuardObject::Budget(BudgetState::deserialize(rest)?),
+        })
+    }
 }
 
 /// A command reached an object of another kind (a bug in the caller, never input).
@@ -61,15 +109,19 @@ pub fn save(object: &GuardObject) -> String {
     serde_json::to_string(&StoredRef { v: STATE_VERSION, object }).unwrap_or_default()
 }
 
+/// Only the version, the rest skipped: which reader to use for the whole text.
+#[derive(Deserialize)]
+struct Version {
+    v: Option<u64>,
+}
+
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Unreadable(e.to_string()))?;
-    match value.get("v").and_then(Value::as_u64) {
-        Some(STATE_VERSION) => {
-            serde_json::from_value::<Stored>(value).map(|s| s.object).map_err(|e| LoadError::Unreadable(e.to_string()))
-        }
+    let unreadable = |e: serde_json::Error| LoadError::Unreadable(e.to_string());
+    match serde_json::from_str::<Version>(text).map_err(unreadable)?.v {
+        Some(STATE_VERSION) => serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable),
         Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
         Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
-        None => serde_json::from_value::<V1>(value).map(V1::migrate).map_err(|e| LoadError::Unreadable(e.to_string())),
+        None => serde_json::from_str::<V1>(text).map(V1::migrate).map_err(unreadable),
     }
 }
 

@@ -577,4 +577,15 @@ fn state_that_cannot_be_read_is_refused_not_reset() {
     assert!(load("not json").is_err());
     assert!(load(r#"{"v":2,"object":{"kind":"number","requests":"garbage"}}"#).is_err());
     assert!(load(r#"{"requests":[{"request_id":5}]}"#).is_err());
+    // The reader takes `kind` first, as it is always written; anything else is refused.
+    assert!(load(r#"{"v":2,"object":{"requests":[],"kind":"number"}}"#).is_err());
+    assert!(load(r#"{"v":2,"object":{"kind":"mystery"}}"#).is_err());
+    assert_eq!(load(r#"{"object":{"kind":"empty"},"v":2}"#), Ok(GuardObject::Empty));
+    // A verified outcome without its stamp is not a verification.
+    let unstamped = r#"{"v":2,"object":{"kind":"number","requests":[{"request_id":"r","mode":"outbound",
+        "created_ms":1,"expires_ms":2,"attempts_used":0,"max_attempts":5,"outcome":{"state":"verified"}}]}}"#;
+    assert!(load(unstamped).is_err());
+    assert!(load(&unstamped.replace(r#"{"state":"verified"}"#, r#"{"state":"live"}"#)).is_ok());
+    let stamped = r#"{"state":"verified","at_ms":2,"via":"code"}"#;
+    assert!(load(&unstamped.replace(r#"{"state":"verified"}"#, stamped)).is_ok());
 }
