@@ -1,10 +1,11 @@
 //! Calls into `PhoneGuard` objects with the guard's typed protocol: a number
 //! (`+<E.164>`), an address (`ip:<key>`), a message link (`msg:<id>`), the day's budget.
 
-use worker::{Env, Headers, Method, Request, RequestInit};
+use worker::{Env, Headers};
 
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::GuardCall;
+use crate::edge::outbound::post_request;
 
 /// Sends one command; any failure (the object, its storage, an unreadable state) is
 /// `503 storage_unavailable`, never a guess.
@@ -23,9 +24,7 @@ async fn send(env: &Env, name: &str, op: &str, body: String) -> Result<String, A
         let stub = namespace.id_from_name(name)?.get_stub()?;
         let headers = Headers::new();
         headers.set("Content-Type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-        let request = Request::new_with_init(&format!("https://phone-guard/{op}"), &init)?;
+        let request = post_request(&format!("https://phone-guard/{op}"), &headers, &body)?;
         let mut response = stub.fetch_with_request(request).await?;
         if response.status_code() != 200 {
             return Err(worker::Error::RustError(format!("guard answered {}", response.status_code())));
