@@ -5,8 +5,10 @@
 //! Prints the wasm size (raw and gzip), each worker's start-up (from `wrangler dev`
 //! to the first `/healthz` answer, then the first code request's latency: the cold
 //! path), and per route the median req/s, p50/p99 latency and the ratio to the floor
-//! over alternating runs (worker first, then floor first, and so on), with the spread.
-//! Numbers are printed, never asserted: the machine is shared and runs are noisy.
+//! over alternating runs (worker first, then floor first, and so on), with the spread,
+//! and the CPU time each side's workerd spent per answered request (read from /proc:
+//! steadier than req/s, and what the edge bills). Numbers are printed, never asserted:
+//! the machine is shared and runs are noisy.
 //!
 //! `BENCH_SECONDS` (default 5) per run, `BENCH_REPEATS` (default 3) runs per route and
 //! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections, `BENCH_ONLY=healthz`
@@ -37,11 +39,18 @@ struct Run {
     errors: usize,
     wall: Duration,
     latencies: Vec<Duration>,
+    /// CPU time the target's workerd spent on the run (see `workerd_cpu`).
+    cpu: Duration,
 }
 
 impl Run {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Milliseconds of workerd CPU per answered request.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1000.0 / self.ok.max(1) as f64
     }
 
     fn percentile(&self, p: f64) -> f64 {
@@ -94,7 +103,45 @@ where
     let ok = results.iter().filter(|r| r.0).count();
     let errors = results.len() - ok;
     let created = results.into_iter().filter_map(|r| r.2).collect();
-    (Run { ok, errors, wall, latencies }, created)
+    (Run { ok, errors, wall, latencies, cpu: Duration::ZERO }, created)
+}
+
+/// CPU time (user + system, all threads) of every `workerd` process in a service's
+/// process group. The worker, its Durable Objects, KV, the queue and D1 all run there,
+/// so this is the work the edge would bill, and it is far steadier than req/s on a
+/// machine where the load generator, the stand-in and wrangler share two cores.
+fn workerd_cpu(group: u32) -> Duration {
+    static TICKS_PER_SECOND: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let hz = *TICKS_PER_SECOND.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().ok();
+        out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(100.0)
+    });
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid pgrp ... utime stime ...`; comm may hold spaces.
+        let Some((head, tail)) = stat.rsplit_once(')') else { continue };
+        if !head.ends_with("(workerd") {
+            continue;
+        }
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(group) {
+            continue;
+        }
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(11) + field(12);
+    }
+    Duration::from_secs_f64(ticks as f64 / hz)
+}
+
+/// `work` against `target`, with the CPU its workerd spent meanwhile, plus half a second
+/// for what it finishes after answering (`waitUntil`: settling and linking a send).
+async fn with_cpu<T>(target: &Target, work: impl std::future::Future<Output = (Run, T)>) -> (Run, T) {
+    let before = workerd_cpu(target.service.group());
+    let (mut run, made) = work.await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.cpu = workerd_cpu(target.service.group()).saturating_sub(before);
+    (run, made)
 }
 
 fn gzip_size(path: &std::path::Path) -> String {
@@ -298,42 +345,65 @@ struct RouteRuns {
 }
 
 impl RouteRuns {
+    fn runs_of(&self, name: &str) -> Option<&Vec<Run>> {
+        self.runs.iter().find(|(n, _)| *n == name).map(|(_, r)| r)
+    }
+
     fn print(&self) {
         println!("\n{}  (each side: {})", self.route, self.round_trips);
-        let floor: Vec<f64> =
-            self.runs.iter().find(|(n, _)| *n == "floor").map(|(_, r)| r.iter().map(Run::rate).collect()).unwrap();
+        let floor = self.runs_of("floor").unwrap();
         for (name, runs) in &self.runs {
             let mut rates: Vec<f64> = runs.iter().map(Run::rate).collect();
-            let (lo, hi) = rates.iter().fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
             let mut p50: Vec<f64> = runs.iter().map(|r| r.percentile(0.5)).collect();
             let mut p99: Vec<f64> = runs.iter().map(|r| r.percentile(0.99)).collect();
             let errors: usize = runs.iter().map(|r| r.errors).sum();
             let count: usize = runs.iter().map(|r| r.ok).sum();
-            let mut ratios: Vec<f64> = rates.iter().zip(&floor).map(|(r, f)| r / f).collect();
-            let (rlo, rhi) = ratios.iter().fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+            let mut ratios: Vec<f64> = runs.iter().zip(floor).map(|(r, f)| r.rate() / f.rate()).collect();
+            let mut cpu: Vec<f64> = runs.iter().map(Run::cpu_per_request).collect();
+            // Floor CPU over this side's CPU per request: like the req/s ratio, 1.00 is
+            // the floor's cost and lower is dearer.
+            let mut cpu_ratios: Vec<f64> =
+                runs.iter().zip(floor).map(|(r, f)| f.cpu_per_request() / r.cpu_per_request()).collect();
             println!(
-                "  {:<14} {:>8.0} req/s ({:>5.0}–{:<5.0}) p50 {:>6.1} ms  p99 {:>6.1} ms  ratio {:>4.2} ({:.2}–{:.2})  \
-                 {count} ok, {errors} unexpected",
+                "  {:<15} {:>6.0} req/s ({}) p50 {:>6.1} ms  p99 {:>6.1} ms  ratio {}  | cpu {:>6.3} ms/req ({})  \
+                 cpu ratio {}  | {count} ok, {errors} unexpected",
                 name,
-                median(&mut rates),
-                lo,
-                hi,
+                median(&mut rates.clone()),
+                spread(&mut rates, 0),
                 median(&mut p50),
                 median(&mut p99),
-                median(&mut ratios),
-                rlo,
-                rhi,
+                median_and_spread(&mut ratios),
+                median(&mut cpu.clone()),
+                spread(&mut cpu, 3),
+                median_and_spread(&mut cpu_ratios),
             );
         }
-        // The real worker against the Rust floor: its own work, with Rust's fixed costs
-        // on both sides.
-        let rates = |name: &str| self.runs.iter().find(|(n, _)| *n == name).map(|(_, r)| r.iter().map(Run::rate));
-        let rust = ["floor-rs", "floor-rs+settle"].into_iter().find_map(|n| rates(n).map(|r| (n, r)));
-        if let (Some(worker), Some((rust_name, rust))) = (rates("worker"), rust) {
-            let mut ratios: Vec<f64> = worker.zip(rust).map(|(w, f)| w / f).collect();
-            println!("  worker / {rust_name}: {:.2} (median of the rounds)", median(&mut ratios));
+        // The worker against the floors that make exactly its round trips (for a code
+        // request, with the settle and link after answering), JavaScript and Rust: the
+        // Rust one has wasm's fixed costs too, so the gap to it is the worker's own work.
+        let Some(worker) = self.runs_of("worker") else { return };
+        for like in ["floor+settle", "floor-rs", "floor-rs+settle"] {
+            let Some(floor) = self.runs_of(like) else { continue };
+            let mut rates: Vec<f64> = worker.iter().zip(floor).map(|(w, f)| w.rate() / f.rate()).collect();
+            let mut cpu: Vec<f64> =
+                worker.iter().zip(floor).map(|(w, f)| f.cpu_per_request() / w.cpu_per_request()).collect();
+            println!(
+                "  worker / {like}: req/s {}, cpu {} (per round: median (min–max))",
+                median_and_spread(&mut rates),
+                median_and_spread(&mut cpu)
+            );
         }
     }
+}
+
+/// `min–max` with `decimals` places.
+fn spread(values: &mut [f64], decimals: usize) -> String {
+    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    format!("{lo:.decimals$}–{hi:.decimals$}")
+}
+
+fn median_and_spread(values: &mut [f64]) -> String {
+    format!("{:.2} ({})", median(values), spread(values, 2))
 }
 
 fn main() {
@@ -429,11 +499,11 @@ fn main() {
             variants.rotate_left(rep % 4);
             for (name, target, query) in &variants {
                 let (http, url) = (http.clone(), format!("{}/healthz{query}", target.url));
-                let (run, _) = load(connections, duration, usize::MAX, move |_| {
+                let work = load(connections, duration, usize::MAX, move |_| {
                     let req = http.get(&url);
                     async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
-                })
-                .await;
+                });
+                let (run, _) = with_cpu(target, work).await;
                 results[0].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
             }
             if only_health {
@@ -451,11 +521,11 @@ fn main() {
             let mut created: HashMap<&'static str, Vec<(String, String)>> = HashMap::new();
             for (name, target, query) in &variants {
                 let (http, url) = (http.clone(), format!("{}/v1/otp/request{query}", target.url));
-                let (run, made) = load(connections, duration, usize::MAX, move |i| {
+                let work = load(connections, duration, usize::MAX, move |i| {
                     let (http, url) = (http.clone(), url.clone());
                     async move { code_request(&http, &url, i).await }
-                })
-                .await;
+                });
+                let (run, made) = with_cpu(target, work).await;
                 results[1].runs.iter_mut().find(|(n, _)| n == name).unwrap().1.push(run);
                 created.insert(target.name, made);
             }
@@ -468,23 +538,23 @@ fn main() {
                         .collect(),
                 );
                 let (h, url, p) = (http.clone(), format!("{}/v1/otp/verify", target.url), pairs.clone());
-                let (run, _) = load(connections, duration, pairs.len(), move |i| {
+                let work = load(connections, duration, pairs.len(), move |i| {
                     let (id, code) = &p[i];
                     let req = h
                         .post(&url)
                         .header("CF-Connecting-IP", address(i % 1024))
                         .json(&json!({ "request_id": id, "code": code }));
                     async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
-                })
-                .await;
+                });
+                let (run, _) = with_cpu(target, work).await;
                 results[2].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
                 let (h, base, p) = (http.clone(), format!("{}/v1/otp/status/", target.url), pairs.clone());
-                let (run, _) = load(connections, duration, usize::MAX, move |i| {
+                let work = load(connections, duration, usize::MAX, move |i| {
                     let id = &p[i % p.len()].0;
                     let req = h.get(format!("{base}{id}")).header("CF-Connecting-IP", address(i % 1024));
                     async move { (req.send().await.map(|r| r.status() == 200).unwrap_or(false), None) }
-                })
-                .await;
+                });
+                let (run, _) = with_cpu(target, work).await;
                 results[3].runs.iter_mut().find(|(n, _)| *n == target.name).unwrap().1.push(run);
             }
             eprintln!("[bench] round {}/{repeats} done", rep + 1);
@@ -508,7 +578,8 @@ fn main() {
             "\n{repeats} alternating runs per route and side, {seconds} s each (verify: at most the codes the \
              run before created), {connections} connections, one `wrangler dev` (workerd) each on loopback, local \
              KV and Durable Objects. Median req/s (min–max), median p50/p99, ratio to the floor of the same round \
-             (median, min–max)."
+             (median, min–max); workerd CPU per answered request (median, min–max) and the floor's CPU per \
+             request over it, per round (median, min–max)."
         );
         for routes in &results {
             routes.print();

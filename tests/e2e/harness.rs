@@ -61,6 +61,12 @@ impl Service {
         record_group(self.child.id(), false);
     }
 
+    /// The process group every process of this service runs in (the benchmark reads
+    /// workerd's CPU time from it).
+    pub fn group(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
