@@ -47,7 +47,7 @@ impl Service {
 
     /// SIGTERM to the whole group, then SIGKILL if it lingers.
     pub fn stop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        let group = format!("-{}", self.group());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -159,6 +159,8 @@ pub struct Worker {
     /// workerd's inspector (CPU profiles: `benches/profile.mjs`).
     #[allow(dead_code)] // read by the benchmark's profiler, not by the tests
     pub inspector_port: u16,
+    /// Where its configuration, state and logs are (to start it again on new ports).
+    dir: PathBuf,
 }
 
 impl Worker {
@@ -226,29 +228,16 @@ impl Worker {
             }
         }
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect(".dev.vars");
-        let log = dir.join("wrangler.log");
-        let debug_log = dir.join("wrangler-debug.log");
-        // One append-mode handle for both streams, so neither overwrites the other.
-        let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
-        let inspector_port = free_port();
-        let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
-        command
-            .current_dir(&dir)
-            .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
-            .args(["--persist-to", "state"])
-            .env("WRANGLER_SEND_METRICS", "false")
-            // A registry of its own: wrangler dev instances that share one reload
-            // whenever another starts or stops, cutting requests in flight.
-            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
-            .env("WRANGLER_LOG_PATH", &debug_log)
-            .env("CI", "true")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out);
-        let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
+        let (service, inspector_port) = launch(&dir, port);
         let url = format!("http://127.0.0.1:{port}");
-        Worker { url: url.clone(), proxy_url: url, service, debug_log, inspector_port }
+        Worker {
+            url: url.clone(),
+            proxy_url: url,
+            service,
+            debug_log: dir.join("wrangler-debug.log"),
+            inspector_port,
+            dir,
+        }
     }
 
     /// Waits until the worker answers, then points `url` at workerd itself.
@@ -260,12 +249,59 @@ impl Worker {
     /// development convenience, not part of the edge: the tests skip it and drive the
     /// worker's workerd, with the same local KV, Durable Objects, queues and D1.
     pub async fn ready(mut self, client: &reqwest::Client) -> Worker {
-        wait_until_up(client, &format!("{}/healthz", self.proxy_url), &self.service).await;
+        // A port found free can be taken by another process before wrangler or workerd
+        // binds it (several workers start at once, each binding ports of its own
+        // choosing too): such a start is retried on new ports, its log kept aside.
+        for attempt in 1.. {
+            let healthz = format!("{}/healthz", self.proxy_url);
+            match try_until_up(client, &healthz, &self.service).await {
+                Ok(()) => break,
+                Err(failure) if failure == PORT_TAKEN && attempt < 4 => {
+                    eprintln!("{}: a port was taken while it started; starting it again", self.service.name);
+                    self.service.stop();
+                    let _ = std::fs::rename(&self.service.log, self.dir.join(format!("wrangler-{attempt}.log")));
+                    let _ = std::fs::remove_file(&self.debug_log);
+                    let port = free_port();
+                    (self.service, self.inspector_port) = launch(&self.dir, port);
+                    self.proxy_url = format!("http://127.0.0.1:{port}");
+                    self.url = self.proxy_url.clone();
+                }
+                Err(failure) => {
+                    panic!("{} {failure} at {healthz}; log:\n{}", self.service.name, self.service.log_tail(40))
+                }
+            }
+        }
         self.url = runtime_url(&self.debug_log, &self.service).await;
         wait_until_up(client, &format!("{}/healthz", self.url), &self.service).await;
         STARTED_WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(self.url.clone());
         self
     }
+}
+
+/// `wrangler dev` on the configuration in `dir`, on `port` and a free inspector port.
+fn launch(dir: &Path, port: u16) -> (Service, u16) {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let log = dir.join("wrangler.log");
+    let debug_log = dir.join("wrangler-debug.log");
+    // One append-mode handle for both streams, so neither overwrites the other.
+    let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
+    let inspector_port = free_port();
+    let mut command = Command::new(artifact("node_modules/.bin/wrangler"));
+    command
+        .current_dir(dir)
+        .args(["dev", "--config", "wrangler.toml", "--ip", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
+        .args(["--persist-to", "state"])
+        .env("WRANGLER_SEND_METRICS", "false")
+        // A registry of its own: wrangler dev instances that share one reload
+        // whenever another starts or stops, cutting requests in flight.
+        .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
+        .env("WRANGLER_LOG_PATH", &debug_log)
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out);
+    (Service::spawn(&format!("wrangler dev ({name})"), command, log), inspector_port)
 }
 
 /// The address workerd serves a `wrangler dev` worker on, from wrangler's debug log
@@ -290,12 +326,26 @@ fn runtime_port(debug_log: &str) -> Option<u16> {
 
 /// Waits until `url` answers HTTP at all (any status).
 pub async fn wait_until_up(client: &reqwest::Client, url: &str, service: &Service) {
+    if let Err(failure) = try_until_up(client, url, service).await {
+        panic!("{} {failure} at {url}; log:\n{}", service.name, service.log_tail(40));
+    }
+}
+
+const PORT_TAKEN: &str = "could not bind a port";
+
+/// Waits until `url` answers HTTP at all; gives up at once when the log says a port
+/// was already taken, after 90 s otherwise.
+async fn try_until_up(client: &reqwest::Client, url: &str, service: &Service) -> Result<(), &'static str> {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if client.get(url).timeout(Duration::from_secs(2)).send().await.is_ok() {
-            return;
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+        if log.contains("Address already in use") || log.contains("EADDRINUSE") {
+            return Err(PORT_TAKEN);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("{} did not come up at {url}; log:\n{}", service.name, service.log_tail(40));
+    Err("did not come up")
 }

@@ -48,6 +48,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_foundation::signed_delivery_from_the_stand_in_reaches_the_worker,
         tests_foundation::cors_preflight_for_allowed_origins,
         tests_foundation::demo_page_is_served_when_enabled,
+        tests_foundation::a_worker_whose_port_was_taken_starts_on_another,
         tests_otp::request_then_verify_yields_a_standard_jwt,
         tests_otp::status_follows_the_request,
         tests_otp::verify_by_phone_uses_the_live_request,

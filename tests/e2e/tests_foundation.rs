@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::client::{digits, into_resp, random_phone, Env};
-use crate::harness::{ACCESS_TOKEN, PHONE_NUMBER_ID, TOKEN_SECRET};
+use crate::harness::{Worker, ACCESS_TOKEN, PHONE_NUMBER_ID, TOKEN_SECRET};
 
 pub async fn healthz_is_200_with_full_configuration(env: Arc<Env>) {
     let resp = env.get(&format!("{}/healthz", env.main)).await;
@@ -103,4 +103,18 @@ pub async fn demo_page_is_served_when_enabled(env: Arc<Env>) {
     assert_eq!(resp.status, 200);
     assert!(resp.header("content-type").unwrap().starts_with("text/html"));
     assert!(resp.text.contains(r#"<form id="phone-form""#) && resp.text.contains("/page.js"));
+}
+
+/// The harness itself: a port found free can be taken before wrangler binds it (several
+/// workers start at once). Such a start is retried on other ports, not failed.
+pub async fn a_worker_whose_port_was_taken_starts_on_another(env: Arc<Env>) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().unwrap().port();
+    let mut worker = Worker::start(&env.run_dir, "port-taken", port, &env.standin, &[], &[]).ready(&env.http).await;
+    assert_ne!(worker.proxy_url, format!("http://127.0.0.1:{port}"));
+    let resp = env.get(&format!("{}/healthz", worker.url)).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    assert!(env.run_dir.join("port-taken/wrangler-1.log").exists(), "the failed start's log is kept");
+    worker.service.stop();
+    drop(taken);
 }
