@@ -18,7 +18,7 @@ pub enum FetchError {
 
 /// A POST of `body` to `url` (the Cloud API, Turnstile, a guard object). Built on
 /// `web_sys` directly: `worker::RequestInit` also converts every Cloudflare `cf` option
-/// (image resizing and the rest), ~25 KB of wasm this worker never uses.
+/// (image resizing and the rest), ~15 KB of wasm (6 KB gzip) this worker never uses.
 pub fn post_request(url: &str, headers: &Headers, body: &str) -> worker::Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");

@@ -256,7 +256,7 @@ impl Worker {
             let healthz = format!("{}/healthz", self.proxy_url);
             match try_until_up(client, &healthz, &self.service).await {
                 Ok(()) => break,
-                Err(failure) if failure == PORT_TAKEN && attempt < 4 => {
+                Err(StartFailure::PortTaken) if attempt < 4 => {
                     eprintln!("{}: a port was taken while it started; starting it again", self.service.name);
                     self.service.stop();
                     let _ = std::fs::rename(&self.service.log, self.dir.join(format!("wrangler-{attempt}.log")));
@@ -331,11 +331,23 @@ pub async fn wait_until_up(client: &reqwest::Client, url: &str, service: &Servic
     }
 }
 
-const PORT_TAKEN: &str = "could not bind a port";
+enum StartFailure {
+    PortTaken,
+    NoAnswer,
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            StartFailure::PortTaken => "could not bind a port",
+            StartFailure::NoAnswer => "did not come up",
+        })
+    }
+}
 
 /// Waits until `url` answers HTTP at all; gives up at once when the log says a port
 /// was already taken, after 90 s otherwise.
-async fn try_until_up(client: &reqwest::Client, url: &str, service: &Service) -> Result<(), &'static str> {
+async fn try_until_up(client: &reqwest::Client, url: &str, service: &Service) -> Result<(), StartFailure> {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if client.get(url).timeout(Duration::from_secs(2)).send().await.is_ok() {
@@ -343,9 +355,9 @@ async fn try_until_up(client: &reqwest::Client, url: &str, service: &Service) ->
         }
         let log = std::fs::read_to_string(&service.log).unwrap_or_default();
         if log.contains("Address already in use") || log.contains("EADDRINUSE") {
-            return Err(PORT_TAKEN);
+            return Err(StartFailure::PortTaken);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err("did not come up")
+    Err(StartFailure::NoAnswer)
 }
