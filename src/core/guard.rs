@@ -20,6 +20,7 @@ pub mod link;
 pub mod number;
 pub mod protocol;
 pub mod stored;
+pub mod wire;
 
 #[cfg(test)]
 mod model;

@@ -1,35 +1,41 @@
 //! Calls into `PhoneGuard` objects with the guard's typed protocol: a number
 //! (`+<E.164>`), an address (`ip:<key>`), a message link (`msg:<id>`), the day's budget.
 
+use worker::js_sys::Uint8Array;
 use worker::{Env, Headers};
 
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::GuardCall;
+use crate::core::guard::wire::{decode, encode, WIRE_VERSION};
 use crate::edge::outbound::post_request;
+
+/// The content type of the guard's wire format (see `protocol::WIRE_VERSION`).
+pub const WIRE_CONTENT_TYPE: &str = "application/x-postcard";
 
 /// Sends one command; any failure (the object, its storage, an unreadable state) is
 /// `503 storage_unavailable`, never a guess.
 pub async fn call<C: GuardCall>(env: &Env, name: &str, command: &C) -> Result<C::Reply, ApiError> {
     // Only the encoding is per command: the round trip is one function for all of
     // them, so its code is in the module once, not once per command.
-    let body = serde_json::to_string(command).map_err(|e| failed(C::OP, &e.to_string()))?;
-    let reply = send(env, name, C::OP, body).await?;
-    serde_json::from_str(&reply).map_err(|e| failed(C::OP, &e.to_string()))
+    let body = encode(command).map_err(|e| failed(C::OP, &e))?;
+    let reply = send(env, name, C::OP, &body).await?;
+    decode(&reply).map_err(|e| failed(C::OP, &e))
 }
 
-/// One command's round trip, its body and reply as JSON text.
-async fn send(env: &Env, name: &str, op: &str, body: String) -> Result<String, ApiError> {
+/// One command's round trip, its body and reply in the wire format.
+async fn send(env: &Env, name: &str, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let attempt = async {
         let namespace = env.durable_object("PHONE_GUARD")?;
         let stub = namespace.id_from_name(name)?.get_stub()?;
         let headers = Headers::new();
-        headers.set("Content-Type", "application/json")?;
-        let request = post_request(&format!("https://phone-guard/{op}"), &headers, &body)?;
+        headers.set("Content-Type", WIRE_CONTENT_TYPE)?;
+        let url = format!("https://phone-guard/{WIRE_VERSION}/{op}");
+        let request = post_request(&url, &headers, &Uint8Array::from(body).into())?;
         let mut response = stub.fetch_with_request(request).await?;
         if response.status_code() != 200 {
             return Err(worker::Error::RustError(format!("guard answered {}", response.status_code())));
         }
-        response.text().await
+        response.bytes().await
     };
     attempt.await.map_err(|e| failed(op, &e.to_string()))
 }

@@ -7,9 +7,11 @@ use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use super::guard_client::WIRE_CONTENT_TYPE;
 use super::now_ms;
 use crate::core::guard::protocol::{self as p, GuardCall};
 use crate::core::guard::stored::{self, GuardObject};
+use crate::core::guard::wire::{self, WIRE_VERSION};
 
 const STATE_KEY: &str = "state";
 
@@ -90,9 +92,9 @@ impl PhoneGuard {
         let mut reply = None;
         self.update(false, &mut |object| reply = run.take().and_then(|run| run(object))).await?;
         match reply {
-            Some(json) => {
-                let mut response = Response::ok(json)?;
-                response.headers_mut().set("Content-Type", "application/json")?;
+            Some(bytes) => {
+                let mut response = Response::from_bytes(bytes)?;
+                response.headers_mut().set("Content-Type", WIRE_CONTENT_TYPE)?;
                 Ok(response)
             }
             None => Response::error(format!("{op} sent to another kind of object"), 409),
@@ -100,16 +102,18 @@ impl PhoneGuard {
     }
 }
 
-/// A parsed command, ready to run once on an object: its reply as JSON, or `None`
+/// A parsed command, ready to run once on an object: its encoded reply, or `None`
 /// when the object is of another kind. Only parsing is per command; running,
 /// storing and answering are one path for all of them.
-type Run = Box<dyn FnOnce(&mut GuardObject) -> Option<String>>;
+type Run = Box<dyn FnOnce(&mut GuardObject) -> Option<Vec<u8>>>;
 
-fn parse<C: GuardCall + 'static>(body: &str) -> std::result::Result<Run, String> {
-    let command: C = serde_json::from_str(body).map_err(|e| e.to_string())?;
+fn parse<C: GuardCall + 'static>(body: &[u8]) -> std::result::Result<Run, String> {
+    let command: C = wire::decode(body)?;
     Ok(Box::new(move |object: &mut GuardObject| {
         let reply = p::execute(object, command, now_ms()).ok()?;
-        Some(serde_json::to_string(&reply).unwrap_or_default())
+        // Postcard fails only on shapes it cannot carry (unknown lengths, "any"
+        // values); the wire tests encode every reply type.
+        Some(wire::encode(&reply).unwrap_or_default())
     }))
 }
 
@@ -120,8 +124,13 @@ impl DurableObject for PhoneGuard {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
-        let op = path.trim_start_matches('/');
-        let body = req.text().await?;
+        // A caller of another wire version gets 404 and answers 503: never a misread.
+        let Some(op) =
+            path.strip_prefix('/').and_then(|p| p.strip_prefix(WIRE_VERSION)).and_then(|p| p.strip_prefix('/'))
+        else {
+            return Response::error(format!("unknown guard wire {path}"), 404);
+        };
+        let body = req.bytes().await?;
         let parsed = match op {
             p::Reserve::OP => parse::<p::Reserve>(&body),
             p::Settle::OP => parse::<p::Settle>(&body),

@@ -19,17 +19,19 @@ pub enum FetchError {
 /// A POST of `body` to `url` (the Cloud API, Turnstile, a guard object). Built on
 /// `web_sys` directly: `worker::RequestInit` also converts every Cloudflare `cf` option
 /// (image resizing and the rest), ~15 KB of wasm (6 KB gzip) this worker never uses.
-pub fn post_request(url: &str, headers: &Headers, body: &str) -> worker::Result<Request> {
+/// `body` is a JS string or byte array.
+pub fn post_request(url: &str, headers: &Headers, body: &JsValue) -> worker::Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(headers.as_ref());
-    init.set_body(&JsValue::from_str(body));
+    init.set_body(body);
     Ok(Request::from(web_sys::Request::new_with_str_and_init(url, &init)?))
 }
 
 /// POSTs `body` and returns (status, text), abandoning the request after `timeout_ms`.
 pub async fn post(url: &str, headers: Headers, body: String, timeout_ms: u64) -> Result<(u16, String), FetchError> {
-    let request = post_request(url, &headers, &body).map_err(|e| FetchError::Network(e.to_string()))?;
+    let request =
+        post_request(url, &headers, &JsValue::from_str(&body)).map_err(|e| FetchError::Network(e.to_string()))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);

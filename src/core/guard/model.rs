@@ -3,13 +3,14 @@
 //! model of what must never happen.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 
 use proptest::prelude::*;
 use serde_json::json;
 
 use super::number::{AttemptOutcome, SendResult};
 use super::protocol::*;
-use super::stored::{load, save, GuardObject};
+use super::stored::{load, save, GuardObject, WrongObject};
 use super::*;
 
 const POLICY: SendPolicy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
@@ -17,6 +18,21 @@ const NUMBER: &str = "+14155550123";
 const T0: u64 = 1_800_000_000_000;
 /// A number's stored state never grows past this, whatever is thrown at it.
 const MAX_STATE_BYTES: usize = 24 * 1024;
+
+/// Runs a command as the Durable Object does, with the command and its reply taken
+/// through the wire format (each must come back equal).
+fn execute<C>(object: &mut GuardObject, call: C, now: u64) -> Result<C::Reply, WrongObject>
+where
+    C: GuardCall + PartialEq + Debug,
+    C::Reply: PartialEq + Debug,
+{
+    let sent: C = wire::decode(&wire::encode(&call).unwrap()).unwrap();
+    assert_eq!(sent, call);
+    let reply = protocol::execute(object, sent, now)?;
+    let back: C::Reply = wire::decode(&wire::encode(&reply).unwrap()).unwrap();
+    assert_eq!(back, reply);
+    Ok(back)
+}
 
 #[derive(Debug, Clone)]
 enum Step {

@@ -156,9 +156,30 @@ pub struct RequestView {
     pub expires_ms: u64,
     pub attempts_left: u32,
     pub resend_after_s: u64,
-    pub delivery: Option<Delivery>,
+    pub delivery: Option<DeliveryView>,
     pub verified: Option<(u64, VerifiedVia)>,
     pub locale: Option<String>,
+}
+
+/// A request's delivery as the status routes show it. Its own type because the
+/// stored `Delivery` omits empty fields, which the guard's wire format cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub status: DeliveryStatus,
+    pub error_code: Option<i64>,
+    pub pricing_category: Option<String>,
+    pub updated_ms: u64,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        DeliveryView {
+            status: d.status,
+            error_code: d.error_code,
+            pricing_category: d.pricing_category.clone(),
+            updated_ms: d.updated_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,7 +238,11 @@ pub struct NumberState {
 #[serde(rename_all = "snake_case")]
 pub enum SendResult {
     /// `response` is the 202 body, replayed for a repeated `Idempotency-Key`.
-    Accepted { message_id: Option<String>, response: Value },
+    Accepted {
+        message_id: Option<String>,
+        #[serde(with = "super::wire::json_text")]
+        response: Value,
+    },
     /// `refund`: the failure was ours or Meta's, not the user's; the send does not
     /// count against their limits. `error_code`: Meta's, when it answered one.
     Failed { refund: bool, error_code: Option<i64> },
@@ -285,7 +310,7 @@ impl NumberState {
             expires_ms: request.expires_ms,
             attempts_left: request.attempts_left(),
             resend_after_s: self.send_wait(policy, now_ms).map_or(0, |(wait, _)| wait.div_ceil(1000)),
-            delivery: request.delivery.clone(),
+            delivery: request.delivery.as_ref().map(DeliveryView::from),
             verified: match request.outcome {
                 Outcome::Verified { at_ms, via } => Some((at_ms, via)),
                 _ => None,

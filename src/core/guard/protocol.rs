@@ -46,6 +46,7 @@ pub enum ReserveReply {
     Reserved(ReserveOk),
     /// The same key and body from the same address: the first answer again.
     Replay {
+        #[serde(with = "super::wire::json_text")]
         response: Value,
     },
     /// The same key while the first call is still sending.

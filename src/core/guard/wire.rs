@@ -1,0 +1,310 @@
+//! The wire between the worker and its guard objects: postcard, a compact binary form.
+//!
+//! Serde writes far less code for postcard than for JSON (no field names to match, no
+//! whitespace, no "any value" fallbacks), and the worker ships both ends of every
+//! command: JSON here cost 22 KB of the gzipped wasm. Postcard is not self-describing:
+//! changing any command or reply type changes the bytes, so `WIRE_VERSION` (sent in the
+//! path) must change with it; the pinned encodings below fail until it does. A caller
+//! and an object of different versions refuse each other (`503 storage_unavailable`)
+//! instead of misreading each other. Stored state stays JSON (see `stored`).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub const WIRE_VERSION: &str = "w2";
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(value).map_err(|e| e.to_string())
+}
+
+/// Reads exactly one value: trailing bytes are an error, not ignored.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!("{} bytes after the value", rest.len())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A JSON value carried as its text: the wire format has no "any value" type.
+pub mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::guard::address::Allowance;
+    use crate::core::guard::budget::BudgetOutcome;
+    use crate::core::guard::number::{AttemptOutcome, DeliveryView, ReserveOk, SendResult};
+    use crate::core::guard::protocol::*;
+    use crate::core::guard::*;
+
+    const FIXTURE: &str = "tests/fixtures/guard-wire.txt";
+
+    /// One value of every command and reply type, every enum variant, optional fields
+    /// both empty and set.
+    fn samples() -> Vec<(&'static str, Vec<u8>)> {
+        let mut out = Vec::new();
+        let policy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
+        let message = MessageRef { id: "wamid.1".into(), sent_ms: 1_800_000_000_000 };
+        let key = IdempotencyKey { slot: "s".into(), fingerprint: "f".into() };
+        let ok = ReserveOk { expires_ms: 1_800_000_300_000, resend_after_s: 30, attempts_left: 5 };
+        let view = RequestView {
+            request_id: "otp_1".into(),
+            mode: Mode::Outbound,
+            status: "delivered".into(),
+            live: true,
+            created_ms: 1,
+            expires_ms: 2,
+            attempts_left: 4,
+            resend_after_s: 30,
+            delivery: Some(DeliveryView {
+                status: DeliveryStatus::Failed,
+                error_code: Some(131026),
+                pricing_category: Some("authentication".into()),
+                updated_ms: 3,
+            }),
+            verified: Some((4, VerifiedVia::Reply)),
+            locale: Some("pt_BR".into()),
+        };
+        let bare_view = RequestView { delivery: None, verified: None, locale: None, ..view.clone() };
+        let link = LinkState { number: "+14155550123".into(), request_id: "otp_1".into(), until_ms: 9 };
+
+        check(
+            &mut out,
+            "reserve",
+            Reserve {
+                number: "+14155550123".into(),
+                request_id: "otp_1".into(),
+                mode: Mode::Inbound,
+                locale: Some("en".into()),
+                policy,
+                idempotency: Some(key),
+            },
+        );
+        check(
+            &mut out,
+            "reserve bare",
+            Reserve {
+                number: "+1".into(),
+                request_id: "otp_2".into(),
+                mode: Mode::Outbound,
+                locale: None,
+                policy,
+                idempotency: None,
+            },
+        );
+        check(&mut out, "reserve reply reserved", ReserveReply::Reserved(ok));
+        check(
+            &mut out,
+            "reserve reply replay",
+            ReserveReply::Replay { response: json!({"request_id": "otp_1", "n": 1.5}) },
+        );
+        check(&mut out, "reserve reply in progress", ReserveReply::InProgress);
+        check(&mut out, "reserve reply key reused", ReserveReply::KeyReused);
+        check(&mut out, "reserve reply opted out", ReserveReply::OptedOut);
+        for reason in [
+            LimitReason::ResendCooldown,
+            LimitReason::HourlyLimit,
+            LimitReason::DailyLimit,
+            LimitReason::IpLimit,
+            LimitReason::TooManyFailures,
+            LimitReason::NotMe,
+        ] {
+            check(&mut out, "reserve reply limited", ReserveReply::Limited { retry_after_s: 61, reason });
+        }
+        check(
+            &mut out,
+            "settle accepted",
+            Settle {
+                number: "+1".into(),
+                request_id: "otp_1".into(),
+                result: SendResult::Accepted {
+                    message_id: Some("wamid.1".into()),
+                    response: json!({"status": "pending"}),
+                },
+                idempotency_slot: Some("s".into()),
+            },
+        );
+        check(
+            &mut out,
+            "settle failed",
+            Settle {
+                number: "+1".into(),
+                request_id: "otp_1".into(),
+                result: SendResult::Failed { refund: true, error_code: Some(131026) },
+                idempotency_slot: None,
+            },
+        );
+        check(&mut out, "settle reply settled", SettleReply::Settled);
+        check(&mut out, "settle reply unknown", SettleReply::UnknownRequest);
+        for channel in [Channel::RequestId, Channel::Phone, Channel::WhatsApp] {
+            check(
+                &mut out,
+                "attempt",
+                Attempt {
+                    number: "+1".into(),
+                    request_id: "otp_1".into(),
+                    correct: true,
+                    channel,
+                    message: (channel == Channel::WhatsApp).then(|| message.clone()),
+                    policy,
+                },
+            );
+        }
+        for outcome in [
+            AttemptOutcome::Verified { at_ms: 5, via: VerifiedVia::Code },
+            AttemptOutcome::Verified { at_ms: 5, via: VerifiedVia::Inbound },
+            AttemptOutcome::Wrong { attempts_left: 3 },
+            AttemptOutcome::Locked,
+            AttemptOutcome::AlreadyVerified,
+            AttemptOutcome::Revoked,
+            AttemptOutcome::Expired,
+            AttemptOutcome::Superseded,
+            AttemptOutcome::NotFound,
+            AttemptOutcome::WrongChannel,
+            AttemptOutcome::Duplicate,
+            AttemptOutcome::TooOld,
+        ] {
+            check(&mut out, "attempt reply", AttemptReply { outcome, retry_after_s: 7 });
+        }
+        check(&mut out, "find for phone", FindForPhone { number: "+1".into() });
+        check(&mut out, "find for phone reply live", FindForPhoneReply::Live { request_id: "otp_1".into() });
+        check(&mut out, "find for phone reply none", FindForPhoneReply::NoneUsable);
+        check(&mut out, "chat candidates", ChatCandidates { number: "+1".into(), message: message.clone() });
+        check(
+            &mut out,
+            "chat candidates reply",
+            ChatCandidatesReply {
+                candidates: vec![
+                    Candidate { request_id: "otp_2".into(), mode: Mode::Inbound },
+                    Candidate { request_id: "otp_1".into(), mode: Mode::Outbound },
+                ],
+                locale: Some("en".into()),
+            },
+        );
+        check(&mut out, "chat candidates reply empty", ChatCandidatesReply { candidates: vec![], locale: None });
+        check(&mut out, "status", Status { number: "+1".into(), request_id: "otp_1".into(), policy });
+        check(&mut out, "status reply found", StatusReply::Found { view });
+        check(&mut out, "status reply found bare", StatusReply::Found { view: bare_view });
+        check(&mut out, "status reply forgotten", StatusReply::Forgotten);
+        for status in [
+            DeliveryStatus::Accepted,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Read,
+            DeliveryStatus::Failed,
+        ] {
+            check(
+                &mut out,
+                "delivery",
+                Delivery {
+                    number: "+1".into(),
+                    message_id: "wamid.1".into(),
+                    request_id: Some("otp_1".into()),
+                    status,
+                    error_code: Some(131026),
+                    pricing_category: Some("authentication".into()),
+                },
+            );
+        }
+        check(
+            &mut out,
+            "delivery bare",
+            Delivery {
+                number: "+1".into(),
+                message_id: "wamid.1".into(),
+                request_id: None,
+                status: DeliveryStatus::Read,
+                error_code: None,
+                pricing_category: None,
+            },
+        );
+        for reply in [DeliveryReply::Applied, DeliveryReply::Stale, DeliveryReply::UnknownMessage] {
+            check(&mut out, "delivery reply", reply);
+        }
+        for word in [Word::Stop, Word::Start, Word::NotMe] {
+            check(&mut out, "keyword", Keyword { number: "+1".into(), word, message: message.clone() });
+        }
+        check(&mut out, "keyword reply opted", KeywordReply::Opted { changed: true, locale: Some("en".into()) });
+        check(&mut out, "keyword reply not me", KeywordReply::NotMe { revoked: Some("otp_1".into()), locale: None });
+        check(&mut out, "keyword reply duplicate", KeywordReply::Duplicate);
+        for allowance in [Allowance::Requests, Allowance::Checks] {
+            check(&mut out, "address hit", AddressHit { allowance, max_per_hour: 30 });
+        }
+        check(&mut out, "address reply allowed", AddressReply::Allowed);
+        check(&mut out, "address reply limited", AddressReply::Limited { retry_after_s: 3600 });
+        check(&mut out, "link message", LinkMessage { link: link.clone() });
+        check(&mut out, "link message reply", ());
+        check(&mut out, "resolve message", ResolveMessage {});
+        check(&mut out, "resolve message reply", Some(link));
+        check(&mut out, "resolve message reply none", None::<LinkState>);
+        check(&mut out, "spend budget", SpendBudget { max: 1000 });
+        check(&mut out, "spend budget reply allowed", BudgetOutcome::Allowed { sends: 800, warn: true });
+        check(&mut out, "spend budget reply exhausted", BudgetOutcome::Exhausted { retry_after_s: 60 });
+        check(&mut out, "refund budget", RefundBudget {});
+        check(&mut out, "refund budget reply", ());
+        out
+    }
+
+    fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+        out: &mut Vec<(&'static str, Vec<u8>)>,
+        label: &'static str,
+        value: T,
+    ) {
+        let bytes = encode(&value).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(decode::<T>(&bytes).unwrap_or_else(|e| panic!("{label}: {e}")), value, "{label}");
+        out.push((label, bytes));
+    }
+
+    #[test]
+    fn every_command_and_reply_crosses_the_wire_unchanged() {
+        // `check` asserts each round trip; this also guards the list's reach.
+        assert!(samples().len() >= 70);
+    }
+
+    /// The pinned bytes of every sample. When this fails the wire format changed:
+    /// bump `WIRE_VERSION` and rewrite the fixture with `UPDATE_WIRE_FIXTURE=1`.
+    #[test]
+    fn the_wire_format_is_pinned_to_its_version() {
+        let mut text = format!("# guard wire {WIRE_VERSION}: label, then the postcard bytes in hex\n");
+        for (label, bytes) in samples() {
+            text.push_str(&format!("{label}: {}\n", hex::encode(bytes)));
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+        if std::env::var_os("UPDATE_WIRE_FIXTURE").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let pinned = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, pinned, "the guard's wire format changed: bump WIRE_VERSION and rewrite {FIXTURE}");
+    }
+
+    #[test]
+    fn damaged_or_foreign_bytes_are_refused() {
+        let bytes =
+            encode(&AttemptReply { outcome: AttemptOutcome::Wrong { attempts_left: 3 }, retry_after_s: 0 }).unwrap();
+        // Trailing bytes, a cut-off value and an unknown variant are errors, not guesses.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<AttemptReply>(&longer).unwrap_err().contains("after the value"));
+        assert!(decode::<Reserve>(&bytes[..1]).is_err());
+        assert!(decode::<AttemptReply>(&[200, 0]).is_err());
+        // JSON (an older caller) is not read as a command.
+        assert!(decode::<AddressHit>(br#"{"allowance":"checks","max_per_hour":30}"#).is_err());
+    }
+}
