@@ -15,8 +15,7 @@ pub enum Reply {
     Json(u16, Value),
     Text(u16, String),
     Html(String),
-    /// A static document (script, OpenAPI file, key set) with its own type and caching.
-    #[allow(dead_code)] // the first routes that serve one are on their way
+    /// A public document (script, OpenAPI file, key set) with its own type and caching.
     Asset {
         content_type: &'static str,
         cache_control: &'static str,
