@@ -155,7 +155,7 @@ fn gzip_size(path: &std::path::Path) -> String {
 
 /// The JavaScript floor from `benches/floor`, copied into the run folder (wrangler
 /// writes its own files beside the config) and pointed at the stand-in.
-fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
+fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> Launched {
     let dir = dir.join("floor");
     std::fs::create_dir_all(&dir).expect("floor dir");
     for file in ["worker.js", "wrangler.toml"] {
@@ -170,7 +170,7 @@ fn start_floor(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Ser
 }
 
 /// The Rust floor (benches/floor-rs, built by ./bench): the same round trips in workers-rs.
-fn start_floor_rs(dir: &std::path::Path, port: u16, api_base: &str) -> (String, Service, PathBuf) {
+fn start_floor_rs(dir: &std::path::Path, port: u16, api_base: &str) -> Launched {
     let dir = dir.join("floor-rs");
     std::fs::create_dir_all(&dir).expect("floor-rs dir");
     let config = root().join("benches/floor-rs/wrangler.toml");
@@ -184,13 +184,14 @@ fn wrangler_dev(
     config: &std::path::Path,
     port: u16,
     vars: &[(&str, &str)],
-) -> (String, Service, PathBuf) {
+) -> Launched {
     let log = dir.join("wrangler.log");
+    let inspector = free_port();
     let out = std::fs::File::options().create(true).append(true).open(&log).expect("log");
     let mut command = Command::new(root().join("node_modules/.bin/wrangler"));
     command.current_dir(dir).arg("dev").arg("--config").arg(config);
     command
-        .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &free_port().to_string()])
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
         .args(["--persist-to", "state"]);
     for (key, value) in vars {
         command.args(["--var", &format!("{key}:{value}")]);
@@ -203,7 +204,26 @@ fn wrangler_dev(
         .stdout(out.try_clone().expect("log"))
         .stderr(out);
     let service = Service::spawn(&format!("wrangler dev ({name})"), command, log);
-    (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"))
+    (format!("http://127.0.0.1:{port}"), service, dir.join("wrangler-debug.log"), inspector)
+}
+
+/// A started `wrangler dev`: its address, process group, debug log and inspector port.
+type Launched = (String, Service, PathBuf, u16);
+
+/// Whether the devtools domains `wrangler dev` enables stay on (`BENCH_DEVTOOLS=1`).
+/// Off by default: the edge has no devtools session, and locally it makes every log
+/// line and every round trip cost more (see `benches/devtools-off.mjs`).
+fn devtools_on() -> bool {
+    std::env::var("BENCH_DEVTOOLS").is_ok_and(|v| v == "1")
+}
+
+fn devtools_off(name: &str, inspector: u16) {
+    let out = Command::new("node")
+        .arg(root().join("benches/devtools-off.mjs"))
+        .arg(inspector.to_string())
+        .output()
+        .expect("node");
+    assert!(out.status.success(), "{name}: devtools-off failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 struct Target {
@@ -240,13 +260,9 @@ async fn code_request(http: &reqwest::Client, url: &str, i: usize) -> Outcome {
 /// Starts a worker and times its start-up through `wrangler dev`'s address; the load
 /// then goes to workerd directly, as in the end-to-end tests (wrangler's proxy in
 /// front of it is a local convenience, absent at the edge, and costs CPU of its own).
-async fn start(
-    name: &'static str,
-    http: &reqwest::Client,
-    launch: impl FnOnce() -> (String, Service, PathBuf),
-) -> Target {
+async fn start(name: &'static str, http: &reqwest::Client, launch: impl FnOnce() -> Launched) -> Target {
     let t = Instant::now();
-    let (url, service, debug_log) = launch();
+    let (url, service, debug_log, inspector) = launch();
     let deadline = t + Duration::from_secs(120);
     while http.get(format!("{url}/healthz")).timeout(Duration::from_secs(2)).send().await.is_err() {
         assert!(Instant::now() < deadline, "{name} did not come up; log:\n{}", service.log_tail(40));
@@ -254,6 +270,9 @@ async fn start(
     }
     let startup = t.elapsed();
     let url = harness::runtime_url(&debug_log, &service).await;
+    if !devtools_on() {
+        devtools_off(name, inspector);
+    }
     let t = Instant::now();
     let (ok, _) = code_request(http, &format!("{url}/v1/otp/request"), 5000).await;
     assert!(ok, "{name}: the first code request failed; log:\n{}", service.log_tail(40));
@@ -430,7 +449,7 @@ fn main() {
         ];
         if std::env::var("BENCH_PROFILE").is_ok() {
             let w = Worker::start(&dir, "profile", port, &standin.url, &vars, &[]);
-            let mut target = start("worker", &http, || (w.url, w.service, w.debug_log)).await;
+            let mut target = start("worker", &http, || (w.url, w.service, w.debug_log, w.inspector_port)).await;
             profile(&http, &target.url, w.inspector_port, &standin.url, connections, duration).await;
             target.service.stop();
             standin.service.stop();
@@ -439,7 +458,7 @@ fn main() {
         // One after the other, so each start-up is measured alone.
         let mut worker = start("worker", &http, || {
             let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
-            (w.url, w.service, w.debug_log)
+            (w.url, w.service, w.debug_log, w.inspector_port)
         })
         .await;
         let mut floor = start("floor", &http, || start_floor(&dir, free_port(), &standin.url)).await;
@@ -579,7 +598,12 @@ fn main() {
              run before created), {connections} connections, one `wrangler dev` (workerd) each on loopback, local \
              KV and Durable Objects. Median req/s (min–max), median p50/p99, ratio to the floor of the same round \
              (median, min–max); workerd CPU per answered request (median, min–max) and the floor's CPU per \
-             request over it, per round (median, min–max)."
+             request over it, per round (median, min–max). {}",
+            if devtools_on() {
+                "wrangler's devtools session on (BENCH_DEVTOOLS=1): every log line and round trip also reported to it."
+            } else {
+                "wrangler's devtools session quiet (Runtime and Network off), as at the edge; BENCH_DEVTOOLS=1 keeps it on."
+            }
         );
         for routes in &results {
             routes.print();

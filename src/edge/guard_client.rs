@@ -1,8 +1,11 @@
 //! Calls into `PhoneGuard` objects with the guard's typed protocol: a number
 //! (`+<E.164>`), an address (`ip:<key>`), a message link (`msg:<id>`), the day's budget.
 
-use worker::js_sys::Uint8Array;
-use worker::{Env, Headers};
+use worker::js_sys::{Promise, Uint8Array};
+use worker::wasm_bindgen::prelude::*;
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env, Headers};
 
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::GuardCall;
@@ -22,22 +25,32 @@ pub async fn call<C: GuardCall>(env: &Env, name: &str, command: &C) -> Result<C:
     decode(&reply).map_err(|e| failed(C::OP, &e))
 }
 
+/// The stub's own `fetch`: workers-rs's `Stub::fetch_with_request` wraps the answer in
+/// a `worker::Response`, which reads its `cf` and `webSocket` properties and then
+/// reads the body as a chunked stream; one `arrayBuffer()` is all a reply needs.
+#[wasm_bindgen]
+extern "C" {
+    type GuardStub;
+    #[wasm_bindgen(method, catch)]
+    fn fetch(this: &GuardStub, request: &web_sys::Request) -> Result<Promise, JsValue>;
+}
+
 /// One command's round trip, its body and reply in the wire format.
 async fn send(env: &Env, name: &str, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let attempt = async {
-        let namespace = env.durable_object("PHONE_GUARD")?;
-        let stub = namespace.id_from_name(name)?.get_stub()?;
+        let stub = env.durable_object("PHONE_GUARD")?.id_from_name(name)?.get_stub()?.into_rpc::<GuardStub>();
         let headers = Headers::new();
         headers.set("Content-Type", WIRE_CONTENT_TYPE)?;
         let url = format!("https://phone-guard/{WIRE_VERSION}/{op}");
         let request = post_request(&url, &headers, &Uint8Array::from(body).into())?;
-        let mut response = stub.fetch_with_request(request).await?;
-        if response.status_code() != 200 {
-            return Err(worker::Error::RustError(format!("guard answered {}", response.status_code())));
+        let response: web_sys::Response = JsFuture::from(stub.fetch(request.inner())?).await?.dyn_into()?;
+        if response.status() != 200 {
+            return Err(worker::Error::RustError(format!("guard answered {}", response.status())));
         }
-        response.bytes().await
+        let buffer = JsFuture::from(response.array_buffer()?).await?;
+        Ok(Uint8Array::new(&buffer).to_vec())
     };
-    attempt.await.map_err(|e| failed(op, &e.to_string()))
+    attempt.await.map_err(|e: worker::Error| failed(op, &e.to_string()))
 }
 
 fn failed(op: &str, error: &str) -> ApiError {
