@@ -2,36 +2,18 @@
 // --inspector-port`). Usage: node benches/profile.mjs <inspector port> <seconds> <out.json>
 // Records a V8 CPU profile for <seconds>, saves it (open it in Chrome DevTools), and
 // prints self time per function, grouped: wasm, wasm-bindgen glue, the runtime.
-import WebSocket from "ws";
 import { writeFileSync } from "node:fs";
+import { connect } from "./inspector.mjs";
 
 const [port, seconds, out] = process.argv.slice(2);
-const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-let id = 0;
-const pending = new Map();
-ws.on("message", (data) => {
-  const msg = JSON.parse(data);
-  if (msg.id && pending.has(msg.id)) {
-    pending.get(msg.id)(msg);
-    pending.delete(msg.id);
-  }
-});
-const send = (method, params = {}) =>
-  new Promise((resolve) => {
-    id += 1;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const { send, close } = await connect(port);
 
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 200 });
 await send("Profiler.start");
 await new Promise((r) => setTimeout(r, Number(seconds) * 1000));
 const { result } = await send("Profiler.stop");
-ws.close();
+close();
 const profile = result.profile;
 writeFileSync(out, JSON.stringify(profile));
 
