@@ -9,11 +9,8 @@ use worker::{web_sys, Env, Headers};
 
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::GuardCall;
-use crate::core::guard::wire::{decode, encode, WIRE_VERSION};
+use crate::core::guard::wire::{decode, encode, WIRE_CONTENT_TYPE, WIRE_VERSION};
 use crate::edge::outbound::post_request;
-
-/// The content type of the guard's wire format (see `protocol::WIRE_VERSION`).
-pub const WIRE_CONTENT_TYPE: &str = "application/x-postcard";
 
 /// Sends one command; any failure (the object, its storage, an unreadable state) is
 /// `503 storage_unavailable`, never a guess.

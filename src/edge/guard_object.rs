@@ -7,11 +7,10 @@ use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::guard_client::WIRE_CONTENT_TYPE;
 use super::now_ms;
 use crate::core::guard::protocol::{self as p, GuardCall};
 use crate::core::guard::stored::{self, GuardObject};
-use crate::core::guard::wire::{self, WIRE_VERSION};
+use crate::core::guard::wire::{self, WIRE_CONTENT_TYPE, WIRE_VERSION};
 
 const STATE_KEY: &str = "state";
 
