@@ -10,10 +10,11 @@ use super::config::Config;
 use super::error::ApiError;
 use super::guard::number::{AttemptOutcome, ReserveOk};
 use super::guard::protocol::{AttemptReply, IdempotencyKey, ReserveReply};
-use super::guard::{LimitReason, Mode, RequestView, VerifiedVia};
+use super::guard::{Mode, RequestView};
 use super::phone::{parse_phone, PhoneError};
+use super::record::CodeRecord;
 use super::time::{rfc3339, secs_until};
-use super::token::{sign_token, Claims};
+use super::token::IssuedToken;
 
 pub const API_BODY_LIMIT: usize = 4 * 1024;
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
@@ -73,11 +74,9 @@ fn required_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a 
 }
 
 fn phone_field(body: &Map<String, Value>, config: &Config) -> Result<String, ApiError> {
-    parse_phone(required_string(body, "phone")?, &config.allowed_country_codes).map_err(|e| match e {
+    parse_phone(required_string(body, "phone")?, &config.limits.allowed_country_codes).map_err(|e| match e {
         PhoneError::Invalid => ApiError::invalid_phone(),
-        PhoneError::CountryNotAllowed => {
-            ApiError::new(403, "country_not_allowed", "Codes cannot be sent to numbers in this country.")
-        }
+        PhoneError::CountryNotAllowed => ApiError::country_not_allowed(),
     })
 }
 
@@ -132,8 +131,8 @@ pub fn parse_verify_request(
         None if body.get("phone").is_some() => VerifyTarget::Phone(phone_field(&body, config)?),
         None => return Err(ApiError::invalid_request("request_id", "`request_id` or `phone` is required.")),
     };
-    let code = normalize_typed_code(code_field, config.otp_length)
-        .ok_or_else(|| ApiError::invalid_request("code", format!("`code` must be {} digits.", config.otp_length)))?;
+    let code = normalize_typed_code(code_field, config.codes.length)
+        .ok_or_else(|| ApiError::invalid_request("code", format!("`code` must be {} digits.", config.codes.length)))?;
     Ok(VerifyRequest { target, code })
 }
 
@@ -186,18 +185,9 @@ pub fn idempotency_scope(key: &str, address_key: &str, request: &OtpRequest) -> 
 pub fn reserve_error(reply: &ReserveReply) -> Option<ApiError> {
     Some(match reply {
         ReserveReply::Reserved(_) | ReserveReply::Replay { .. } => return None,
-        ReserveReply::InProgress => {
-            ApiError::new(409, "request_in_progress", "A request with this Idempotency-Key is still being processed.")
-                .retry_after(1)
-        }
-        ReserveReply::KeyReused => ApiError::new(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request; use a new key.",
-        ),
-        ReserveReply::OptedOut => {
-            ApiError::new(403, "opted_out", "This number has opted out of WhatsApp codes (reply START to opt in).")
-        }
+        ReserveReply::InProgress => ApiError::request_in_progress(),
+        ReserveReply::KeyReused => ApiError::idempotency_key_reused(),
+        ReserveReply::OptedOut => ApiError::opted_out(),
         ReserveReply::Limited { retry_after_s, reason } => ApiError::rate_limited(*retry_after_s, *reason),
     })
 }
@@ -215,16 +205,11 @@ pub fn attempt_error(reply: &AttemptReply) -> Option<ApiError> {
     Some(match reply.outcome {
         AttemptOutcome::Verified { .. } => return None,
         AttemptOutcome::Wrong { attempts_left } => ApiError::invalid_code(attempts_left),
-        AttemptOutcome::Locked => ApiError::new(429, "too_many_attempts", "Too many wrong codes; request a new code.")
-            .retry_after(reply.retry_after_s),
-        AttemptOutcome::AlreadyVerified => ApiError::new(409, "already_verified", "This request was already verified."),
-        AttemptOutcome::Revoked => ApiError::new(
-            410,
-            "revoked",
-            "The owner of this number said this verification was not theirs; it was revoked.",
-        ),
-        AttemptOutcome::Expired => expired(),
-        AttemptOutcome::Superseded => ApiError::new(410, "superseded", "A newer code was requested; use that one."),
+        AttemptOutcome::Locked => ApiError::too_many_attempts(reply.retry_after_s),
+        AttemptOutcome::AlreadyVerified => ApiError::already_verified(),
+        AttemptOutcome::Revoked => ApiError::revoked(),
+        AttemptOutcome::Expired => ApiError::expired(),
+        AttemptOutcome::Superseded => ApiError::superseded(),
         AttemptOutcome::NotFound | AttemptOutcome::Duplicate | AttemptOutcome::TooOld => {
             ApiError::not_found("live request")
         }
@@ -235,31 +220,29 @@ pub fn attempt_error(reply: &AttemptReply) -> Option<ApiError> {
     })
 }
 
-pub fn expired() -> ApiError {
-    ApiError::new(410, "expired", "This code has expired; request a new one.")
+/// A verify by request id that did not verify, as the contract's error. The guard
+/// forgets requests a while after they end; the record still knows when it expired.
+pub fn verify_error(reply: &AttemptReply, record: &CodeRecord, now_ms: u64) -> ApiError {
+    match reply.outcome {
+        AttemptOutcome::NotFound if now_ms >= record.expires_ms => ApiError::expired(),
+        _ => attempt_error(reply).unwrap_or_else(ApiError::storage_unavailable),
+    }
 }
 
-/// Verify by phone answers every failure alike, so it reveals nothing about the
-/// number (no request, pending, expired, inbound, used up): the same sentence, no
-/// `attempts_left`.
-pub fn invalid_code_by_phone() -> ApiError {
-    ApiError::new(400, "invalid_code", "That code is not correct.")
-}
-
-/// A channel the operator turned off with `VERIFY_VIA`.
-pub fn channel_off(which: &str) -> ApiError {
-    ApiError::new(403, "forbidden", format!("Verification by {which} is turned off on this service."))
-}
-
-/// Why a new code cannot be sent yet, in words a person understands.
-pub fn limit_message(reason: LimitReason) -> &'static str {
-    match reason {
-        LimitReason::ResendCooldown => "A code was just sent; wait a moment before asking for another.",
-        LimitReason::HourlyLimit => "Too many codes were sent to this number in the last hour; try again later.",
-        LimitReason::DailyLimit => "Too many codes were sent to this number today; try again later.",
-        LimitReason::IpLimit => "Too many requests from this network; try again later.",
-        LimitReason::TooManyFailures => "Too many wrong codes for this number; try again tomorrow.",
-        LimitReason::NotMe => "The owner of this number reported a sign-in that was not theirs; try again tomorrow.",
+/// The status of a request its guard has forgotten, from its record alone.
+pub fn forgotten_view(request_id: &str, record: &CodeRecord, now_ms: u64) -> RequestView {
+    RequestView {
+        request_id: request_id.to_string(),
+        mode: record.mode,
+        status: if now_ms >= record.expires_ms { "expired" } else { "pending" }.to_string(),
+        live: false,
+        created_ms: record.created_ms,
+        expires_ms: record.expires_ms,
+        attempts_left: 0,
+        resend_after_s: 0,
+        delivery: None,
+        verified: None,
+        locale: record.locale.clone(),
     }
 }
 
@@ -285,44 +268,6 @@ pub fn wa_link(business_number: &str, service: &str, code: &str) -> String {
 /// tricked into sending it can see that it signs someone in.
 pub fn inbound_message(service: &str, code: &str) -> String {
     format!("Sign me in to {service}. My verification code is {code}")
-}
-
-pub struct IssuedToken {
-    pub token: String,
-    pub expires_ms: u64,
-}
-
-/// The token's claims for a verification (signed HS256 here, ES256 at the edge).
-pub fn token_claims<'a>(
-    config: &'a Config,
-    phone: &'a str,
-    request_id: &'a str,
-    verified_at_ms: u64,
-    via: VerifiedVia,
-) -> Claims<'a> {
-    let iat = verified_at_ms / 1000;
-    Claims {
-        iss: &config.token_issuer,
-        sub: phone,
-        aud: config.token_audience.as_deref(),
-        iat,
-        exp: iat + config.token_ttl_s,
-        jti: request_id,
-        amr: ["otp"],
-        verified_via: via,
-    }
-}
-
-pub fn issue_token(
-    config: &Config,
-    phone: &str,
-    request_id: &str,
-    verified_at_ms: u64,
-    via: VerifiedVia,
-) -> IssuedToken {
-    let claims = token_claims(config, phone, request_id, verified_at_ms, via);
-    let exp = claims.exp;
-    IssuedToken { token: sign_token(&config.token_secret, &claims), expires_ms: exp * 1000 }
 }
 
 pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
@@ -368,7 +313,7 @@ mod tests {
     use super::*;
     use crate::core::config::tests::full;
     use crate::core::guard::number::DeliveryView;
-    use crate::core::guard::DeliveryStatus;
+    use crate::core::guard::{DeliveryStatus, LimitReason, VerifiedVia};
 
     fn config() -> Config {
         let map = full();
@@ -410,10 +355,10 @@ mod tests {
         ];
         for (ct, body, status, code) in cases {
             let e = parse_otp_request(*ct, body.as_bytes(), &config()).unwrap_err();
-            assert_eq!((e.status, e.code), (*status, *code), "{body}");
+            assert_eq!((e.status(), e.code.as_str()), (*status, *code), "{body}");
         }
         let big = format!(r#"{{"phone":"+14155550123","pad":"{}"}}"#, "x".repeat(API_BODY_LIMIT));
-        assert_eq!(request(&big).unwrap_err().status, 413);
+        assert_eq!(request(&big).unwrap_err().status(), 413);
     }
 
     #[test]
@@ -435,7 +380,7 @@ mod tests {
             (r#"{"code":"123456"}"#, "request_id"),
         ] {
             let e = verify(body).unwrap_err();
-            assert_eq!((e.code, e.extra["field"].as_str().unwrap()), ("invalid_request", field), "{body}");
+            assert_eq!((e.code.as_str(), e.extra["field"].as_str().unwrap()), ("invalid_request", field), "{body}");
         }
     }
 
@@ -483,15 +428,36 @@ mod tests {
         ];
         for (outcome, status, code) in cases {
             let e = attempt_error(&AttemptReply { outcome, retry_after_s: 42 }).unwrap();
-            assert_eq!((e.status, e.code), (status, code), "{outcome:?}");
+            assert_eq!((e.status(), e.code.as_str()), (status, code), "{outcome:?}");
         }
         let locked = attempt_error(&AttemptReply { outcome: A::Locked, retry_after_s: 42 }).unwrap();
         assert_eq!((locked.retry_after, &locked.body()["error"]["retry_after"]), (Some(42), &json!(42)));
         let limited = reserve_error(&ReserveReply::Limited { retry_after_s: 9, reason: LimitReason::NotMe }).unwrap();
-        assert_eq!((limited.status, &limited.body()["error"]["reason"]), (429, &json!("not_me")));
-        assert_eq!(reserve_error(&ReserveReply::KeyReused).unwrap().status, 422);
-        assert_eq!(reserve_error(&ReserveReply::InProgress).unwrap().status, 409);
-        assert!(invalid_code_by_phone().body()["error"].get("attempts_left").is_none());
+        assert_eq!((limited.status(), &limited.body()["error"]["reason"]), (429, &json!("not_me")));
+        assert_eq!(reserve_error(&ReserveReply::KeyReused).unwrap().status(), 422);
+        assert_eq!(reserve_error(&ReserveReply::InProgress).unwrap().status(), 409);
+        assert!(ApiError::invalid_code_by_phone().body()["error"].get("attempts_left").is_none());
+    }
+
+    #[test]
+    fn a_forgotten_request_is_told_by_its_record() {
+        use crate::core::guard::number::AttemptOutcome as A;
+        let record = CodeRecord {
+            phone: "+14155550123".into(),
+            code_hash: "h".into(),
+            created_ms: 1_000,
+            expires_ms: 5_000,
+            mode: Mode::Outbound,
+            locale: Some("es".into()),
+        };
+        let forgotten = AttemptReply { outcome: A::NotFound, retry_after_s: 0 };
+        assert_eq!(verify_error(&forgotten, &record, 5_000).code.as_str(), "expired");
+        assert_eq!(verify_error(&forgotten, &record, 4_999).code.as_str(), "not_found");
+        let wrong = AttemptReply { outcome: A::Wrong { attempts_left: 1 }, retry_after_s: 0 };
+        assert_eq!(verify_error(&wrong, &record, 9_000).code.as_str(), "invalid_code");
+        assert_eq!(forgotten_view("otp_x", &record, 4_999).status.as_str(), "pending");
+        let view = forgotten_view("otp_x", &record, 5_000);
+        assert_eq!((view.status.as_str(), view.attempts_left, view.locale.as_deref()), ("expired", 0, Some("es")));
     }
 
     #[test]
@@ -527,7 +493,13 @@ mod tests {
 
     #[test]
     fn tokens_carry_the_verification() {
-        let t = issue_token(&config(), "+14155550123", "otp_x", 1_700_000_000_500, VerifiedVia::Code);
+        let t = crate::core::token::issue_token(
+            &config().tokens,
+            "+14155550123",
+            "otp_x",
+            1_700_000_000_500,
+            VerifiedVia::Code,
+        );
         assert_eq!(t.expires_ms, (1_700_000_000 + 600) * 1000);
         assert_eq!(t.token.split('.').count(), 3);
     }

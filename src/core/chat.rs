@@ -2,6 +2,9 @@
 //! STOP / START / NOT ME), in the request's language where there is a translation,
 //! English otherwise. Never a code.
 
+use super::guard::number::AttemptOutcome;
+use super::guard::protocol::{KeywordReply, Word};
+
 /// The languages with a translation; anything else gets English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -50,6 +53,34 @@ pub enum ChatText<'a> {
     NotMe {
         revoked: bool,
     },
+}
+
+/// What the chat answers a code sent from WhatsApp; `None`: nothing (a duplicate, a
+/// message older than the request, no live request).
+pub fn answer_to_attempt<'a>(outcome: &AttemptOutcome, service: &'a str) -> Option<ChatText<'a>> {
+    Some(match outcome {
+        AttemptOutcome::Verified { .. } => ChatText::Verified { service },
+        AttemptOutcome::Wrong { attempts_left: 0 } | AttemptOutcome::Locked => ChatText::NoAttemptsLeft,
+        AttemptOutcome::Wrong { attempts_left } => ChatText::Wrong { attempts_left: *attempts_left },
+        AttemptOutcome::Expired => ChatText::Expired,
+        AttemptOutcome::AlreadyVerified => ChatText::AlreadyVerified,
+        _ => return None,
+    })
+}
+
+/// What the chat answers STOP, START or NOT ME, in the language of the number's last
+/// request; `None` for a keyword already applied (Meta delivers messages more than once).
+pub fn answer_to_keyword(word: Word, reply: &KeywordReply) -> Option<String> {
+    match reply {
+        KeywordReply::Duplicate => None,
+        KeywordReply::Opted { locale, .. } => {
+            let text = if word == Word::Stop { ChatText::Stopped } else { ChatText::Started };
+            Some(chat_text(locale.as_deref(), &text))
+        }
+        KeywordReply::NotMe { revoked, locale } => {
+            Some(chat_text(locale.as_deref(), &ChatText::NotMe { revoked: revoked.is_some() }))
+        }
+    }
 }
 
 pub fn chat_text(locale: Option<&str>, text: &ChatText) -> String {
@@ -229,5 +260,33 @@ mod tests {
         let json = serde_json::to_string(&arabic).unwrap();
         assert_eq!(serde_json::from_str::<String>(&json).unwrap(), arabic);
         assert!(chat_text(Some("hi"), &ChatText::Expired).chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c)));
+    }
+
+    #[test]
+    fn attempts_are_answered_by_outcome() {
+        use crate::core::guard::VerifiedVia;
+        let verified = AttemptOutcome::Verified { at_ms: 1, via: VerifiedVia::Reply };
+        assert_eq!(answer_to_attempt(&verified, "Acme"), Some(ChatText::Verified { service: "Acme" }));
+        assert_eq!(answer_to_attempt(&AttemptOutcome::Wrong { attempts_left: 0 }, "A"), Some(ChatText::NoAttemptsLeft));
+        assert_eq!(answer_to_attempt(&AttemptOutcome::Locked, "A"), Some(ChatText::NoAttemptsLeft));
+        assert_eq!(
+            answer_to_attempt(&AttemptOutcome::Wrong { attempts_left: 2 }, "A"),
+            Some(ChatText::Wrong { attempts_left: 2 })
+        );
+        assert_eq!(answer_to_attempt(&AttemptOutcome::Expired, "A"), Some(ChatText::Expired));
+        assert_eq!(answer_to_attempt(&AttemptOutcome::AlreadyVerified, "A"), Some(ChatText::AlreadyVerified));
+        for silent in [AttemptOutcome::Duplicate, AttemptOutcome::TooOld, AttemptOutcome::NotFound] {
+            assert_eq!(answer_to_attempt(&silent, "A"), None, "{silent:?}");
+        }
+    }
+
+    #[test]
+    fn keywords_are_answered_in_the_last_requests_language() {
+        let stopped = KeywordReply::Opted { changed: true, locale: Some("es".into()) };
+        assert_eq!(answer_to_keyword(Word::Stop, &stopped), Some(chat_text(Some("es"), &ChatText::Stopped)));
+        assert_eq!(answer_to_keyword(Word::Start, &stopped), Some(chat_text(Some("es"), &ChatText::Started)));
+        let not_me = KeywordReply::NotMe { revoked: Some("otp_x".into()), locale: None };
+        assert_eq!(answer_to_keyword(Word::NotMe, &not_me), Some(chat_text(None, &ChatText::NotMe { revoked: true })));
+        assert_eq!(answer_to_keyword(Word::Stop, &KeywordReply::Duplicate), None);
     }
 }

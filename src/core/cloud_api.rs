@@ -15,15 +15,15 @@ pub const SEND_TIMEOUT_MS: u64 = 10_000;
 /// The message that carries a code: an authentication template (body parameter
 /// plus copy-code button) or, in text mode, a plain text.
 pub fn otp_message(config: &Config, phone: &str, code: &str, request_id: &str, language: Option<&str>) -> Value {
-    let mut message = match config.message_mode {
+    let mut message = match config.meta.message_mode {
         MessageMode::Template => json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": wa_digits(phone),
             "type": "template",
             "template": {
-                "name": config.template_name,
-                "language": { "code": language.unwrap_or(&config.template_language) },
+                "name": config.meta.template_name,
+                "language": { "code": language.unwrap_or(&config.meta.template_language) },
                 "components": [
                     { "type": "body", "parameters": [{ "type": "text", "text": code }] },
                     { "type": "button", "sub_type": "url", "index": "0", "parameters": [{ "type": "text", "text": code }] }
@@ -95,25 +95,13 @@ impl SendFailure {
     }
 
     pub fn api_error(&self) -> ApiError {
-        let e = match self.kind {
-            FailureKind::NotOnWhatsApp => {
-                ApiError::new(422, "not_on_whatsapp", "This number cannot receive WhatsApp messages.")
-            }
-            FailureKind::Throttled { retry_after_s } => {
-                ApiError::new(503, "whatsapp_throttled", "WhatsApp is limiting messages right now; try again later.")
-                    .retry_after(retry_after_s)
-            }
-            FailureKind::Rejected => ApiError::new(502, "whatsapp_rejected", "WhatsApp rejected the message."),
-            FailureKind::AuthFailed => {
-                ApiError::new(503, "whatsapp_auth_failed", "The WhatsApp account credentials were refused.")
-            }
-            FailureKind::Unavailable => {
-                ApiError::new(502, "whatsapp_unavailable", "WhatsApp could not be reached in time; try again.")
-            }
-        };
-        match self.meta_code {
-            Some(code) => e.with("whatsapp_code", code),
-            None => e,
+        let code = self.meta_code;
+        match self.kind {
+            FailureKind::NotOnWhatsApp => ApiError::not_on_whatsapp(code),
+            FailureKind::Throttled { retry_after_s } => ApiError::whatsapp_throttled(retry_after_s, code),
+            FailureKind::Rejected => ApiError::whatsapp_rejected(code),
+            FailureKind::AuthFailed => ApiError::whatsapp_auth_failed(code),
+            FailureKind::Unavailable => ApiError::whatsapp_unavailable(code),
         }
     }
 }
@@ -252,7 +240,7 @@ mod tests {
             let f = read_send_response(http, &meta_error(code)).unwrap_err();
             let e = f.api_error();
             assert_eq!(
-                (e.status, e.code, f.transient, f.costs_the_user()),
+                (e.status(), e.code.as_str(), f.transient, f.costs_the_user()),
                 (status, contract, transient, users),
                 "{code}"
             );
@@ -270,6 +258,6 @@ mod tests {
         assert!(!SendFailure::timeout().transient);
         assert!(SendFailure::network().transient);
         assert!(!SendFailure::timeout().costs_the_user(), "an outage never costs the user");
-        assert_eq!(SendFailure::timeout().api_error().code, "whatsapp_unavailable");
+        assert_eq!(SendFailure::timeout().api_error().code.as_str(), "whatsapp_unavailable");
     }
 }

@@ -7,23 +7,33 @@ use hmac::Mac;
 
 use super::crypto::{hmac_sha256, HmacSha256};
 
+/// The random source gave no bytes: nothing secret can be made without them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RandomUnavailable(pub String);
+
+impl std::fmt::Display for RandomUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the random source failed: {}", self.0)
+    }
+}
+
 /// A source of random bytes: `getrandom` in production, a script in tests.
 pub trait RandomSource {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String>;
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomUnavailable>;
 }
 
 /// The operating system's CSPRNG.
 pub struct OsRandom;
 
 impl RandomSource for OsRandom {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
-        getrandom::fill(buf).map_err(|e| e.to_string())
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
+        getrandom::fill(buf).map_err(|e| RandomUnavailable(e.to_string()))
     }
 }
 
 /// `length` uniform decimal digits. Bytes of 250 and above are rejected so
 /// that every digit is exactly 1/10 likely (no modulo bias).
-pub fn generate_code(length: usize, rng: &mut impl RandomSource) -> Result<String, String> {
+pub fn generate_code(length: usize, rng: &mut impl RandomSource) -> Result<String, RandomUnavailable> {
     let mut code = String::with_capacity(length);
     let mut buf = [0u8; 16];
     while code.len() < length {
@@ -38,7 +48,7 @@ pub fn generate_code(length: usize, rng: &mut impl RandomSource) -> Result<Strin
 }
 
 /// `otp_` + 22 base64url characters: 128 random bits.
-pub fn generate_request_id(rng: &mut impl RandomSource) -> Result<String, String> {
+pub fn generate_request_id(rng: &mut impl RandomSource) -> Result<String, RandomUnavailable> {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes)?;
     Ok(format!("otp_{}", URL_SAFE_NO_PAD.encode(bytes)))
@@ -136,7 +146,7 @@ pub mod tests {
     pub struct ScriptedRandom(pub Vec<u8>, pub usize);
 
     impl RandomSource for ScriptedRandom {
-        fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
             for b in buf.iter_mut() {
                 *b = self.0[self.1 % self.0.len()];
                 self.1 += 1;

@@ -14,6 +14,8 @@ pub mod guard;
 pub mod net;
 pub mod phone;
 pub mod record;
+pub mod secret;
 pub mod time;
 pub mod token;
+pub mod verification;
 pub mod webhook;

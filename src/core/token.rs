@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::crypto::hmac_sha256;
 use super::guard::VerifiedVia;
+use super::secret::Secret;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Claims<'a> {
@@ -37,6 +38,55 @@ pub fn sign_token(secret: &str, claims: &Claims) -> String {
     mac.update(signing_input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{signing_input}.{signature}")
+}
+
+/// The proof handed to the customer's backend.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// HS256 key; empty when `TOKEN_SIGNING_KEY` signs ES256 instead.
+    pub secret: Secret,
+    pub ttl_s: u64,
+    pub issuer: String,
+    pub audience: Option<String>,
+}
+
+/// A signed token and when it stops being accepted.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_ms: u64,
+}
+
+/// The token's claims for a verification (signed HS256 here, ES256 at the edge).
+pub fn token_claims<'a>(
+    settings: &'a TokenSettings,
+    phone: &'a str,
+    request_id: &'a str,
+    verified_at_ms: u64,
+    via: VerifiedVia,
+) -> Claims<'a> {
+    let iat = verified_at_ms / 1000;
+    Claims {
+        iss: &settings.issuer,
+        sub: phone,
+        aud: settings.audience.as_deref(),
+        iat,
+        exp: iat + settings.ttl_s,
+        jti: request_id,
+        amr: ["otp"],
+        verified_via: via,
+    }
+}
+
+pub fn issue_token(
+    settings: &TokenSettings,
+    phone: &str,
+    request_id: &str,
+    verified_at_ms: u64,
+    via: VerifiedVia,
+) -> IssuedToken {
+    let claims = token_claims(settings, phone, request_id, verified_at_ms, via);
+    let exp = claims.exp;
+    IssuedToken { token: sign_token(settings.secret.expose(), &claims), expires_ms: exp * 1000 }
 }
 
 /// `header.payload` of an ES256 token whose header names `kid`.

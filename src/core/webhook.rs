@@ -238,13 +238,27 @@ fn status_event(raw: serde_json::Value) -> WebhookEvent {
     }
 }
 
+/// A signed body that is not a webhook delivery (not UTF-8, not JSON, not the shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotADelivery(pub String);
+
+impl std::fmt::Display for NotADelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Every event in a delivery (all entries, changes, messages, statuses). `Err` only
 /// when the body is not a delivery at all; an item we cannot use becomes `Skipped`.
 /// Changes addressed to another phone number id than ours become `OtherNumber`.
-pub fn parse_delivery(body: &[u8], our_phone_number_id: &str, received_ms: u64) -> Result<Vec<WebhookEvent>, String> {
+pub fn parse_delivery(
+    body: &[u8],
+    our_phone_number_id: &str,
+    received_ms: u64,
+) -> Result<Vec<WebhookEvent>, NotADelivery> {
     // `from_str`, like every other reader: one parser in the wasm, not one per input type.
-    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
-    let delivery: Delivery = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let text = std::str::from_utf8(body).map_err(|e| NotADelivery(e.to_string()))?;
+    let delivery: Delivery = serde_json::from_str(text).map_err(|e| NotADelivery(e.to_string()))?;
     let mut events = Vec::new();
     for change in delivery.entry.into_iter().flat_map(|e| e.changes) {
         let value = change.value;

@@ -18,12 +18,12 @@ use wasm_bindgen::JsCast;
 use worker::worker_sys::{Context as SysContext, Message as SysMessage, MessageBatch as SysBatch};
 use worker::{D1Database, D1PreparedStatement, D1Result, Env, Headers};
 
-use super::events::{config, DB_BINDING};
 use super::outbound::{post, FetchError};
 use crate::core::events::{
     dead_letter_row, event_row, retry_delay, CallbackConfig, Event, Param, DEFAULT_RETRY_DELAYS, INSERT_DEAD_LETTER,
     INSERT_EVENT, SCHEMA,
 };
+use crate::edge::isolate::{settings, DB_BINDING};
 
 /// How long one callback attempt may take.
 const CALLBACK_TIMEOUT_MS: u64 = 5_000;
@@ -118,8 +118,8 @@ async fn write(db: &D1Database, sql: &str, rows: Vec<Vec<Param>>) -> worker::Res
 }
 
 async fn events(env: &Env, messages: &[SysMessage]) {
-    let settings = config(env);
-    let delays: &[u32] = settings.callback.as_ref().map_or(&DEFAULT_RETRY_DELAYS, |c| &c.retry_delays);
+    let isolate = settings(env);
+    let delays: &[u32] = isolate.events.callback.as_ref().map_or(&DEFAULT_RETRY_DELAYS, |c| &c.retry_delays);
     let mut parsed: Vec<(&SysMessage, Event)> = Vec::new();
     for message in messages {
         match body_text(message).and_then(|t| serde_json::from_str::<Event>(&t).ok()) {
@@ -144,7 +144,7 @@ async fn events(env: &Env, messages: &[SysMessage]) {
             return;
         }
     }
-    let Some(callback) = settings.callback.as_ref() else {
+    let Some(callback) = isolate.events.callback.as_ref() else {
         parsed.iter().for_each(|(m, _)| ack(m));
         return;
     };
@@ -172,7 +172,7 @@ async fn events(env: &Env, messages: &[SysMessage]) {
 
 /// One signed POST; `Err` says why it did not count as delivered.
 async fn deliver(callback: &CallbackConfig, event: &Event) -> Result<(), String> {
-    let timestamp_s = crate::edge::now_ms() / 1000;
+    let timestamp_s = crate::edge::clock::now_ms() / 1000;
     let (body, header_list) = callback.request(event, timestamp_s);
     let headers = Headers::new();
     for (name, value) in &header_list {
@@ -187,7 +187,7 @@ async fn deliver(callback: &CallbackConfig, event: &Event) -> Result<(), String>
 }
 
 async fn dead_letters(env: &Env, messages: &[SysMessage]) {
-    let now = crate::edge::now_ms();
+    let now = crate::edge::clock::now_ms();
     let rows: Vec<Vec<Param>> =
         messages.iter().map(|m| dead_letter_row(&message_id(m), &body_text(m).unwrap_or_default(), now)).collect();
     for row in &rows {

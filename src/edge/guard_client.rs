@@ -10,6 +10,7 @@ use worker::{web_sys, Env, Headers};
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::GuardCall;
 use crate::core::guard::wire::{decode, encode, WIRE_CONTENT_TYPE, WIRE_VERSION};
+use crate::edge::isolate::GUARD_BINDING;
 use crate::edge::outbound::post_request;
 
 /// Sends one command; any failure (the object, its storage, an unreadable state) is
@@ -17,9 +18,9 @@ use crate::edge::outbound::post_request;
 pub async fn call<C: GuardCall>(env: &Env, name: &str, command: &C) -> Result<C::Reply, ApiError> {
     // Only the encoding is per command: the round trip is one function for all of
     // them, so its code is in the module once, not once per command.
-    let body = encode(command).map_err(|e| failed(C::OP, &e))?;
+    let body = encode(command).map_err(|e| failed(C::OP, &e.to_string()))?;
     let reply = send(env, name, C::OP, &body).await?;
-    decode(&reply).map_err(|e| failed(C::OP, &e))
+    decode(&reply).map_err(|e| failed(C::OP, &e.to_string()))
 }
 
 /// The stub's own `fetch`: workers-rs's `Stub::fetch_with_request` wraps the answer in
@@ -35,7 +36,7 @@ extern "C" {
 /// One command's round trip, its body and reply in the wire format.
 async fn send(env: &Env, name: &str, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let attempt = async {
-        let stub = env.durable_object("PHONE_GUARD")?.id_from_name(name)?.get_stub()?.into_rpc::<GuardStub>();
+        let stub = env.durable_object(GUARD_BINDING)?.id_from_name(name)?.get_stub()?.into_rpc::<GuardStub>();
         let headers = Headers::new();
         headers.set("Content-Type", WIRE_CONTENT_TYPE)?;
         let url = format!("https://phone-guard/{WIRE_VERSION}/{op}");

@@ -7,10 +7,10 @@ use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::now_ms;
+use super::clock::now_ms;
 use crate::core::guard::protocol::{self as p, GuardCall};
 use crate::core::guard::stored::{self, GuardObject};
-use crate::core::guard::wire::{self, WIRE_CONTENT_TYPE, WIRE_VERSION};
+use crate::core::guard::wire::{self, WireError, WIRE_CONTENT_TYPE, WIRE_VERSION};
 
 const STATE_KEY: &str = "state";
 
@@ -106,7 +106,7 @@ impl PhoneGuard {
 /// storing and answering are one path for all of them.
 type Run = Box<dyn FnOnce(&mut GuardObject) -> Option<Vec<u8>>>;
 
-fn parse<C: GuardCall + 'static>(body: &[u8]) -> std::result::Result<Run, String> {
+fn parse<C: GuardCall + 'static>(body: &[u8]) -> std::result::Result<Run, WireError> {
     let command: C = wire::decode(body)?;
     Ok(Box::new(move |object: &mut GuardObject| {
         let reply = p::execute(object, command, now_ms()).ok()?;

@@ -119,7 +119,7 @@ fn build(handled: Handled) -> Result<Response> {
         }
         Ok(Reply::NoContent) => Ok(Response::empty()?.with_status(204)),
         Err(e) => {
-            let mut resp = json_response(e.status, &e.body())?;
+            let mut resp = json_response(e.status(), &e.body())?;
             if let Some(seconds) = e.retry_after {
                 resp.headers_mut().set("Retry-After", &seconds.to_string())?;
             }

@@ -34,7 +34,7 @@ impl RequestLog {
 
     /// Marks the end of a step (`ip`, `reserve`, `kv`, `send`...), for latency breakdowns.
     pub fn step(&mut self, name: &'static str) {
-        self.steps.push((name, crate::edge::now_ms().saturating_sub(self.started_ms)));
+        self.steps.push((name, crate::edge::clock::now_ms().saturating_sub(self.started_ms)));
     }
 
     pub fn phone(&mut self, e164: &str) {
@@ -54,7 +54,7 @@ impl RequestLog {
     }
 
     pub fn emit(&self, method: &str, status: u16) {
-        let elapsed_ms = crate::edge::now_ms().saturating_sub(self.started_ms);
+        let elapsed_ms = crate::edge::clock::now_ms().saturating_sub(self.started_ms);
         let mut line = json!({
             "route": self.route,
             "method": method,

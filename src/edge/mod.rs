@@ -1,6 +1,8 @@
 //! The edge shell: moves data between Workers (requests, KV, the Durable Object,
 //! outbound fetch) and the pure core. No policy lives here.
 
+mod clock;
+mod code_check;
 mod codes;
 mod consumer;
 mod events;
@@ -8,10 +10,10 @@ mod guard_client;
 mod guard_object;
 mod handlers;
 mod http;
+mod isolate;
 mod log;
 mod outbound;
 mod router;
-mod settings;
 mod tokens;
 
 #[allow(unused_imports)]
@@ -26,12 +28,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         // Only building a response can fail here; still never a bare exception.
         Err(e) => {
             worker::console_error!("response could not be built: {e}");
-            http::to_response(Err(crate::core::error::ApiError::storage_unavailable()))
+            http::to_response(Err(crate::core::error::ApiError::internal()))
         }
     }
-}
-
-/// Milliseconds since the epoch (in Workers, the clock advances on I/O).
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
 }

@@ -59,13 +59,13 @@ fn json_headers() -> Headers {
 
 /// Sends one message through the Cloud API; `Ok` is Meta's message id.
 pub async fn send_message(config: &Config, message: &Value) -> Result<String, SendFailure> {
-    let url = config.messages_url();
+    let url = config.meta.messages_url();
     let body = message.to_string();
     let mut tries = 0;
     loop {
         tries += 1;
         let headers = json_headers();
-        let _ = headers.set("Authorization", &format!("Bearer {}", config.access_token));
+        let _ = headers.set("Authorization", &format!("Bearer {}", config.meta.access_token.expose()));
         let outcome = match post(&url, headers, body.clone(), SEND_TIMEOUT_MS).await {
             Ok((status, text)) => read_send_response(status, &text),
             Err(FetchError::Timeout) => Err(SendFailure::timeout()),
@@ -87,7 +87,7 @@ pub async fn turnstile_passes(config: &Config, secret: &str, token: &str, ip: Op
     if let Some(ip) = ip {
         body["remoteip"] = ip.into();
     }
-    match post(&config.turnstile_verify_url, json_headers(), body.to_string(), 5_000).await {
+    match post(&config.web.turnstile_verify_url, json_headers(), body.to_string(), 5_000).await {
         Ok((200, text)) => {
             serde_json::from_str::<Value>(&text).ok().and_then(|v| v["success"].as_bool()).unwrap_or(false)
         }

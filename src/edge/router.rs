@@ -3,10 +3,11 @@
 
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::handlers::{admin, assets, docs, health, otp, webhook};
+use super::clock::now_ms;
+use super::handlers::{admin, assets, docs, health, request, verify, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
+use super::isolate;
 use super::log::RequestLog;
-use super::settings;
 use crate::core::code::is_request_id;
 use crate::core::config::AllowedOrigins;
 use crate::core::error::ApiError;
@@ -95,20 +96,24 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     let (method, method_name, known_method) = method_of(&req);
     let path = req.path();
     let origin = header(&req, "Origin");
-    let mut log = RequestLog::start(super::now_ms());
+    let mut log = RequestLog::start(now_ms());
     let route = Route::find(&path);
     if let Some(route) = &route {
         log.route = route.name();
     }
 
-    let config = settings::config(&env);
+    let settings = isolate::settings(&env);
+    let config = &settings.config;
     let handled: Handled = match (&route, &method) {
         (None, _) => Err(ApiError::not_found("route")),
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
         (Some(Route::Health), Method::Get) => {
-            let checked = super::tokens::with_key_check(config.clone()).await;
-            Ok(health::healthz(&checked, super::events::features(&env)))
+            let key_problem = match config {
+                Ok(c) => super::tokens::key_problem(c).await,
+                Err(_) => None,
+            };
+            Ok(health::healthz(config, key_problem, &settings.features))
         }
         (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
         // The operator's routes need only their own settings, not a working OTP configuration.
@@ -116,18 +121,18 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
         (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
         (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
-        (Some(Route::Script(path)), Method::Get) => assets::script(path, &config),
-        (Some(route), _) => match config.as_ref() {
+        (Some(Route::Script(path)), Method::Get) => assets::script(path, config),
+        (Some(route), _) => match config {
             Err(problems) => Err(ApiError::misconfigured(problems)),
             Ok(config) => match (route, method.clone()) {
                 (Route::Demo, Method::Get) => assets::page(config),
-                (Route::OtpRequest, Method::Post) => otp::request(&mut req, &env, &ctx, config, &mut log).await,
-                (Route::OtpVerify, Method::Post) => otp::verify(&mut req, &env, config, &mut log).await,
+                (Route::OtpRequest, Method::Post) => request::request(&mut req, &env, &ctx, config, &mut log).await,
+                (Route::OtpVerify, Method::Post) => verify::verify(&mut req, &env, config, &mut log).await,
                 (Route::OtpStatus(id), Method::Get) if is_request_id(id) => {
-                    otp::status(id, &req, &env, config, &mut log).await
+                    verify::status(id, &req, &env, config, &mut log).await
                 }
                 (Route::OtpStatusWithToken, Method::Post) => {
-                    otp::status_with_token(&mut req, &env, config, &mut log).await
+                    verify::status_with_token(&mut req, &env, config, &mut log).await
                 }
                 (Route::OtpStatus(_), Method::Get) => Err(ApiError::not_found("request")),
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
@@ -138,11 +143,11 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         },
     };
     if let Err(e) = &handled {
-        log.outcome = Some(e.code.to_string());
+        log.outcome = Some(e.code.as_str().to_string());
     }
     let mut resp = to_response(handled)?;
     if !matches!(route, Some(Route::Webhook)) {
-        let allowed = config.as_ref().as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.allowed_origins.clone());
+        let allowed = config.as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.web.allowed_origins.clone());
         apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
     }
     // A healthy `/healthz` is polled by monitors all day: it leaves no log line (one

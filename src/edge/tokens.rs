@@ -9,11 +9,10 @@ use js_sys::{Array, Object, Promise, Reflect, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::api::{issue_token, token_claims, IssuedToken};
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::VerifiedVia;
-use crate::core::token::{es256_signing_input, finish, SigningKey};
+use crate::core::token::{es256_signing_input, finish, issue_token, token_claims, IssuedToken, SigningKey};
 
 #[wasm_bindgen]
 extern "C" {
@@ -108,9 +107,9 @@ pub async fn issue(
     via: VerifiedVia,
 ) -> Result<IssuedToken, ApiError> {
     let Some(key) = &config.keys.token_signing_key else {
-        return Ok(issue_token(config, phone, request_id, verified_at_ms, via));
+        return Ok(issue_token(&config.tokens, phone, request_id, verified_at_ms, via));
     };
-    let claims = token_claims(config, phone, request_id, verified_at_ms, via);
+    let claims = token_claims(&config.tokens, phone, request_id, verified_at_ms, via);
     let exp = claims.exp;
     let input = es256_signing_input(&key.kid, &claims);
     let private = signing_key(key).await.map_err(|_| ApiError::misconfigured(&["TOKEN_SIGNING_KEY"]))?;
@@ -119,18 +118,4 @@ pub async fn issue(
         ApiError::misconfigured(&["TOKEN_SIGNING_KEY"])
     })?;
     Ok(IssuedToken { token: finish(&input, &signature), expires_ms: exp * 1000 })
-}
-
-/// The configuration as `/healthz` reports it: a signing key the runtime refuses is a
-/// problem named like any other setting.
-pub async fn with_key_check(
-    config: std::rc::Rc<Result<Config, crate::core::config::Problems>>,
-) -> std::rc::Rc<Result<Config, crate::core::config::Problems>> {
-    match config.as_ref() {
-        Ok(c) => match key_problem(c).await {
-            Some(problem) => std::rc::Rc::new(Err(vec![problem])),
-            None => config,
-        },
-        Err(_) => config,
-    }
 }

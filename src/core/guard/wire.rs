@@ -14,16 +14,36 @@ use serde::Serialize;
 pub const WIRE_VERSION: &str = "w2";
 pub const WIRE_CONTENT_TYPE: &str = "application/x-postcard";
 
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    postcard::to_allocvec(value).map_err(|e| e.to_string())
+/// A command or reply that could not be written or read in the wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// A shape postcard cannot carry (ruled out for every type by the wire tests).
+    Encode(postcard::Error),
+    Decode(postcard::Error),
+    /// A whole value was read and bytes were left: another version's message.
+    TrailingBytes(usize),
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Encode(e) => write!(f, "cannot encode: {e}"),
+            Self::Decode(e) => write!(f, "cannot decode: {e}"),
+            Self::TrailingBytes(n) => write!(f, "{n} bytes after the value"),
+        }
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    postcard::to_allocvec(value).map_err(WireError::Encode)
 }
 
 /// Reads exactly one value: trailing bytes are an error, not ignored.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(format!("{} bytes after the value", rest.len())),
-        Err(e) => Err(e.to_string()),
+        Ok((_, rest)) => Err(WireError::TrailingBytes(rest.len())),
+        Err(e) => Err(WireError::Decode(e)),
     }
 }
 
@@ -302,7 +322,7 @@ mod tests {
         // Trailing bytes, a cut-off value and an unknown variant are errors, not guesses.
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode::<AttemptReply>(&longer).unwrap_err().contains("after the value"));
+        assert_eq!(decode::<AttemptReply>(&longer).unwrap_err(), WireError::TrailingBytes(1));
         assert!(decode::<Reserve>(&bytes[..1]).is_err());
         assert!(decode::<AttemptReply>(&[200, 0]).is_err());
         // JSON (an older caller) is not read as a command.

@@ -11,16 +11,17 @@ use crate::core::events::{
     KeyCount, Param, Percentiles, StatsRows, Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
 };
 use crate::edge::consumer::batch;
-use crate::edge::events::{config, DB_BINDING};
 use crate::edge::http::{header, Handled, Reply};
+use crate::edge::isolate::{settings, DB_BINDING};
 
 fn unauthorized() -> ApiError {
-    ApiError::new(401, "unauthorized", "A valid admin token is required: Authorization: Bearer <ADMIN_TOKEN>.")
+    ApiError::unauthorized()
 }
 
 /// The database, once the caller has shown the admin token.
 fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
-    let settings = config(env);
+    let isolate = settings(env);
+    let settings = &isolate.events;
     let (Some(token), Ok(db)) = (settings.admin_token.as_deref(), env.d1(DB_BINDING)) else {
         return Err(ApiError::not_found("route"));
     };
@@ -36,7 +37,7 @@ fn query_window(req: &Request) -> Result<Window, ApiError> {
     let url = req.inner().url();
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let param = |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v);
-    parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::now_ms()).map_err(|field| {
+    parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::clock::now_ms()).map_err(|field| {
         ApiError::invalid_request(
             field,
             "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.",
@@ -46,7 +47,7 @@ fn query_window(req: &Request) -> Result<Window, ApiError> {
 
 fn unavailable(e: worker::Error) -> ApiError {
     worker::console_error!("analytics query failed: {e}");
-    ApiError::new(503, "analytics_unavailable", "The analytics database did not answer; try again shortly.")
+    ApiError::analytics_unavailable()
 }
 
 fn rows<T: DeserializeOwned>(result: Option<&D1Result>) -> Result<Vec<T>, ApiError> {
@@ -89,7 +90,8 @@ pub async fn dead_letters(req: &Request, env: &Env) -> Handled {
 
 /// The page itself carries no data: it asks for the token and calls the routes above.
 pub fn dashboard(env: &Env) -> Handled {
-    let settings = config(env);
+    let isolate = settings(env);
+    let settings = &isolate.events;
     if settings.admin_token.is_none() || env.d1(DB_BINDING).is_err() {
         return Err(ApiError::not_found("route"));
     }

@@ -28,12 +28,12 @@ pub fn script(path: &str, config: &Result<Config, Problems>) -> Handled {
 
 /// `GET /`: the reference page.
 pub fn page(config: &Config) -> Handled {
-    if !config.demo_page {
+    if !config.web.demo_page {
         return Err(ApiError::not_found("route"));
     }
     Ok(Reply::Html(PAGE_HTML.to_string()))
 }
 
 fn demo_on(config: &Result<Config, Problems>) -> bool {
-    config.as_ref().is_ok_and(|c| c.demo_page)
+    config.as_ref().is_ok_and(|c| c.web.demo_page)
 }

@@ -1,14 +1,18 @@
 //! `GET /healthz`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::core::config::{Config, Problems};
 use crate::edge::http::Reply;
 
+/// `key_problem`: a signing key the runtime refuses, named like any other setting.
 /// `features`: which optional features (events, analytics, callbacks, admin) are on.
-pub fn healthz(config: &Result<Config, Problems>, features: serde_json::Value) -> Reply {
-    match config {
-        Ok(_) => Reply::Json(200, json!({ "ok": true, "version": env!("CARGO_PKG_VERSION"), "features": features })),
-        Err(problems) => Reply::Json(503, json!({ "ok": false, "problems": problems, "features": features })),
+pub fn healthz(config: &Result<Config, Problems>, key_problem: Option<&'static str>, features: &Value) -> Reply {
+    match (config, key_problem) {
+        (Ok(_), None) => {
+            Reply::Json(200, json!({ "ok": true, "version": env!("CARGO_PKG_VERSION"), "features": features }))
+        }
+        (Ok(_), Some(problem)) => Reply::Json(503, json!({ "ok": false, "problems": [problem], "features": features })),
+        (Err(problems), _) => Reply::Json(503, json!({ "ok": false, "problems": problems, "features": features })),
     }
 }

@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod assets;
+mod caller;
 pub mod docs;
 pub mod health;
-pub mod otp;
+pub mod request;
+pub mod verify;
 pub mod webhook;

@@ -4,24 +4,26 @@ use serde_json::json;
 use worker::{Context, Env, Request};
 
 use crate::core::api::WEBHOOK_BODY_LIMIT;
-use crate::core::chat::{chat_text, ChatText};
+use crate::core::chat::{answer_to_attempt, answer_to_keyword, chat_text};
 use crate::core::cloud_api::text_message;
-use crate::core::code::{code_matches, find_code_in_text};
+use crate::core::code::find_code_in_text;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
-use crate::core::guard::number::AttemptOutcome;
 use crate::core::guard::protocol::{
-    Attempt, ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Word,
+    ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Word,
 };
-use crate::core::guard::{Channel, DeliveryStatus, MessageRef, Mode};
+use crate::core::guard::{Channel, DeliveryStatus, MessageRef};
 use crate::core::phone::mask_phone;
+use crate::core::verification::whatsapp_channel_on;
 use crate::core::webhook::{
     handshake as check_handshake, keyword, parse_delivery, verify_signature, Content, WebhookEvent,
 };
+use crate::edge::clock::now_ms;
+use crate::edge::code_check::{check_code, Checked, CodeCheck, MissingRecord};
 use crate::edge::guard_client::{call, link_object};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, now_ms, outbound};
+use crate::edge::{codes, outbound};
 
 pub fn handshake(req: &Request, config: &Config) -> Handled {
     // The raw URL's query, read without the `url` crate (its IDNA tables would
@@ -31,9 +33,9 @@ pub fn handshake(req: &Request, config: &Config) -> Handled {
     let param =
         |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     let (mode, token, challenge) = (param("hub.mode"), param("hub.verify_token"), param("hub.challenge"));
-    match check_handshake(mode.as_deref(), token.as_deref(), challenge.as_deref(), &config.verify_token) {
+    match check_handshake(mode.as_deref(), token.as_deref(), challenge.as_deref(), config.meta.verify_token.expose()) {
         Some(challenge) => Ok(Reply::Text(200, challenge.to_string())),
-        None => Err(ApiError::new(403, "forbidden", "The verify token does not match.")),
+        None => Err(ApiError::verify_token_mismatch()),
     }
 }
 
@@ -44,9 +46,10 @@ pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     // The signature is checked over the raw bytes before anything is parsed.
     if !verify_signature(&config.app_secrets(), header(req, "X-Hub-Signature-256").as_deref(), &body) {
-        return Err(ApiError::new(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match."));
+        return Err(ApiError::invalid_signature());
     }
-    let events = parse_delivery(&body, &config.phone_number_id, now_ms()).map_err(|e| ApiError::invalid_json(&e))?;
+    let events = parse_delivery(&body, &config.meta.phone_number_id, now_ms())
+        .map_err(|e| ApiError::invalid_json(&e.to_string()))?;
     let mut chat = Vec::new();
     let mut retry = None;
     // Every item is handled even when one cannot be placed yet: the others must not
@@ -58,7 +61,7 @@ pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
             Err(e) => retry = Some(e),
         }
     }
-    if !chat.is_empty() && config.chat_replies {
+    if !chat.is_empty() && config.meta.chat_replies {
         // Replies in the chat must not hold up Meta's delivery; those already earned
         // are sent even if another item asks for a retry (the retry will not repeat them).
         let config = config.clone();
@@ -95,14 +98,14 @@ async fn handle_event(
             };
             match &sender.phone {
                 Some(phone) => match keyword(text) {
-                    Some(word) => keyword_from(phone, word, message, env, config, log).await,
-                    None => match find_code_in_text(text, config.otp_length) {
+                    Some(word) => keyword_from(phone, word, message, env, log).await,
+                    None => match find_code_in_text(text, config.codes.length) {
                         Some(code) => code_from_number(&code, phone, message, env, config, log).await,
                         None => Ok(None),
                     },
                 },
                 None => {
-                    let code = find_code_in_text(text, config.otp_length);
+                    let code = find_code_in_text(text, config.codes.length);
                     match (replying_to, code) {
                         (Some(quoted), Some(code)) => code_quoting(&code, quoted, message, env, config, log).await,
                         _ => {
@@ -177,34 +180,15 @@ async fn keyword_from(
     word: Word,
     message: &MessageRef,
     env: &Env,
-    config: &Config,
     log: &mut RequestLog,
 ) -> Result<Option<ChatMessage>, ApiError> {
     let command = Keyword { number: phone.to_string(), word, message: message.clone() };
     let reply = call(env, phone, &command).await?;
     log.note(format!("{word:?} from {}", mask_phone(phone)));
-    let text = match reply {
-        KeywordReply::Duplicate => return Ok(None),
-        KeywordReply::Opted { locale, .. } => {
-            let text = if word == Word::Stop { ChatText::Stopped } else { ChatText::Started };
-            chat_text(locale.as_deref(), &text)
-        }
-        KeywordReply::NotMe { revoked, locale } => {
-            if let Some(id) = &revoked {
-                log.request_id(id);
-            }
-            chat_text(locale.as_deref(), &ChatText::NotMe { revoked: revoked.is_some() })
-        }
-    };
-    let _ = config;
-    Ok(Some((phone.to_string(), text)))
-}
-
-fn channel_on(config: &Config, mode: Mode) -> bool {
-    match mode {
-        Mode::Outbound => config.verify_via.reply,
-        Mode::Inbound => config.verify_via.inbound,
+    if let KeywordReply::NotMe { revoked: Some(id), .. } = &reply {
+        log.request_id(id);
     }
+    Ok(answer_to_keyword(word, &reply).map(|text| (phone.to_string(), text)))
 }
 
 /// A code in a message from a number: checked against that number's live requests
@@ -219,42 +203,31 @@ async fn code_from_number(
     log: &mut RequestLog,
 ) -> Result<Option<ChatMessage>, ApiError> {
     let lookup = ChatCandidates { number: phone.to_string(), message: message.clone() };
-    let candidates: Vec<_> =
-        call(env, phone, &lookup).await?.candidates.into_iter().filter(|c| channel_on(config, c.mode)).collect();
-    let Some(newest) = candidates.first() else {
+    let request_ids: Vec<String> = call(env, phone, &lookup)
+        .await?
+        .candidates
+        .into_iter()
+        .filter(|c| whatsapp_channel_on(config.codes.verify_via, c.mode))
+        .map(|c| c.request_id)
+        .collect();
+    if request_ids.is_empty() {
         log.note(format!("code from {} with no live request", mask_phone(phone)));
         return Ok(None);
-    };
-    let mut matched = None;
-    let mut locale = None;
-    for candidate in &candidates {
-        // KV is eventually consistent: a record written at another location may not
-        // be readable here yet. A 503 makes Meta deliver the message again later.
-        let record = codes::get(env, &candidate.request_id).await?.ok_or_else(ApiError::storage_unavailable)?;
-        // Meta authenticates the sender: the code only counts from the request's own number.
-        if record.phone == phone && code_matches(&config.otp_secrets(), &candidate.request_id, code, &record.code_hash)
-        {
-            matched = Some(candidate.request_id.clone());
-            locale = record.locale;
-            break;
-        }
-        if candidate.request_id == newest.request_id {
-            locale = record.locale;
-        }
     }
-    let request_id = matched.clone().unwrap_or_else(|| newest.request_id.clone());
-    log.request_id(&request_id);
-    let attempt = Attempt {
-        number: phone.to_string(),
-        request_id,
-        correct: matched.is_some(),
+    let check = CodeCheck {
+        code,
+        request_ids,
+        number: Some(phone),
+        // Meta authenticates the sender: the code only counts from the request's own number.
+        sender: Some(phone),
         channel: Channel::WhatsApp,
         message: Some(message.clone()),
-        policy: config.send_policy(),
+        missing: MissingRecord::NotYetVisible,
     };
-    let outcome = call(env, phone, &attempt).await?.outcome;
-    log.note(format!("code from {}: {outcome:?}", mask_phone(phone)));
-    Ok(reply_text(&outcome, locale.as_deref(), config).map(|text| (phone.to_string(), text)))
+    let checked = check_code(env, config, check).await?;
+    log.request_id(&checked.request_id);
+    log.note(format!("code from {}: {:?}", mask_phone(phone), checked.reply.outcome));
+    Ok(chat_answer(&checked, config))
 }
 
 /// A code in a message without a phone number (a username): it counts only when it
@@ -267,7 +240,7 @@ async fn code_quoting(
     config: &Config,
     log: &mut RequestLog,
 ) -> Result<Option<ChatMessage>, ApiError> {
-    if !config.verify_via.reply {
+    if !config.codes.verify_via.reply {
         return Ok(None);
     }
     let Some(link) = call(env, &link_object(quoted), &ResolveMessage {}).await? else {
@@ -275,30 +248,22 @@ async fn code_quoting(
         return Ok(None);
     };
     log.request_id(&link.request_id);
-    let Some(record) = codes::get(env, &link.request_id).await? else {
-        return Err(ApiError::storage_unavailable());
-    };
-    let attempt = Attempt {
-        number: link.number.clone(),
-        request_id: link.request_id.clone(),
-        correct: code_matches(&config.otp_secrets(), &link.request_id, code, &record.code_hash),
+    let check = CodeCheck {
+        code,
+        request_ids: vec![link.request_id],
+        number: Some(&link.number),
+        sender: None,
         channel: Channel::WhatsApp,
         message: Some(message.clone()),
-        policy: config.send_policy(),
+        missing: MissingRecord::NotYetVisible,
     };
-    let outcome = call(env, &link.number, &attempt).await?.outcome;
-    log.note(format!("code quoting our message: {outcome:?}"));
-    Ok(reply_text(&outcome, record.locale.as_deref(), config).map(|text| (link.number, text)))
+    let checked = check_code(env, config, check).await?;
+    log.note(format!("code quoting our message: {:?}", checked.reply.outcome));
+    Ok(chat_answer(&checked, config))
 }
 
-fn reply_text(outcome: &AttemptOutcome, locale: Option<&str>, config: &Config) -> Option<String> {
-    let text = match outcome {
-        AttemptOutcome::Verified { .. } => ChatText::Verified { service: &config.service_name },
-        AttemptOutcome::Wrong { attempts_left: 0 } | AttemptOutcome::Locked => ChatText::NoAttemptsLeft,
-        AttemptOutcome::Wrong { attempts_left } => ChatText::Wrong { attempts_left: *attempts_left },
-        AttemptOutcome::Expired => ChatText::Expired,
-        AttemptOutcome::AlreadyVerified => ChatText::AlreadyVerified,
-        _ => return None,
-    };
-    Some(chat_text(locale, &text))
+/// The chat's answer to a checked code, in the language of the request it counted for.
+fn chat_answer(checked: &Checked, config: &Config) -> Option<ChatMessage> {
+    let text = answer_to_attempt(&checked.reply.outcome, &config.meta.service_name)?;
+    Some((checked.number.clone(), chat_text(checked.record.locale.as_deref(), &text)))
 }

@@ -1,0 +1,190 @@
+use super::*;
+use std::collections::HashMap;
+
+pub fn full() -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("WHATSAPP_ACCESS_TOKEN", "EAAG-token".to_string()),
+        ("WHATSAPP_APP_SECRET", "app-secret".to_string()),
+        ("WHATSAPP_VERIFY_TOKEN", "verify-me".to_string()),
+        ("OTP_SECRET", "o".repeat(32)),
+        ("TOKEN_SECRET", "t".repeat(32)),
+        ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".to_string()),
+        ("WHATSAPP_TEMPLATE_NAME", "otp_code".to_string()),
+    ])
+}
+
+fn parse(map: &HashMap<&'static str, String>) -> Result<Config, Problems> {
+    Config::from_lookup(|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_follow_the_design() {
+    let c = parse(&full()).unwrap();
+    assert_eq!(c.meta.api_base, "https://graph.facebook.com");
+    assert_eq!(c.meta.api_version, "v23.0");
+    assert_eq!(c.meta.message_mode, MessageMode::Template);
+    assert_eq!(c.meta.template_language, "en_US");
+    assert_eq!((c.codes.length, c.codes.ttl_s, c.codes.max_attempts), (6, 300, 5));
+    assert_eq!(
+        (c.limits.cooldown_s, c.limits.max_per_hour, c.limits.max_per_day, c.limits.ip_max_per_hour),
+        (30, 5, 10, 30)
+    );
+    assert_eq!(c.tokens.ttl_s, 600);
+    assert!(c.limits.allowed_country_codes.is_empty());
+    assert!(!c.web.demo_page);
+    assert_eq!((c.limits.ip_max_checks_per_hour, c.limits.max_sends_per_day_global), (1_000, None));
+    assert_eq!(c.codes.verify_via, VerifyVia { code: true, reply: true, inbound: true });
+    assert!(c.meta.chat_replies);
+    assert_eq!(c.meta.service_name, "whatsapp-otp-worker");
+    assert_eq!(c.meta.messages_url(), "https://graph.facebook.com/v23.0/106540352242922/messages");
+}
+
+#[test]
+fn every_problem_is_named_never_valued() {
+    let mut m = full();
+    m.remove("WHATSAPP_APP_SECRET");
+    m.insert("OTP_SECRET", "short".into());
+    m.insert("OTP_LENGTH", "12".into());
+    m.insert("WHATSAPP_API_BASE", "ftp://x".into());
+    m.insert("ALLOWED_COUNTRY_CODES", "1,abc".into());
+    let problems = parse(&m).unwrap_err();
+    assert_eq!(
+        problems,
+        vec!["WHATSAPP_APP_SECRET", "OTP_SECRET", "WHATSAPP_API_BASE", "OTP_LENGTH", "ALLOWED_COUNTRY_CODES"]
+    );
+}
+
+#[test]
+fn text_mode_needs_no_template() {
+    let mut m = full();
+    m.remove("WHATSAPP_TEMPLATE_NAME");
+    assert_eq!(parse(&m).unwrap_err(), vec!["WHATSAPP_TEMPLATE_NAME"]);
+    m.insert("WHATSAPP_MESSAGE_MODE", "text".into());
+    assert_eq!(parse(&m).unwrap().meta.message_mode, MessageMode::Text);
+}
+
+#[test]
+fn lists_and_flags() {
+    let mut m = full();
+    m.insert("ALLOWED_COUNTRY_CODES", "+1, 44".into());
+    m.insert("ALLOWED_ORIGINS", "https://a.example, http://localhost:5173/".into());
+    m.insert("DEMO_PAGE", "true".into());
+    m.insert("WHATSAPP_BUSINESS_NUMBER", "+1 555 078 3881".into());
+    let c = parse(&m).unwrap();
+    assert_eq!(c.limits.allowed_country_codes, vec!["1", "44"]);
+    m.insert("ALLOWED_COUNTRY_CODES", "1,882".into());
+    assert_eq!(parse(&m).unwrap().limits.allowed_country_codes, vec!["1", "882"], "a shared range, named");
+    for not_a_code in ["4", "441", "210", "1,"] {
+        m.insert("ALLOWED_COUNTRY_CODES", not_a_code.into());
+        assert_eq!(parse(&m).unwrap_err(), vec!["ALLOWED_COUNTRY_CODES"], "{not_a_code}");
+    }
+    m.remove("ALLOWED_COUNTRY_CODES");
+    assert!(c.web.allowed_origins.allows("http://localhost:5173"));
+    assert!(!c.web.allowed_origins.allows("https://evil.example"));
+    assert!(c.web.demo_page);
+    assert_eq!(c.meta.business_number.as_deref(), Some("15550783881"));
+    m.insert("ALLOWED_ORIGINS", "*".into());
+    assert!(parse(&m).unwrap().web.allowed_origins.allows("https://anything"));
+}
+
+const SIGNING_KEY: &str = r#"{"kty":"EC","crv":"P-256","kid":"k1",
+    "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    "d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#;
+
+#[test]
+fn a_signing_key_makes_the_token_secret_optional() {
+    let mut m = full();
+    m.remove("TOKEN_SECRET");
+    assert_eq!(parse(&m).unwrap_err(), vec!["TOKEN_SECRET"]);
+    m.insert("TOKEN_SIGNING_KEY", SIGNING_KEY.into());
+    let c = parse(&m).unwrap();
+    assert_eq!(c.keys.token_signing_key.as_ref().map(|k| k.kid.as_str()), Some("k1"));
+    assert!(c.keys.token_previous_public_keys.is_empty());
+    m.insert("TOKEN_SECRET", "short".into());
+    assert_eq!(parse(&m).unwrap_err(), vec!["TOKEN_SECRET"], "a TOKEN_SECRET that is set is still checked");
+}
+
+#[test]
+fn invalid_key_settings_are_named() {
+    let mut m = full();
+    m.remove("TOKEN_SECRET");
+    m.insert("TOKEN_SIGNING_KEY", SIGNING_KEY.replace("\"kid\":\"k1\",", ""));
+    m.insert("TOKEN_PREVIOUS_PUBLIC_KEYS", format!("[{SIGNING_KEY}]"));
+    m.insert("OTP_SECRET_PREVIOUS", "short".into());
+    let problems = parse(&m).unwrap_err();
+    assert_eq!(problems, vec!["TOKEN_SIGNING_KEY", "TOKEN_PREVIOUS_PUBLIC_KEYS", "OTP_SECRET_PREVIOUS"]);
+    let text = format!("{problems:?}");
+    assert!(!text.contains("jpsQnn"));
+}
+
+#[test]
+fn previous_secrets_follow_the_current_ones() {
+    let mut m = full();
+    assert_eq!(parse(&m).unwrap().otp_secrets(), vec!["o".repeat(32).as_str()]);
+    m.insert("OTP_SECRET_PREVIOUS", "p".repeat(32));
+    m.insert("WHATSAPP_APP_SECRET_PREVIOUS", "old-app-secret".into());
+    let c = parse(&m).unwrap();
+    assert_eq!(c.otp_secrets(), vec!["o".repeat(32), "p".repeat(32)]);
+    assert_eq!(c.app_secrets(), vec!["app-secret", "old-app-secret"]);
+}
+
+#[test]
+fn weak_settings_are_refused_by_name() {
+    let mut m = full();
+    m.insert("OTP_LENGTH", "4".into());
+    m.insert("OTP_TTL_SECONDS", "86400".into());
+    m.insert("OTP_MAX_ATTEMPTS", "100".into());
+    m.insert("TOKEN_TTL_SECONDS", (31 * 86_400).to_string());
+    assert_eq!(parse(&m).unwrap_err(), vec!["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]);
+    for (name, weak, limit) in [
+        ("OTP_LENGTH", "5", "6"),
+        ("OTP_TTL_SECONDS", "601", "600"),
+        ("OTP_MAX_ATTEMPTS", "11", "10"),
+        ("TOKEN_TTL_SECONDS", "3601", "3600"),
+    ] {
+        let mut m = full();
+        m.insert(name, weak.into());
+        assert_eq!(parse(&m).unwrap_err(), vec![name], "{name}={weak}");
+        m.insert(name, limit.into());
+        assert!(parse(&m).is_ok(), "{name}={limit} is the limit and allowed");
+    }
+}
+
+#[test]
+fn channels_budget_and_chat_replies() {
+    let mut m = full();
+    m.insert("VERIFY_VIA", "code, inbound".into());
+    m.insert("MAX_SENDS_PER_DAY_GLOBAL", "500".into());
+    m.insert("CHAT_REPLIES", "false".into());
+    m.insert("SERVICE_NAME", "Acme Bank".into());
+    let c = parse(&m).unwrap();
+    assert_eq!(c.codes.verify_via, VerifyVia { code: true, reply: false, inbound: true });
+    assert_eq!(c.limits.max_sends_per_day_global, Some(500));
+    assert!(!c.meta.chat_replies);
+    assert_eq!(c.meta.service_name, "Acme Bank");
+    m.insert("VERIFY_VIA", "code,sms".into());
+    m.insert("MAX_SENDS_PER_DAY_GLOBAL", "0".into());
+    assert_eq!(parse(&m).unwrap_err(), vec!["MAX_SENDS_PER_DAY_GLOBAL", "VERIFY_VIA"]);
+}
+
+#[test]
+fn daily_limit_must_cover_the_hourly_one() {
+    let mut m = full();
+    m.insert("MAX_SENDS_PER_HOUR", "20".into());
+    assert_eq!(parse(&m).unwrap_err(), vec!["MAX_SENDS_PER_DAY"]);
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let mut m = full();
+    m.insert("TURNSTILE_SECRET_KEY", "turnstile-secret-value".into());
+    m.insert("OTP_SECRET_PREVIOUS", "p".repeat(32));
+    let text = format!("{:?}", parse(&m).unwrap());
+    for secret in
+        ["EAAG-token", "app-secret", "verify-me", "oooooooo", "tttttttt", "turnstile-secret-value", "pppppppp"]
+    {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("106540352242922"), "plain settings still show");
+}

@@ -1,0 +1,267 @@
+//! `POST /v1/otp/request`: reserve a send in the number's guard, make the code, keep
+//! its record, send it (or hand it over for an inbound request), settle the guard.
+
+use serde_json::Value;
+use worker::{Context, Env, Request};
+
+use crate::core::api::{
+    accepted_body, idempotency_scope, parse_idempotency_key, parse_otp_request, reserve_error, reserved, wa_link,
+    OtpRequest, API_BODY_LIMIT,
+};
+use crate::core::cloud_api::{otp_message, SendFailure};
+use crate::core::code::{generate_code, generate_request_id, hash_code, OsRandom, RandomUnavailable};
+use crate::core::config::{Config, MessageMode};
+use crate::core::error::ApiError;
+use crate::core::guard::address::Allowance;
+use crate::core::guard::budget::BudgetOutcome;
+use crate::core::guard::number::{ReserveOk, SendResult};
+use crate::core::guard::protocol::{LinkMessage, RefundBudget, Reserve, ReserveReply, Settle, SpendBudget};
+use crate::core::guard::{Change, LinkState, Mode, RETENTION_MS};
+use crate::core::phone::mask_phone;
+use crate::core::record::CodeRecord;
+use crate::core::verification::inbound_business_number;
+use crate::edge::clock::now_ms;
+use crate::edge::guard_client::{budget_object, call, link_object};
+use crate::edge::handlers::caller::{charge_address, client_address};
+use crate::edge::http::{header, read_body, Handled, Reply};
+use crate::edge::log::RequestLog;
+use crate::edge::{codes, events, outbound};
+
+fn random_failure(e: RandomUnavailable) -> ApiError {
+    worker::console_error!("{}", serde_json::json!({ "random": "failed", "error": e.to_string() }));
+    ApiError::internal()
+}
+
+pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
+    let body = read_body(req, API_BODY_LIMIT).await?;
+    let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config)?;
+    log.phone(&otp.phone);
+    let idempotency_key = parse_idempotency_key(header(req, "Idempotency-Key").as_deref())?;
+    let business_number = inbound_business_number(otp.mode, config)?;
+    let address = client_address(req)?;
+    guard_against_abuse(config, &otp, &address, req, env, log).await?;
+
+    let request_id = generate_request_id(&mut OsRandom).map_err(random_failure)?;
+    log.request_id(&request_id);
+    let idempotency = idempotency_key.map(|key| idempotency_scope(&key, &address, &otp));
+    let reserve = Reserve {
+        number: otp.phone.clone(),
+        request_id: request_id.clone(),
+        mode: otp.mode,
+        locale: otp.language.clone(),
+        policy: config.send_policy(),
+        idempotency: idempotency.clone(),
+    };
+    let reply = call(env, &otp.phone, &reserve).await?;
+    if let ReserveReply::Replay { response } = reply {
+        log.note("idempotent replay");
+        return Ok(Reply::Json(202, response));
+    }
+    if let Some(refusal) = reserve_error(&reply) {
+        return Err(refusal);
+    }
+    let Some(reservation) = reserved(&reply) else {
+        return Err(ApiError::storage_unavailable());
+    };
+    log.step("reserve");
+    // From here on the guard holds a reservation: every exit settles it.
+    let pending = Pending {
+        env,
+        phone: &otp.phone,
+        request_id: &request_id,
+        slot: idempotency.map(|i| i.slot),
+        budget_spent: false,
+    };
+    let issue = Issue { config, otp: &otp, request_id: &request_id, reservation, business_number };
+    issue.run(ctx, pending, log).await
+}
+
+/// A reserved request, from the day's budget to the code on its way.
+struct Issue<'a> {
+    config: &'a Config,
+    otp: &'a OtpRequest,
+    request_id: &'a str,
+    reservation: ReserveOk,
+    business_number: Option<String>,
+}
+
+impl Issue<'_> {
+    async fn run(self, ctx: &Context, mut pending: Pending<'_>, log: &mut RequestLog) -> Handled {
+        let (config, otp, env) = (self.config, self.otp, pending.env);
+        if otp.mode == Mode::Outbound {
+            if let Some(max) = config.limits.max_sends_per_day_global {
+                match spend_budget(ctx, env, &otp.phone, max).await {
+                    Ok(()) => pending.budget_spent = true,
+                    Err(e) => return Err(pending.fail(true, None, e).await),
+                }
+            }
+        }
+        let code = match generate_code(config.codes.length, &mut OsRandom) {
+            Ok(code) => code,
+            Err(e) => return Err(pending.fail(true, None, random_failure(e)).await),
+        };
+        let now = now_ms();
+        let record = CodeRecord {
+            phone: otp.phone.clone(),
+            code_hash: hash_code(config.codes.otp_secret.expose(), self.request_id, &code),
+            created_ms: now,
+            expires_ms: self.reservation.expires_ms,
+            mode: otp.mode,
+            locale: otp.language.clone(),
+        };
+        if let Err(e) = codes::put(env, self.request_id, &record, config.codes.ttl_s).await {
+            return Err(pending.fail(true, None, e).await);
+        }
+        log.step("kv");
+        let r = self.reservation;
+        let mut body = accepted_body(self.request_id, r.expires_ms, r.resend_after_s, r.attempts_left, now);
+        let message_id = match &self.business_number {
+            Some(number) => {
+                body["wa_link"] = wa_link(number, &config.meta.service_name, &code).into();
+                body["code"] = code.into();
+                None
+            }
+            None => match send_code(config, otp, &code, self.request_id, log).await {
+                Ok((message_id, locale)) => {
+                    if config.meta.message_mode == MessageMode::Template {
+                        body["locale"] = locale.into();
+                    }
+                    Some(message_id)
+                }
+                Err(failure) => {
+                    log.field("whatsapp_code", failure.meta_code);
+                    log.field("http_status", failure.http_status);
+                    let refund = !failure.costs_the_user();
+                    return Err(pending.fail(refund, failure.meta_code, failure.api_error()).await);
+                }
+            },
+        };
+        log.step("send");
+        pending.accept(ctx, message_id, r.expires_ms, body.clone()).await;
+        Ok(Reply::Json(202, body))
+    }
+}
+
+/// Sends the code in the request's language; when Meta has no approved translation
+/// in it (132001), once more in the default language. Returns the message id and
+/// the language used.
+async fn send_code(
+    config: &Config,
+    otp: &OtpRequest,
+    code: &str,
+    request_id: &str,
+    log: &mut RequestLog,
+) -> Result<(String, String), SendFailure> {
+    let asked = otp.language.clone().unwrap_or_else(|| config.meta.template_language.clone());
+    let message = otp_message(config, &otp.phone, code, request_id, Some(&asked));
+    match outbound::send_message(config, &message).await {
+        Ok(id) => Ok((id, asked)),
+        Err(failure) if failure.is_missing_translation() && asked != config.meta.template_language => {
+            log.field("locale_fallback", asked);
+            let fallback = otp_message(config, &otp.phone, code, request_id, Some(&config.meta.template_language));
+            let id = outbound::send_message(config, &fallback).await?;
+            Ok((id, config.meta.template_language.clone()))
+        }
+        Err(failure) => Err(failure),
+    }
+}
+
+async fn spend_budget(ctx: &Context, env: &Env, phone: &str, max: u32) -> Result<(), ApiError> {
+    match call(env, &budget_object(now_ms()), &SpendBudget { max }).await? {
+        BudgetOutcome::Allowed { sends, warn } => {
+            if warn {
+                worker::console_warn!("{}", serde_json::json!({ "budget_warning": { "sends": sends, "max": max } }));
+                events::publish_during(ctx, env, phone, vec![Change::BudgetWarning { sends, max }]);
+            }
+            Ok(())
+        }
+        BudgetOutcome::Exhausted { retry_after_s } => Err(ApiError::daily_budget_exhausted(retry_after_s)),
+    }
+}
+
+/// Turnstile (when configured) and the per-address limit, before any send is reserved.
+async fn guard_against_abuse(
+    config: &Config,
+    otp: &OtpRequest,
+    address: &str,
+    req: &Request,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<(), ApiError> {
+    if let Some(secret) = &config.web.turnstile_secret {
+        let token = otp.turnstile_token.as_deref().unwrap_or_default();
+        let ip = header(req, "CF-Connecting-IP");
+        if token.is_empty() || !outbound::turnstile_passes(config, secret.expose(), token, ip.as_deref()).await {
+            return Err(ApiError::captcha_failed());
+        }
+    }
+    charge_address(env, address, Allowance::Requests, config.limits.ip_max_per_hour).await?;
+    log.step("ip");
+    Ok(())
+}
+
+/// A send the number's guard has reserved, to be settled exactly once.
+struct Pending<'a> {
+    env: &'a Env,
+    phone: &'a str,
+    request_id: &'a str,
+    slot: Option<String>,
+    budget_spent: bool,
+}
+
+impl Pending<'_> {
+    fn settle(&self, result: SendResult) -> Settle {
+        Settle {
+            number: self.phone.to_string(),
+            request_id: self.request_id.to_string(),
+            result,
+            idempotency_slot: self.slot.clone(),
+        }
+    }
+
+    /// Nothing went out: the previous live code stays valid; `refund` when the fault
+    /// was ours or Meta's, not the user's.
+    async fn fail(self, refund: bool, error_code: Option<i64>, error: ApiError) -> ApiError {
+        if let Err(e) = call(self.env, self.phone, &self.settle(SendResult::Failed { refund, error_code })).await {
+            worker::console_error!("releasing a failed send failed: {}", e.code);
+        }
+        if refund && self.budget_spent {
+            if let Err(e) = call(self.env, &budget_object(now_ms()), &RefundBudget {}).await {
+                worker::console_error!("refunding the day's budget failed: {}", e.code);
+            }
+        }
+        error
+    }
+
+    async fn accept(self, ctx: &Context, message_id: Option<String>, expires_ms: u64, response: Value) {
+        let link = message_id.clone().map(|id| {
+            let state = LinkState {
+                number: self.phone.to_string(),
+                request_id: self.request_id.to_string(),
+                until_ms: expires_ms + RETENTION_MS,
+            };
+            (id, LinkMessage { link: state })
+        });
+        let accepted = self.settle(SendResult::Accepted { message_id, response });
+        let awaited = self.slot.is_some();
+        let (env, phone) = (self.env.clone(), self.phone.to_string());
+        let record_send = async move {
+            if let Err(e) = call(&env, &phone, &accepted).await {
+                // The message is out but the guard did not hear of it: the old code
+                // stays live until this one is, and delivery tracking is lost.
+                worker::console_error!("settle failed for {}: {}", mask_phone(&phone), e.code);
+            }
+            if let Some((message_id, link)) = link {
+                if let Err(e) = call(&env, &link_object(&message_id), &link).await {
+                    worker::console_error!("linking the message failed: {}", e.code);
+                }
+            }
+        };
+        if awaited {
+            // A retry with the same key must find the answer stored.
+            record_send.await;
+        } else {
+            ctx.wait_until(record_send);
+        }
+    }
+}
