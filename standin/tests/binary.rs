@@ -149,6 +149,9 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert!(wamid.starts_with("wamid."));
 
     // Scripted failure, not put in the inbox; then back to normal.
+    let (status, body) = s.post_json("/control/fail", json!({"code": 131026, "cuont": 2})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("Unknown field 'cuont'; allowed: count, to,"));
     let (_, q) = s.post_json("/control/fail", json!({"code": 131026})).await;
     assert_eq!(q, json!({"queued": 1}));
     let (status, body) = s.send(Some(TOKEN), &auth_template("222222")).await;
@@ -251,7 +254,9 @@ async fn sends_inbox_failures_and_signed_webhooks() {
         }
     }
 
-    // Reset.
+    // Reset takes no fields.
+    let (status, body) = s.post_json("/control/reset", json!({"inbox": true})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (_, ok) = s.post_json("/control/reset", json!({})).await;
     assert_eq!(ok, json!({"ok": true}));
     let (_, inbox) = s.get_json("/control/inbox").await;
