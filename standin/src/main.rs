@@ -47,89 +47,119 @@ Prints `meta-standin listening on http://HOST:PORT` once bound.";
 
 /// Parses flags (`--flag value` or `--flag=value`) over environment defaults.
 fn parse_config(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
-    let env_nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    let mut host = env_nonempty("STANDIN_HOST");
-    let mut port = env_nonempty("STANDIN_PORT");
-    let mut access_token = env_nonempty("STANDIN_ACCESS_TOKEN");
-    let mut app_secret = env_nonempty("STANDIN_APP_SECRET");
-    let mut webhook_url = env_nonempty("STANDIN_WEBHOOK_URL");
-    let mut phone_number_id = env_nonempty("STANDIN_PHONE_NUMBER_ID");
-    let mut waba_id = env_nonempty("STANDIN_WABA_ID");
-    let mut seed = env_nonempty("STANDIN_SEED_TEMPLATE");
-    let mut review_ms = env_nonempty("STANDIN_REVIEW_MS");
-    let mut auto_status = env("STANDIN_AUTO_STATUS")
-        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+    let mut given = Given::from_env(env);
+    given.apply_flags(args)?;
+    given.into_config()
+}
 
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        if flag == "--auto-status" {
-            if inline.is_some() {
-                return Err("--auto-status takes no value".into());
-            }
-            auto_status = true;
-            i += 1;
-            continue;
+/// The settings as given, still unparsed: the environment, then the flags over it.
+struct Given {
+    host: Option<String>,
+    port: Option<String>,
+    access_token: Option<String>,
+    app_secret: Option<String>,
+    webhook_url: Option<String>,
+    phone_number_id: Option<String>,
+    waba_id: Option<String>,
+    seed: Option<String>,
+    review_ms: Option<String>,
+    auto_status: bool,
+}
+
+impl Given {
+    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Given {
+        let env_nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        Given {
+            host: env_nonempty("STANDIN_HOST"),
+            port: env_nonempty("STANDIN_PORT"),
+            access_token: env_nonempty("STANDIN_ACCESS_TOKEN"),
+            app_secret: env_nonempty("STANDIN_APP_SECRET"),
+            webhook_url: env_nonempty("STANDIN_WEBHOOK_URL"),
+            phone_number_id: env_nonempty("STANDIN_PHONE_NUMBER_ID"),
+            waba_id: env_nonempty("STANDIN_WABA_ID"),
+            seed: env_nonempty("STANDIN_SEED_TEMPLATE"),
+            review_ms: env_nonempty("STANDIN_REVIEW_MS"),
+            auto_status: env("STANDIN_AUTO_STATUS")
+                .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
         }
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let slot = match flag {
-            "--port" => &mut port,
-            "--host" => &mut host,
-            "--access-token" => &mut access_token,
-            "--app-secret" => &mut app_secret,
-            "--webhook-url" => &mut webhook_url,
-            "--phone-number-id" => &mut phone_number_id,
-            "--waba-id" => &mut waba_id,
-            "--seed-template" => &mut seed,
-            "--review-ms" => &mut review_ms,
-            _ => return Err(format!("unknown argument '{arg}'")),
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => {
+    }
+
+    /// `--help` comes back as an empty error, for the caller to print the usage.
+    fn apply_flags(&mut self, args: &[String]) -> Result<(), String> {
+        let mut i = 0;
+        while i < args.len() {
+            let arg = &args[i];
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            if flag == "--auto-status" {
+                if inline.is_some() {
+                    return Err("--auto-status takes no value".into());
+                }
+                self.auto_status = true;
                 i += 1;
-                args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?
+                continue;
             }
-        };
-        *slot = Some(value);
-        i += 1;
+            if flag == "--help" || flag == "-h" {
+                return Err(String::new());
+            }
+            let slot = match flag {
+                "--port" => &mut self.port,
+                "--host" => &mut self.host,
+                "--access-token" => &mut self.access_token,
+                "--app-secret" => &mut self.app_secret,
+                "--webhook-url" => &mut self.webhook_url,
+                "--phone-number-id" => &mut self.phone_number_id,
+                "--waba-id" => &mut self.waba_id,
+                "--seed-template" => &mut self.seed,
+                "--review-ms" => &mut self.review_ms,
+                _ => return Err(format!("unknown argument '{arg}'")),
+            };
+            let value = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?
+                }
+            };
+            *slot = Some(value);
+            i += 1;
+        }
+        Ok(())
     }
 
-    let port = match port {
-        None => 0,
-        Some(p) => p.trim().parse::<u16>().map_err(|_| format!("invalid port '{p}'"))?,
-    };
-    let review_ms = match review_ms {
-        None => inbox::DEFAULT_REVIEW_MS,
-        Some(ms) => ms.trim().parse::<u64>().map_err(|_| format!("invalid --review-ms '{ms}'"))?,
-    };
-    let seed_templates = match seed {
-        None => Vec::new(),
-        Some(spec) => templates::parse_seed(&spec).map_err(|e| format!("--seed-template: {e}"))?,
-    };
-    if let Some(url) = &webhook_url {
-        if !url.starts_with("http://") {
-            return Err(format!("--webhook-url must be a plain http:// URL (got '{url}')"));
+    fn into_config(self) -> Result<Config, String> {
+        let port = match self.port {
+            None => 0,
+            Some(p) => p.trim().parse::<u16>().map_err(|_| format!("invalid port '{p}'"))?,
+        };
+        let review_ms = match self.review_ms {
+            None => inbox::DEFAULT_REVIEW_MS,
+            Some(ms) => ms.trim().parse::<u64>().map_err(|_| format!("invalid --review-ms '{ms}'"))?,
+        };
+        let seed_templates = match self.seed {
+            None => Vec::new(),
+            Some(spec) => templates::parse_seed(&spec).map_err(|e| format!("--seed-template: {e}"))?,
+        };
+        if let Some(url) = &self.webhook_url {
+            if !url.starts_with("http://") {
+                return Err(format!("--webhook-url must be a plain http:// URL (got '{url}')"));
+            }
         }
+        Ok(Config {
+            host: self.host.unwrap_or_else(|| "127.0.0.1".into()),
+            port,
+            access_token: self.access_token.unwrap_or_else(|| "dev-access-token".into()),
+            app_secret: self.app_secret.unwrap_or_else(|| "dev-app-secret".into()),
+            webhook_url: self.webhook_url,
+            phone_number_id: self.phone_number_id,
+            auto_status: self.auto_status,
+            waba_id: self.waba_id,
+            seed_templates,
+            review_ms,
+        })
     }
-    Ok(Config {
-        host: host.unwrap_or_else(|| "127.0.0.1".into()),
-        port,
-        access_token: access_token.unwrap_or_else(|| "dev-access-token".into()),
-        app_secret: app_secret.unwrap_or_else(|| "dev-app-secret".into()),
-        webhook_url,
-        phone_number_id,
-        auto_status,
-        waba_id,
-        seed_templates,
-        review_ms,
-    })
 }
 
 /// SIGINT/SIGTERM, registered before the server announces itself so that a signal

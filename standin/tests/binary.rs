@@ -130,9 +130,16 @@ fn expected_signature(body: &[u8]) -> String {
 async fn sends_inbox_failures_and_signed_webhooks() {
     let (hook, received) = receiver().await;
     let s = Standin::start(&["--webhook-url", &hook]);
-
     assert_eq!(s.get_json("/healthz").await, (200, json!({"ok": true})));
+    let wamid = sends_failures_and_the_inbox(&s).await;
+    let user_id = signed_replies(&s, &received, &wamid).await;
+    statuses_take_the_inbox_into_account(&s, &wamid, &user_id).await;
+    raw_deliveries_are_the_exact_bytes(&s, &received).await;
+    reset_and_unknown_routes(&s).await;
+}
 
+/// Returns the id of the one message that reached the inbox.
+async fn sends_failures_and_the_inbox(s: &Standin) -> String {
     // Auth.
     let (status, body) = s.send(None, &auth_template("111111")).await;
     assert_eq!(status, 401);
@@ -149,6 +156,9 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert!(wamid.starts_with("wamid."));
 
     // Scripted failure, not put in the inbox; then back to normal.
+    let (status, body) = s.post_json("/control/fail", json!({"code": 131026, "cuont": 2})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("Unknown field 'cuont'; allowed: count, to,"));
     let (_, q) = s.post_json("/control/fail", json!({"code": 131026})).await;
     assert_eq!(q, json!({"queued": 1}));
     let (status, body) = s.send(Some(TOKEN), &auth_template("222222")).await;
@@ -174,14 +184,18 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     let html = s.http.get(s.url("/inbox")).send().await.unwrap();
     let html = html.text().await.unwrap();
     assert!(html.contains("482913") && html.contains(&wamid));
+    wamid
+}
 
+/// Returns the user id the replies from +16505551234 carry.
+async fn signed_replies(s: &Standin, received: &Received, wamid: &str) -> String {
     // Signed reply.
     let (status, ans) =
         s.post_json("/control/webhook/reply", json!({"from": "16505551234", "text": "my code is 482 913"})).await;
     assert_eq!(status, 200);
     assert_eq!(ans["webhook_status"], 200);
     assert_eq!(ans["webhook_body"], "EVENT_RECEIVED");
-    let (sig, raw) = last_delivery(&received);
+    let (sig, raw) = last_delivery(received);
     assert_eq!(sig, Some(expected_signature(&raw)));
     let delivered: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(delivered, ans["delivery"]);
@@ -213,12 +227,15 @@ async fn sends_inbox_failures_and_signed_webhooks() {
     assert_eq!(status, 400);
     let (status, _) = s.post_json("/control/webhook/reply", json!({"text": "x"})).await;
     assert_eq!(status, 400);
+    user_id
+}
 
+async fn statuses_take_the_inbox_into_account(s: &Standin, wamid: &str, user_id: &str) {
     // Status for the sent message: recipient and callback data come from the inbox; pricing is there.
     let (_, ans) = s.post_json("/control/webhook/status", json!({"message_id": wamid, "status": "delivered"})).await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert_eq!(st["recipient_id"], "16505551234");
-    assert_eq!(st["recipient_user_id"], user_id.as_str());
+    assert_eq!(st["recipient_user_id"], user_id);
     assert_eq!(st["biz_opaque_callback_data"], OPAQUE);
     assert_eq!(st["pricing"]["category"], "authentication");
     assert_eq!(st["pricing"]["billable"], true);
@@ -231,15 +248,17 @@ async fn sends_inbox_failures_and_signed_webhooks() {
         .await;
     let st = &ans["delivery"]["entry"][0]["changes"][0]["value"]["statuses"][0];
     assert!(st.get("recipient_id").is_none());
-    assert_eq!(st["recipient_user_id"], user_id.as_str());
+    assert_eq!(st["recipient_user_id"], user_id);
     assert_eq!(st["pricing"]["category"], "authentication-international");
+}
 
+async fn raw_deliveries_are_the_exact_bytes(s: &Standin, received: &Received) {
     // Raw: the exact bytes, with valid, missing and forged signatures.
     let raw = r#"{"object":"whatsapp_business_account",  "entry":[]}"#;
     let valid = expected_signature(raw.as_bytes());
     for mode in ["valid", "missing", "forged"] {
         s.post_json("/control/webhook/raw", json!({"payload": raw, "signature": mode})).await;
-        let (sig, body) = last_delivery(&received);
+        let (sig, body) = last_delivery(received);
         assert_eq!(body, raw.as_bytes(), "{mode}");
         match mode {
             "valid" => assert_eq!(sig.as_ref(), Some(&valid)),
@@ -250,8 +269,12 @@ async fn sends_inbox_failures_and_signed_webhooks() {
             }
         }
     }
+}
 
-    // Reset.
+async fn reset_and_unknown_routes(s: &Standin) {
+    // Reset takes no fields.
+    let (status, body) = s.post_json("/control/reset", json!({"inbox": true})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (_, ok) = s.post_json("/control/reset", json!({})).await;
     assert_eq!(ok, json!({"ok": true}));
     let (_, inbox) = s.get_json("/control/inbox").await;
