@@ -9,29 +9,22 @@
 //! The export is written out instead of `#[event(queue)]` because each retry's delay
 //! depends on the message's `attempts`, which workers-rs' `Message` does not expose.
 
-use std::cell::Cell;
-
 use futures_util::future::join_all;
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::worker_sys::{Context as SysContext, Message as SysMessage, MessageBatch as SysBatch};
-use worker::{D1Database, D1PreparedStatement, D1Result, Env, Headers};
+use worker::{Env, Headers};
 
+use super::analytics::write;
 use super::outbound::{post, FetchError};
-use crate::core::events::{
-    dead_letter_row, event_row, retry_delay, CallbackConfig, Event, Param, DEFAULT_RETRY_DELAYS, INSERT_DEAD_LETTER,
-    INSERT_EVENT, SCHEMA,
-};
+use crate::core::events::analytics::{event_row, DeadLetter, Param, INSERT_DEAD_LETTER, INSERT_EVENT};
+use crate::core::events::callback::{check_status, retry_delay, CallbackConfig, CallbackError, DEFAULT_RETRY_DELAYS};
+use crate::core::events::Event;
 use crate::edge::isolate::{settings, DB_BINDING};
 
 /// How long one callback attempt may take.
 const CALLBACK_TIMEOUT_MS: u64 = 5_000;
-
-thread_local! {
-    /// The schema has been applied by this isolate.
-    static SCHEMA_READY: Cell<bool> = const { Cell::new(false) };
-}
 
 #[wasm_bindgen(js_name = queue, wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
 pub async fn consume(batch: SysBatch, env: Env, _ctx: SysContext) -> Result<JsValue, JsValue> {
@@ -77,46 +70,6 @@ fn ack(message: &SysMessage) {
     }
 }
 
-fn to_js(param: &Param) -> JsValue {
-    match param {
-        Param::Text(s) => JsValue::from_str(s),
-        Param::Int(i) => JsValue::from_f64(*i as f64),
-        Param::Null => JsValue::NULL,
-    }
-}
-
-fn statement(db: &D1Database, sql: &str, params: &[Param]) -> worker::Result<D1PreparedStatement> {
-    let values: Vec<JsValue> = params.iter().map(to_js).collect();
-    db.prepare(sql).bind(&values)
-}
-
-/// Runs `statements` in one round trip, preceded by the schema the first time this
-/// isolate touches D1; returns the results of `statements` only.
-pub async fn batch(db: &D1Database, statements: &[(&str, Vec<Param>)]) -> worker::Result<Vec<D1Result>> {
-    let first = !SCHEMA_READY.with(Cell::get);
-    let mut prepared = Vec::new();
-    if first {
-        prepared.extend(SCHEMA.iter().map(|s| db.prepare(*s)));
-    }
-    for (sql, params) in statements {
-        prepared.push(statement(db, sql, params)?);
-    }
-    if prepared.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut results = db.batch(prepared).await?;
-    if first {
-        SCHEMA_READY.with(|c| c.set(true));
-        results.drain(..SCHEMA.len());
-    }
-    Ok(results)
-}
-
-async fn write(db: &D1Database, sql: &str, rows: Vec<Vec<Param>>) -> worker::Result<()> {
-    let statements: Vec<(&str, Vec<Param>)> = rows.into_iter().map(|row| (sql, row)).collect();
-    batch(db, &statements).await.map(|_| ())
-}
-
 async fn events(env: &Env, messages: &[SysMessage]) {
     let isolate = settings(env);
     let delays: &[u32] = isolate.events.callback.as_ref().map_or(&DEFAULT_RETRY_DELAYS, |c| &c.retry_delays);
@@ -149,7 +102,7 @@ async fn events(env: &Env, messages: &[SysMessage]) {
         return;
     };
     let deliveries = parsed.iter().map(|(message, event)| async move {
-        if !callback.wants(&event.kind) {
+        if !callback.wants(event.kind) {
             ack(message);
             return;
         }
@@ -161,7 +114,7 @@ async fn events(env: &Env, messages: &[SysMessage]) {
                 worker::console_log!(
                     "{}",
                     json!({ "callback": "failed", "event_id": event.id, "type": event.kind, "attempt": attempt,
-                            "reason": reason, "retry_in_s": delay })
+                            "reason": reason.to_string(), "retry_in_s": delay })
                 );
                 retry(message, delay);
             }
@@ -171,29 +124,31 @@ async fn events(env: &Env, messages: &[SysMessage]) {
 }
 
 /// One signed POST; `Err` says why it did not count as delivered.
-async fn deliver(callback: &CallbackConfig, event: &Event) -> Result<(), String> {
+async fn deliver(callback: &CallbackConfig, event: &Event) -> Result<(), CallbackError> {
     let timestamp_s = crate::edge::clock::now_ms() / 1000;
     let (body, header_list) = callback.request(event, timestamp_s);
     let headers = Headers::new();
     for (name, value) in &header_list {
-        headers.set(name, value).map_err(|e| e.to_string())?;
+        headers.set(name, value).map_err(|e| CallbackError::Request(e.to_string()))?;
     }
     match post(&callback.url, headers, body, CALLBACK_TIMEOUT_MS).await {
-        Ok((status, _)) if (200..300).contains(&status) => Ok(()),
-        Ok((status, _)) => Err(format!("status {status}")),
-        Err(FetchError::Timeout) => Err("timeout".into()),
-        Err(FetchError::Network(detail)) => Err(format!("network: {detail}")),
+        Ok((status, _)) => check_status(status),
+        Err(FetchError::Timeout) => Err(CallbackError::Timeout),
+        Err(FetchError::Network(detail)) => Err(CallbackError::Network(detail)),
     }
 }
 
 async fn dead_letters(env: &Env, messages: &[SysMessage]) {
     let now = crate::edge::clock::now_ms();
-    let rows: Vec<Vec<Param>> =
-        messages.iter().map(|m| dead_letter_row(&message_id(m), &body_text(m).unwrap_or_default(), now)).collect();
-    for row in &rows {
-        let (event_id, kind) = (to_js(&row[1]).as_string(), to_js(&row[2]).as_string());
-        worker::console_error!("{}", json!({ "callback": "dead-lettered", "event_id": event_id, "type": kind }));
+    let letters: Vec<DeadLetter> =
+        messages.iter().map(|m| DeadLetter::new(&message_id(m), &body_text(m).unwrap_or_default(), now)).collect();
+    for letter in &letters {
+        worker::console_error!(
+            "{}",
+            json!({ "callback": "dead-lettered", "event_id": letter.event_id, "type": letter.kind })
+        );
     }
+    let rows: Vec<Vec<Param>> = letters.iter().map(DeadLetter::params).collect();
     match env.d1(DB_BINDING) {
         // Without D1 the log line is the record.
         Err(_) => messages.iter().for_each(ack),

@@ -1,6 +1,7 @@
 //! The edge shell: moves data between Workers (requests, KV, the Durable Object,
 //! outbound fetch) and the pure core. No policy lives here.
 
+mod analytics;
 mod clock;
 mod code_check;
 mod codes;

@@ -6,17 +6,14 @@ use serde::de::DeserializeOwned;
 use worker::{D1Database, D1Result, Env, Request};
 
 use crate::core::error::ApiError;
-use crate::core::events::{
-    bearer_matches, parse_window, shape_dead_letters, shape_series, shape_stats, CountryRow, DeadLetterRow, HourRow,
-    KeyCount, Param, Percentiles, StatsRows, Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
+use crate::core::events::admin::bearer_matches;
+use crate::core::events::analytics::{
+    parse_window, shape_dead_letters, shape_series, shape_stats, CountryRow, DeadLetter, HourRow, KeyCount, Param,
+    Percentiles, StatsRows, Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
 };
-use crate::edge::consumer::batch;
+use crate::edge::analytics::batch;
 use crate::edge::http::{header, Handled, Reply};
 use crate::edge::isolate::{settings, DB_BINDING};
-
-fn unauthorized() -> ApiError {
-    ApiError::unauthorized()
-}
 
 /// The database, once the caller has shown the admin token.
 fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
@@ -26,7 +23,7 @@ fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
         return Err(ApiError::not_found("route"));
     };
     if !bearer_matches(header(req, "Authorization").as_deref(), token) {
-        return Err(unauthorized());
+        return Err(ApiError::unauthorized());
     }
     Ok(db)
 }
@@ -37,9 +34,9 @@ fn query_window(req: &Request) -> Result<Window, ApiError> {
     let url = req.inner().url();
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let param = |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v);
-    parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::clock::now_ms()).map_err(|field| {
+    parse_window(param("since").as_deref(), param("until").as_deref(), crate::edge::clock::now_ms()).map_err(|wrong| {
         ApiError::invalid_request(
-            field,
+            wrong.field(),
             "since and until are RFC 3339 times (2026-01-31T00:00:00Z), since before until.",
         )
     })
@@ -85,7 +82,7 @@ pub async fn series(req: &Request, env: &Env) -> Handled {
 pub async fn dead_letters(req: &Request, env: &Env) -> Handled {
     let db = authorize(req, env)?;
     let results = batch(&db, &[(LIST_DEAD_LETTERS, Vec::new())]).await.map_err(unavailable)?;
-    Ok(Reply::Json(200, shape_dead_letters(&rows::<DeadLetterRow>(results.first())?)))
+    Ok(Reply::Json(200, shape_dead_letters(&rows::<DeadLetter>(results.first())?)))
 }
 
 /// The page itself carries no data: it asks for the token and calls the routes above.

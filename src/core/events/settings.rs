@@ -1,0 +1,141 @@
+//! The settings of events, callbacks and the admin routes: `ADMIN_TOKEN` and
+//! `CALLBACK_*`. Self-contained (one lookup function in, one struct out) so the
+//! main settings reader can take it over whole.
+
+use super::callback::{
+    CallbackConfig, CallbackSecret, DEFAULT_CALLBACK_EVENTS, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY_S,
+};
+use super::event::EventType;
+
+/// An admin token shorter than this is refused (and the admin routes stay off).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// A wrong setting turns its feature off (named in `problems`, shown by
+/// `/healthz`); verification keeps working.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventsConfig {
+    pub admin_token: Option<String>,
+    pub callback: Option<CallbackConfig>,
+    pub problems: Vec<&'static str>,
+}
+
+impl EventsConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> EventsConfig {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        // `problems` keeps this order: token, events, delays, URL, secret.
+        let mut problems = Vec::new();
+        let admin_token = match get("ADMIN_TOKEN") {
+            Some(t) if t.len() < MIN_ADMIN_TOKEN_LEN || t.chars().any(char::is_whitespace) => {
+                problems.push("ADMIN_TOKEN");
+                None
+            }
+            other => other,
+        };
+        let events = callback_events(get("CALLBACK_EVENTS"), &mut problems);
+        let retry_delays = retry_delays(get("CALLBACK_RETRY_DELAYS"), &mut problems);
+        let callback = get("CALLBACK_URL").and_then(|url| {
+            let url_ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() > 8
+                && !url.contains(char::is_whitespace);
+            if !url_ok {
+                problems.push("CALLBACK_URL");
+            }
+            let secret = get("CALLBACK_SECRET").and_then(|s| CallbackSecret::parse(&s));
+            if secret.is_none() {
+                problems.push("CALLBACK_SECRET");
+            }
+            secret.filter(|_| url_ok).map(|secret| CallbackConfig { url, secret, events, retry_delays })
+        });
+        EventsConfig { admin_token, callback, problems }
+    }
+}
+
+/// `CALLBACK_EVENTS`: a comma list of event types, or `*` for all. Unknown names
+/// are a problem and dropped; the known ones still count.
+fn callback_events(list: Option<String>, problems: &mut Vec<&'static str>) -> Vec<EventType> {
+    let Some(list) = list else {
+        return DEFAULT_CALLBACK_EVENTS.to_vec();
+    };
+    let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if wanted.iter().any(|e| *e != "*" && e.parse::<EventType>().is_err()) {
+        problems.push("CALLBACK_EVENTS");
+    }
+    if wanted.contains(&"*") {
+        EventType::ALL.to_vec()
+    } else {
+        wanted.iter().filter_map(|e| e.parse().ok()).collect()
+    }
+}
+
+/// `CALLBACK_RETRY_DELAYS`: a comma list of seconds, each within what a Queue
+/// accepts. Any wrong one is a problem, and the default schedule applies.
+fn retry_delays(list: Option<String>, problems: &mut Vec<&'static str>) -> Vec<u32> {
+    let Some(list) = list else {
+        return DEFAULT_RETRY_DELAYS.to_vec();
+    };
+    let parsed: Option<Vec<u32>> =
+        list.split(',').map(|d| d.trim().parse::<u32>().ok().filter(|d| *d <= MAX_RETRY_DELAY_S)).collect();
+    match parsed {
+        Some(delays) if !delays.is_empty() => delays,
+        _ => {
+            problems.push("CALLBACK_RETRY_DELAYS");
+            DEFAULT_RETRY_DELAYS.to_vec()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::events::tests::{settings, SECRET};
+
+    #[test]
+    fn settings_default_and_validate() {
+        let none = settings(&[]);
+        assert_eq!(none, EventsConfig::default());
+
+        let full = settings(&[
+            ("ADMIN_TOKEN", "an-admin-token-long-enough"),
+            ("CALLBACK_URL", "https://backend.example/hooks/otp"),
+            ("CALLBACK_SECRET", SECRET),
+        ]);
+        assert!(full.problems.is_empty(), "{:?}", full.problems);
+        assert_eq!(full.admin_token.as_deref(), Some("an-admin-token-long-enough"));
+        let callback = full.callback.unwrap();
+        let names = |events: &[EventType]| events.iter().map(|e| e.as_str()).collect::<Vec<_>>();
+        assert_eq!(names(&callback.events), ["verification.verified", "verification.failed", "number.opted_out"]);
+        assert_eq!(callback.retry_delays, [5, 30, 120, 600, 1800, 3600]);
+        assert!(callback.wants(EventType::Failed) && !callback.wants(EventType::Sent));
+
+        let custom = settings(&[
+            ("CALLBACK_URL", "http://127.0.0.1:9/cb"),
+            ("CALLBACK_SECRET", SECRET),
+            ("CALLBACK_EVENTS", "verification.revoked, verification.verified"),
+            ("CALLBACK_RETRY_DELAYS", "1, 2"),
+        ]);
+        let callback = custom.callback.unwrap();
+        assert_eq!(names(&callback.events), ["verification.revoked", "verification.verified"]);
+        assert_eq!((callback.retry_delay(1), callback.retry_delay(2), callback.retry_delay(7)), (1, 2, 2));
+        assert_eq!(
+            settings(&[("CALLBACK_URL", "http://x.example/cb"), ("CALLBACK_SECRET", SECRET), ("CALLBACK_EVENTS", "*")])
+                .callback
+                .unwrap()
+                .events
+                .len(),
+            EventType::ALL.len()
+        );
+
+        let wrong = settings(&[
+            ("ADMIN_TOKEN", "short"),
+            ("CALLBACK_URL", "https://backend.example/cb"),
+            ("CALLBACK_SECRET", "plain-secret"),
+            ("CALLBACK_EVENTS", "verification.verified,verification.bogus"),
+            ("CALLBACK_RETRY_DELAYS", "5,soon"),
+        ]);
+        assert_eq!(wrong.admin_token, None);
+        assert_eq!(wrong.callback, None);
+        assert_eq!(wrong.problems, ["ADMIN_TOKEN", "CALLBACK_EVENTS", "CALLBACK_RETRY_DELAYS", "CALLBACK_SECRET"]);
+        assert_eq!(settings(&[("CALLBACK_URL", "ftp://x"), ("CALLBACK_SECRET", SECRET)]).problems, ["CALLBACK_URL"]);
+        assert_eq!(settings(&[("CALLBACK_RETRY_DELAYS", "50000")]).problems, ["CALLBACK_RETRY_DELAYS"]);
+    }
+}
