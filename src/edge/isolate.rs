@@ -8,8 +8,7 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 use worker::Env;
 
-use crate::core::config::{Config, Problems};
-use crate::core::events::EventsConfig;
+use crate::core::config::{Config, EventsConfig, Problems};
 
 pub const CODES_BINDING: &str = "OTP_CODES";
 pub const GUARD_BINDING: &str = "PHONE_GUARD";

@@ -1,7 +1,10 @@
 //! Every setting, parsed and validated once into a typed `Config`, in named groups:
 //! Meta's account, codes, limits, tokens, the web, and keys being rotated.
 
+mod events;
 mod reader;
+
+pub use self::events::{EventsConfig, MIN_ADMIN_TOKEN_LEN};
 
 use self::reader::{api_version, digits, http_url, language, Reader};
 use super::guard::SendPolicy;

@@ -42,6 +42,11 @@ const ORDER: &[&str] = &[
     "VERIFY_VIA",
     "SERVICE_NAME",
     "CHAT_REPLIES",
+    "ADMIN_TOKEN",
+    "CALLBACK_EVENTS",
+    "CALLBACK_RETRY_DELAYS",
+    "CALLBACK_URL",
+    "CALLBACK_SECRET",
 ];
 
 pub(super) struct Reader<'a> {

@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 
 use super::analytics::*;
 use super::event::{event_id, events_from_changes, Event, EventType};
-use super::settings::EventsConfig;
+use crate::core::config::EventsConfig;
 use crate::core::guard::{Change, DeliveryStatus, Mode, VerifiedVia};
 use crate::core::time::{DAY_MS, HOUR_MS};
 
 pub(super) const NOW: u64 = 1_764_151_200_000; // 2025-11-26T10:00:00Z
 
-pub(super) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub(super) fn ids() -> impl FnMut() -> String {
     let mut n = 0u8;
@@ -22,7 +22,7 @@ pub(super) fn ids() -> impl FnMut() -> String {
     }
 }
 
-pub(super) fn settings(pairs: &[(&str, &str)]) -> EventsConfig {
+pub(crate) fn settings(pairs: &[(&str, &str)]) -> EventsConfig {
     let map: std::collections::HashMap<String, String> =
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     EventsConfig::from_lookup(|name| map.get(name).cloned())

@@ -19,7 +19,7 @@ use crate::edge::isolate::{settings, DB_BINDING};
 fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
     let isolate = settings(env);
     let settings = &isolate.events;
-    let (Some(token), Ok(db)) = (settings.admin_token.as_deref(), env.d1(DB_BINDING)) else {
+    let (Some(token), Ok(db)) = (settings.admin_token.as_ref().map(|t| t.expose()), env.d1(DB_BINDING)) else {
         return Err(ApiError::not_found("route"));
     };
     if !bearer_matches(header(req, "Authorization").as_deref(), token) {

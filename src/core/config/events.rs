@@ -1,11 +1,13 @@
 //! The settings of events, callbacks and the admin routes: `ADMIN_TOKEN` and
-//! `CALLBACK_*`. Self-contained (one lookup function in, one struct out) so the
-//! main settings reader can take it over whole.
+//! `CALLBACK_*`. Read like every other setting, but optional as a group: a wrong one
+//! turns its feature off instead of the service.
 
-use super::callback::{
+use super::reader::{http_url, Reader};
+use crate::core::events::callback::{
     CallbackConfig, CallbackSecret, DEFAULT_CALLBACK_EVENTS, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY_S,
 };
-use super::event::EventType;
+use crate::core::events::EventType;
+use crate::core::secret::Secret;
 
 /// An admin token shorter than this is refused (and the admin routes stay off).
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -14,39 +16,31 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// `/healthz`); verification keeps working.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventsConfig {
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     pub callback: Option<CallbackConfig>,
     pub problems: Vec<&'static str>,
 }
 
 impl EventsConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> EventsConfig {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        // `problems` keeps this order: token, events, delays, URL, secret.
-        let mut problems = Vec::new();
-        let admin_token = match get("ADMIN_TOKEN") {
-            Some(t) if t.len() < MIN_ADMIN_TOKEN_LEN || t.chars().any(char::is_whitespace) => {
-                problems.push("ADMIN_TOKEN");
-                None
-            }
-            other => other,
-        };
-        let events = callback_events(get("CALLBACK_EVENTS"), &mut problems);
-        let retry_delays = retry_delays(get("CALLBACK_RETRY_DELAYS"), &mut problems);
-        let callback = get("CALLBACK_URL").and_then(|url| {
-            let url_ok = (url.starts_with("https://") || url.starts_with("http://"))
-                && url.len() > 8
-                && !url.contains(char::is_whitespace);
+        let mut r = Reader::new(&lookup);
+        let admin_token = r
+            .optional("ADMIN_TOKEN", |t| t.len() >= MIN_ADMIN_TOKEN_LEN && !t.chars().any(char::is_whitespace))
+            .map(Secret::new);
+        let events = callback_events(r.get("CALLBACK_EVENTS"), &mut r.problems);
+        let retry_delays = retry_delays(r.get("CALLBACK_RETRY_DELAYS"), &mut r.problems);
+        let callback = r.get("CALLBACK_URL").and_then(|url| {
+            let url_ok = http_url(&url);
             if !url_ok {
-                problems.push("CALLBACK_URL");
+                r.problems.push("CALLBACK_URL");
             }
-            let secret = get("CALLBACK_SECRET").and_then(|s| CallbackSecret::parse(&s));
+            let secret = r.get("CALLBACK_SECRET").and_then(|s| CallbackSecret::parse(&s));
             if secret.is_none() {
-                problems.push("CALLBACK_SECRET");
+                r.problems.push("CALLBACK_SECRET");
             }
             secret.filter(|_| url_ok).map(|secret| CallbackConfig { url, secret, events, retry_delays })
         });
-        EventsConfig { admin_token, callback, problems }
+        EventsConfig { admin_token, callback, problems: r.finish() }
     }
 }
 
@@ -88,6 +82,7 @@ fn retry_delays(list: Option<String>, problems: &mut Vec<&'static str>) -> Vec<u
 mod tests {
     use super::*;
     use crate::core::events::tests::{settings, SECRET};
+    use crate::core::events::EventType;
 
     #[test]
     fn settings_default_and_validate() {
@@ -100,7 +95,7 @@ mod tests {
             ("CALLBACK_SECRET", SECRET),
         ]);
         assert!(full.problems.is_empty(), "{:?}", full.problems);
-        assert_eq!(full.admin_token.as_deref(), Some("an-admin-token-long-enough"));
+        assert_eq!(full.admin_token.as_ref().map(Secret::expose), Some("an-admin-token-long-enough"));
         let callback = full.callback.unwrap();
         let names = |events: &[EventType]| events.iter().map(|e| e.as_str()).collect::<Vec<_>>();
         assert_eq!(names(&callback.events), ["verification.verified", "verification.failed", "number.opted_out"]);
