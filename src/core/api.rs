@@ -338,7 +338,7 @@ pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
 pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
     let mut body = json!({
         "request_id": view.request_id,
-        "status": view.status,
+        "status": view.status.as_str(),
         "expires_at": rfc3339(view.expires_ms),
         "resend_after": view.resend_after_s,
         "attempts_left": view.attempts_left,
@@ -499,7 +499,7 @@ mod tests {
         let view = RequestView {
             request_id: "otp_x".into(),
             mode: Mode::Outbound,
-            status: "verified".into(),
+            status: crate::core::guard::RequestStatus::Verified,
             live: false,
             created_ms: 0,
             expires_ms: 0,

@@ -20,7 +20,7 @@ use crate::core::guard::protocol::{
     AddressHit, AddressReply, Attempt, FindForPhone, FindForPhoneReply, LinkMessage, RefundBudget, Reserve,
     ReserveReply, Settle, SpendBudget, Status, StatusReply,
 };
-use crate::core::guard::{Change, Channel, LimitReason, LinkState, Mode, RequestView, RETENTION_MS};
+use crate::core::guard::{Change, Channel, LimitReason, LinkState, Mode, RequestStatus, RequestView, RETENTION_MS};
 use crate::core::net::address_key;
 use crate::core::phone::mask_phone;
 use crate::core::record::CodeRecord;
@@ -384,7 +384,7 @@ async fn find_status(
         StatusReply::Forgotten => RequestView {
             request_id: request_id.to_string(),
             mode: record.mode,
-            status: if now_ms() >= record.expires_ms { "expired" } else { "pending" }.to_string(),
+            status: if now_ms() >= record.expires_ms { RequestStatus::Expired } else { RequestStatus::Pending },
             live: false,
             created_ms: record.created_ms,
             expires_ms: record.expires_ms,
