@@ -10,7 +10,7 @@ use super::config::Config;
 use super::error::ApiError;
 use super::guard::number::{AttemptOutcome, ReserveOk};
 use super::guard::protocol::{AttemptReply, IdempotencyKey, ReserveReply};
-use super::guard::{Mode, RequestView};
+use super::guard::{Mode, RequestStatus, RequestView};
 use super::phone::{parse_phone, PhoneError};
 use super::record::CodeRecord;
 use super::time::{rfc3339, secs_until};
@@ -234,7 +234,7 @@ pub fn forgotten_view(request_id: &str, record: &CodeRecord, now_ms: u64) -> Req
     RequestView {
         request_id: request_id.to_string(),
         mode: record.mode,
-        status: if now_ms >= record.expires_ms { "expired" } else { "pending" }.to_string(),
+        status: if now_ms >= record.expires_ms { RequestStatus::Expired } else { RequestStatus::Pending },
         live: false,
         created_ms: record.created_ms,
         expires_ms: record.expires_ms,
@@ -283,7 +283,7 @@ pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
 pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
     let mut body = json!({
         "request_id": view.request_id,
-        "status": view.status,
+        "status": view.status.as_str(),
         "expires_at": rfc3339(view.expires_ms),
         "resend_after": view.resend_after_s,
         "attempts_left": view.attempts_left,
@@ -465,7 +465,7 @@ mod tests {
         let view = RequestView {
             request_id: "otp_x".into(),
             mode: Mode::Outbound,
-            status: "verified".into(),
+            status: crate::core::guard::RequestStatus::Verified,
             live: false,
             created_ms: 0,
             expires_ms: 0,

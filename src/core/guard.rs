@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use address::AddressState;
 pub use budget::BudgetState;
 pub use link::LinkState;
-pub use number::{NumberState, RequestView, RETENTION_MS};
+pub use number::{NumberState, RequestStatus, RequestView, RETENTION_MS};
 
 pub const MINUTE_MS: u64 = 60_000;
 pub const HOUR_MS: u64 = 3_600_000;

@@ -90,25 +90,7 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
     for (n, step) in steps.into_iter().enumerate() {
         match step {
             Step::Wait(ms) => now += ms,
-            Step::Reserve(mode) => {
-                let id = format!("otp_{n:022}");
-                let call = Reserve {
-                    number: NUMBER.into(),
-                    request_id: id.clone(),
-                    mode,
-                    locale: None,
-                    policy: POLICY,
-                    idempotency: None,
-                };
-                let reply = execute(&mut object, call, now).unwrap();
-                if let ReserveReply::Reserved(_) = reply {
-                    prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");
-                    if mode == Mode::Outbound {
-                        model.sends.push((id.clone(), now));
-                    }
-                    model.ids.push(id);
-                }
-            }
+            Step::Reserve(mode) => run_reserve(&mut object, &mut model, format!("otp_{n:022}"), mode, now)?,
             Step::Accept(_) | Step::Fail(_, _) if model.ids.is_empty() => {}
             Step::Accept(i) => {
                 let id = pick(&model, i).unwrap();
@@ -118,45 +100,16 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Fail(i, refund) => {
                 let id = pick(&model, i).unwrap();
-                let call = Settle {
-                    number: NUMBER.into(),
-                    request_id: id.clone(),
-                    result: SendResult::Failed { refund, error_code: None },
-                    idempotency_slot: None,
-                };
-                let state_before = format!("{object:?}");
-                execute(&mut object, call, now).unwrap();
-                if refund && state_before != format!("{object:?}") {
-                    // The guard gives back the send reserved for this request, if it still counts.
-                    if let Some(pos) = model.sends.iter().position(|(sid, _)| *sid == id) {
-                        model.sends.remove(pos);
-                    }
-                }
+                run_failed_send(&mut object, &mut model, id, refund, now);
             }
             Step::Attempt(i, correct, channel) => {
                 let Some(id) = pick(&model, i) else { continue };
-                let call = Attempt {
-                    number: NUMBER.into(),
-                    request_id: id.clone(),
-                    correct,
-                    channel,
-                    message: None,
-                    policy: POLICY,
-                };
-                record(&mut model, &id, channel, execute(&mut object, call, now).unwrap().outcome)?;
+                run_attempt(&mut object, &mut model, id, correct, channel, None, now)?;
             }
             Step::Reply(i, correct, m) => {
                 let Some(id) = pick(&model, i) else { continue };
                 let message = MessageRef { id: format!("wamid.in.{m}"), sent_ms: now };
-                let call = Attempt {
-                    number: NUMBER.into(),
-                    request_id: id.clone(),
-                    correct,
-                    channel: Channel::WhatsApp,
-                    message: Some(message),
-                    policy: POLICY,
-                };
-                record(&mut model, &id, Channel::WhatsApp, execute(&mut object, call, now).unwrap().outcome)?;
+                run_attempt(&mut object, &mut model, id, correct, Channel::WhatsApp, Some(message), now)?;
             }
             Step::Status(i, status) => {
                 let Some(id) = pick(&model, i) else { continue };
@@ -181,6 +134,61 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
         check_invariants(&mut object, &mut model, now, n % 10 == 0)?;
     }
     check_invariants(&mut object, &mut model, now, true)
+}
+
+fn run_reserve(
+    object: &mut GuardObject,
+    model: &mut Model,
+    id: String,
+    mode: Mode,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let call = Reserve {
+        number: NUMBER.into(),
+        request_id: id.clone(),
+        mode,
+        locale: None,
+        policy: POLICY,
+        idempotency: None,
+    };
+    if let ReserveReply::Reserved(_) = execute(object, call, now).unwrap() {
+        prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");
+        if mode == Mode::Outbound {
+            model.sends.push((id.clone(), now));
+        }
+        model.ids.push(id);
+    }
+    Ok(())
+}
+
+fn run_failed_send(object: &mut GuardObject, model: &mut Model, id: String, refund: bool, now: u64) {
+    let call = Settle {
+        number: NUMBER.into(),
+        request_id: id.clone(),
+        result: SendResult::Failed { refund, error_code: None },
+        idempotency_slot: None,
+    };
+    let state_before = format!("{object:?}");
+    execute(object, call, now).unwrap();
+    if refund && state_before != format!("{object:?}") {
+        // The guard gives back the send reserved for this request, if it still counts.
+        if let Some(pos) = model.sends.iter().position(|(sid, _)| *sid == id) {
+            model.sends.remove(pos);
+        }
+    }
+}
+
+fn run_attempt(
+    object: &mut GuardObject,
+    model: &mut Model,
+    id: String,
+    correct: bool,
+    channel: Channel,
+    message: Option<MessageRef>,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let call = Attempt { number: NUMBER.into(), request_id: id.clone(), correct, channel, message, policy: POLICY };
+    record(model, &id, channel, execute(object, call, now).unwrap().outcome)
 }
 
 fn record(model: &mut Model, id: &str, channel: Channel, outcome: AttemptOutcome) -> Result<(), TestCaseError> {

@@ -76,7 +76,7 @@ fn a_reservation_reports_expiry_cooldown_and_attempts() {
         ReserveReply::Reserved(number::ReserveOk { expires_ms: T0 + 300_000, resend_after_s: 30, attempts_left: 5 })
     );
     let view = status(&mut o, "a", T0 + 10_000);
-    assert_eq!((view.status.as_str(), view.resend_after_s), ("pending", 20));
+    assert_eq!((view.status, view.resend_after_s), (RequestStatus::Pending, 20));
     assert_eq!(number(&mut o).take_changes(), vec![Change::Requested { request_id: "a".into(), mode: Mode::Outbound }]);
 }
 
@@ -115,7 +115,7 @@ fn a_new_code_supersedes_the_old_one_once_it_is_out() {
     accept(&mut o, "old", T0);
     reserve(&mut o, "new", T0 + 31_000);
     // While the new message is still being sent, the old code still works.
-    assert_eq!(status(&mut o, "old", T0 + 31_500).status, "pending");
+    assert_eq!(status(&mut o, "old", T0 + 31_500).status, RequestStatus::Pending);
     accept(&mut o, "new", T0 + 32_000);
     assert_eq!(attempt(&mut o, "old", true, T0 + 32_000), A::Superseded);
     assert!(matches!(attempt(&mut o, "new", true, T0 + 32_000), A::Verified { via: VerifiedVia::Code, .. }));
@@ -128,7 +128,7 @@ fn a_failed_resend_leaves_the_previous_code_valid() {
     accept(&mut o, "old", T0);
     reserve(&mut o, "new", T0 + 31_000);
     settle(&mut o, "new", SendResult::Failed { refund: true, error_code: Some(131000) }, T0 + 32_000);
-    assert_eq!(status(&mut o, "new", T0 + 32_000).status, "failed");
+    assert_eq!(status(&mut o, "new", T0 + 32_000).status, RequestStatus::Failed);
     assert!(matches!(attempt(&mut o, "old", true, T0 + 33_000), A::Verified { .. }));
 }
 
@@ -139,7 +139,7 @@ fn a_late_failure_never_overwrites_a_verification() {
     accept(&mut o, "a", T0 + 10);
     assert!(matches!(attempt(&mut o, "a", true, T0 + 20), A::Verified { .. }));
     settle(&mut o, "a", SendResult::Failed { refund: false, error_code: None }, T0 + 30);
-    assert_eq!(status(&mut o, "a", T0 + 40).status, "verified");
+    assert_eq!(status(&mut o, "a", T0 + 40).status, RequestStatus::Verified);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn attempts_by_request_id_lock_after_the_limit() {
     }
     assert_eq!(attempt(&mut o, "a", true, T0 + 3), A::Locked);
     let view = status(&mut o, "a", T0 + 3);
-    assert_eq!((view.status.as_str(), view.attempts_left), ("locked", 0));
+    assert_eq!((view.status, view.attempts_left), (RequestStatus::Locked, 0));
     assert!(number(&mut o).take_changes().contains(&Change::Locked { request_id: "a".into() }));
 }
 
@@ -215,7 +215,7 @@ fn inbound_requests_neither_supersede_nor_use_the_send_quota() {
     for i in 0..30 {
         assert!(is_reserved(&reserve_as(&mut o, &format!("in{i}"), Mode::Inbound, T0 + 1 + i)));
     }
-    assert_eq!(status(&mut o, "out", T0 + 100).status, "pending");
+    assert_eq!(status(&mut o, "out", T0 + 100).status, RequestStatus::Pending);
     assert!(matches!(attempt(&mut o, "out", true, T0 + 100), A::Verified { .. }));
     assert_eq!(number(&mut o).sends.len(), 1);
     let live_inbound = number(&mut o)
@@ -235,7 +235,7 @@ fn a_code_verifies_exactly_once() {
     assert_eq!(wins, 1);
     assert_eq!(attempt(&mut o, "a", true, T0 + 6), A::AlreadyVerified);
     let view = status(&mut o, "a", T0 + 6);
-    assert_eq!((view.status.as_str(), view.verified), ("verified", Some((T0 + 5, VerifiedVia::Code))));
+    assert_eq!((view.status, view.verified), (RequestStatus::Verified, Some((T0 + 5, VerifiedVia::Code))));
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn codes_expire_and_say_so_once() {
     reserve(&mut o, "a", T0);
     number(&mut o).take_changes();
     assert_eq!(attempt(&mut o, "a", true, T0 + 300_000), A::Expired);
-    assert_eq!(status(&mut o, "a", T0 + 300_001).status, "expired");
+    assert_eq!(status(&mut o, "a", T0 + 300_001).status, RequestStatus::Expired);
     assert_eq!(number(&mut o).take_changes(), vec![Change::Expired { request_id: "a".into() }]);
 }
 
@@ -335,7 +335,7 @@ fn not_me_revokes_the_verification_and_blocks_new_codes() {
     let reply =
         run(&mut o, Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000) }, T0 + 9_000);
     assert_eq!(reply, KeywordReply::NotMe { revoked: Some("a".into()), locale: None });
-    assert_eq!(status(&mut o, "a", T0 + 9_000).status, "revoked");
+    assert_eq!(status(&mut o, "a", T0 + 9_000).status, RequestStatus::Revoked);
     assert_eq!(attempt(&mut o, "a", true, T0 + 9_000), A::Revoked);
     assert_eq!(limited(reserve(&mut o, "b", T0 + 60_000)).1, LimitReason::NotMe);
     assert!(is_reserved(&reserve(&mut o, "b", T0 + 9_000 + DAY_MS)));
@@ -398,7 +398,7 @@ fn delivery_status_never_moves_backwards_and_keeps_the_billing_category() {
     assert_eq!(update(&mut o, DeliveryStatus::Failed, None), DeliveryReply::Stale);
     let view = status(&mut o, "a", T0 + 2);
     let delivery = view.delivery.unwrap();
-    assert_eq!((view.status.as_str(), delivery.pricing_category.as_deref()), ("read", Some("authentication")));
+    assert_eq!((view.status, delivery.pricing_category.as_deref()), (RequestStatus::Read, Some("authentication")));
     let unknown = protocol::Delivery {
         number: NUMBER.into(),
         message_id: "wamid.other".into(),
@@ -424,7 +424,7 @@ fn a_status_that_beats_the_settle_is_kept() {
     };
     assert_eq!(run(&mut o, early, T0 + 1), DeliveryReply::Applied);
     accept(&mut o, "a", T0 + 2);
-    assert_eq!(status(&mut o, "a", T0 + 3).status, "sent");
+    assert_eq!(status(&mut o, "a", T0 + 3).status, RequestStatus::Sent);
 }
 
 #[test]

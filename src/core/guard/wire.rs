@@ -77,68 +77,63 @@ mod tests {
 
     const FIXTURE: &str = "tests/fixtures/guard-wire.txt";
 
+    /// Each sample's label, then its postcard bytes.
+    type Samples = Vec<(&'static str, Vec<u8>)>;
+
     /// One value of every command and reply type, every enum variant, optional fields
-    /// both empty and set.
-    fn samples() -> Vec<(&'static str, Vec<u8>)> {
+    /// both empty and set, in the order of the pinned fixture.
+    fn samples() -> Samples {
         let mut out = Vec::new();
-        let policy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
-        let message = MessageRef { id: "wamid.1".into(), sent_ms: 1_800_000_000_000 };
+        reserve_samples(&mut out);
+        settle_samples(&mut out);
+        attempt_samples(&mut out);
+        status_samples(&mut out);
+        delivery_samples(&mut out);
+        keyword_samples(&mut out);
+        address_link_and_budget_samples(&mut out);
+        out
+    }
+
+    const POLICY: SendPolicy =
+        SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
+
+    fn message() -> MessageRef {
+        MessageRef { id: "wamid.1".into(), sent_ms: 1_800_000_000_000 }
+    }
+
+    /// `reserve` and its replies.
+    fn reserve_samples(out: &mut Samples) {
         let key = IdempotencyKey { slot: "s".into(), fingerprint: "f".into() };
         let ok = ReserveOk { expires_ms: 1_800_000_300_000, resend_after_s: 30, attempts_left: 5 };
-        let view = RequestView {
-            request_id: "otp_1".into(),
-            mode: Mode::Outbound,
-            status: "delivered".into(),
-            live: true,
-            created_ms: 1,
-            expires_ms: 2,
-            attempts_left: 4,
-            resend_after_s: 30,
-            delivery: Some(DeliveryView {
-                status: DeliveryStatus::Failed,
-                error_code: Some(131026),
-                pricing_category: Some("authentication".into()),
-                updated_ms: 3,
-            }),
-            verified: Some((4, VerifiedVia::Reply)),
-            locale: Some("pt_BR".into()),
-        };
-        let bare_view = RequestView { delivery: None, verified: None, locale: None, ..view.clone() };
-        let link = LinkState { number: "+14155550123".into(), request_id: "otp_1".into(), until_ms: 9 };
-
         check(
-            &mut out,
+            out,
             "reserve",
             Reserve {
                 number: "+14155550123".into(),
                 request_id: "otp_1".into(),
                 mode: Mode::Inbound,
                 locale: Some("en".into()),
-                policy,
+                policy: POLICY,
                 idempotency: Some(key),
             },
         );
         check(
-            &mut out,
+            out,
             "reserve bare",
             Reserve {
                 number: "+1".into(),
                 request_id: "otp_2".into(),
                 mode: Mode::Outbound,
                 locale: None,
-                policy,
+                policy: POLICY,
                 idempotency: None,
             },
         );
-        check(&mut out, "reserve reply reserved", ReserveReply::Reserved(ok));
-        check(
-            &mut out,
-            "reserve reply replay",
-            ReserveReply::Replay { response: json!({"request_id": "otp_1", "n": 1.5}) },
-        );
-        check(&mut out, "reserve reply in progress", ReserveReply::InProgress);
-        check(&mut out, "reserve reply key reused", ReserveReply::KeyReused);
-        check(&mut out, "reserve reply opted out", ReserveReply::OptedOut);
+        check(out, "reserve reply reserved", ReserveReply::Reserved(ok));
+        check(out, "reserve reply replay", ReserveReply::Replay { response: json!({"request_id": "otp_1", "n": 1.5}) });
+        check(out, "reserve reply in progress", ReserveReply::InProgress);
+        check(out, "reserve reply key reused", ReserveReply::KeyReused);
+        check(out, "reserve reply opted out", ReserveReply::OptedOut);
         for reason in [
             LimitReason::ResendCooldown,
             LimitReason::HourlyLimit,
@@ -147,10 +142,14 @@ mod tests {
             LimitReason::TooManyFailures,
             LimitReason::NotMe,
         ] {
-            check(&mut out, "reserve reply limited", ReserveReply::Limited { retry_after_s: 61, reason });
+            check(out, "reserve reply limited", ReserveReply::Limited { retry_after_s: 61, reason });
         }
+    }
+
+    /// `settle` and its replies.
+    fn settle_samples(out: &mut Samples) {
         check(
-            &mut out,
+            out,
             "settle accepted",
             Settle {
                 number: "+1".into(),
@@ -163,7 +162,7 @@ mod tests {
             },
         );
         check(
-            &mut out,
+            out,
             "settle failed",
             Settle {
                 number: "+1".into(),
@@ -172,19 +171,23 @@ mod tests {
                 idempotency_slot: None,
             },
         );
-        check(&mut out, "settle reply settled", SettleReply::Settled);
-        check(&mut out, "settle reply unknown", SettleReply::UnknownRequest);
+        check(out, "settle reply settled", SettleReply::Settled);
+        check(out, "settle reply unknown", SettleReply::UnknownRequest);
+    }
+
+    /// `attempt`, and finding the requests a code may be for (by phone, in the chat).
+    fn attempt_samples(out: &mut Samples) {
         for channel in [Channel::RequestId, Channel::Phone, Channel::WhatsApp] {
             check(
-                &mut out,
+                out,
                 "attempt",
                 Attempt {
                     number: "+1".into(),
                     request_id: "otp_1".into(),
                     correct: true,
                     channel,
-                    message: (channel == Channel::WhatsApp).then(|| message.clone()),
-                    policy,
+                    message: (channel == Channel::WhatsApp).then(message),
+                    policy: POLICY,
                 },
             );
         }
@@ -202,14 +205,14 @@ mod tests {
             AttemptOutcome::Duplicate,
             AttemptOutcome::TooOld,
         ] {
-            check(&mut out, "attempt reply", AttemptReply { outcome, retry_after_s: 7 });
+            check(out, "attempt reply", AttemptReply { outcome, retry_after_s: 7 });
         }
-        check(&mut out, "find for phone", FindForPhone { number: "+1".into() });
-        check(&mut out, "find for phone reply live", FindForPhoneReply::Live { request_id: "otp_1".into() });
-        check(&mut out, "find for phone reply none", FindForPhoneReply::NoneUsable);
-        check(&mut out, "chat candidates", ChatCandidates { number: "+1".into(), message: message.clone() });
+        check(out, "find for phone", FindForPhone { number: "+1".into() });
+        check(out, "find for phone reply live", FindForPhoneReply::Live { request_id: "otp_1".into() });
+        check(out, "find for phone reply none", FindForPhoneReply::NoneUsable);
+        check(out, "chat candidates", ChatCandidates { number: "+1".into(), message: message() });
         check(
-            &mut out,
+            out,
             "chat candidates reply",
             ChatCandidatesReply {
                 candidates: vec![
@@ -219,11 +222,38 @@ mod tests {
                 locale: Some("en".into()),
             },
         );
-        check(&mut out, "chat candidates reply empty", ChatCandidatesReply { candidates: vec![], locale: None });
-        check(&mut out, "status", Status { number: "+1".into(), request_id: "otp_1".into(), policy });
-        check(&mut out, "status reply found", StatusReply::Found { view });
-        check(&mut out, "status reply found bare", StatusReply::Found { view: bare_view });
-        check(&mut out, "status reply forgotten", StatusReply::Forgotten);
+        check(out, "chat candidates reply empty", ChatCandidatesReply { candidates: vec![], locale: None });
+    }
+
+    /// `status` and its replies.
+    fn status_samples(out: &mut Samples) {
+        let view = RequestView {
+            request_id: "otp_1".into(),
+            mode: Mode::Outbound,
+            status: RequestStatus::Delivered,
+            live: true,
+            created_ms: 1,
+            expires_ms: 2,
+            attempts_left: 4,
+            resend_after_s: 30,
+            delivery: Some(DeliveryView {
+                status: DeliveryStatus::Failed,
+                error_code: Some(131026),
+                pricing_category: Some("authentication".into()),
+                updated_ms: 3,
+            }),
+            verified: Some((4, VerifiedVia::Reply)),
+            locale: Some("pt_BR".into()),
+        };
+        let bare_view = RequestView { delivery: None, verified: None, locale: None, ..view.clone() };
+        check(out, "status", Status { number: "+1".into(), request_id: "otp_1".into(), policy: POLICY });
+        check(out, "status reply found", StatusReply::Found { view });
+        check(out, "status reply found bare", StatusReply::Found { view: bare_view });
+        check(out, "status reply forgotten", StatusReply::Forgotten);
+    }
+
+    /// Delivery statuses and their replies.
+    fn delivery_samples(out: &mut Samples) {
         for status in [
             DeliveryStatus::Accepted,
             DeliveryStatus::Sent,
@@ -232,7 +262,7 @@ mod tests {
             DeliveryStatus::Failed,
         ] {
             check(
-                &mut out,
+                out,
                 "delivery",
                 Delivery {
                     number: "+1".into(),
@@ -245,7 +275,7 @@ mod tests {
             );
         }
         check(
-            &mut out,
+            out,
             "delivery bare",
             Delivery {
                 number: "+1".into(),
@@ -257,37 +287,41 @@ mod tests {
             },
         );
         for reply in [DeliveryReply::Applied, DeliveryReply::Stale, DeliveryReply::UnknownMessage] {
-            check(&mut out, "delivery reply", reply);
+            check(out, "delivery reply", reply);
         }
-        for word in [Word::Stop, Word::Start, Word::NotMe] {
-            check(&mut out, "keyword", Keyword { number: "+1".into(), word, message: message.clone() });
-        }
-        check(&mut out, "keyword reply opted", KeywordReply::Opted { changed: true, locale: Some("en".into()) });
-        check(&mut out, "keyword reply not me", KeywordReply::NotMe { revoked: Some("otp_1".into()), locale: None });
-        check(&mut out, "keyword reply duplicate", KeywordReply::Duplicate);
-        for allowance in [Allowance::Requests, Allowance::Checks] {
-            check(&mut out, "address hit", AddressHit { allowance, max_per_hour: 30 });
-        }
-        check(&mut out, "address reply allowed", AddressReply::Allowed);
-        check(&mut out, "address reply limited", AddressReply::Limited { retry_after_s: 3600 });
-        check(&mut out, "link message", LinkMessage { link: link.clone() });
-        check(&mut out, "link message reply", ());
-        check(&mut out, "resolve message", ResolveMessage {});
-        check(&mut out, "resolve message reply", Some(link));
-        check(&mut out, "resolve message reply none", None::<LinkState>);
-        check(&mut out, "spend budget", SpendBudget { max: 1000 });
-        check(&mut out, "spend budget reply allowed", BudgetOutcome::Allowed { sends: 800, warn: true });
-        check(&mut out, "spend budget reply exhausted", BudgetOutcome::Exhausted { retry_after_s: 60 });
-        check(&mut out, "refund budget", RefundBudget {});
-        check(&mut out, "refund budget reply", ());
-        out
     }
 
-    fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(
-        out: &mut Vec<(&'static str, Vec<u8>)>,
-        label: &'static str,
-        value: T,
-    ) {
+    /// The chat keywords and their replies.
+    fn keyword_samples(out: &mut Samples) {
+        for word in [Word::Stop, Word::Start, Word::NotMe] {
+            check(out, "keyword", Keyword { number: "+1".into(), word, message: message() });
+        }
+        check(out, "keyword reply opted", KeywordReply::Opted { changed: true, locale: Some("en".into()) });
+        check(out, "keyword reply not me", KeywordReply::NotMe { revoked: Some("otp_1".into()), locale: None });
+        check(out, "keyword reply duplicate", KeywordReply::Duplicate);
+    }
+
+    /// The commands of the other objects: addresses, message links, the send budget.
+    fn address_link_and_budget_samples(out: &mut Samples) {
+        let link = LinkState { number: "+14155550123".into(), request_id: "otp_1".into(), until_ms: 9 };
+        for allowance in [Allowance::Requests, Allowance::Checks] {
+            check(out, "address hit", AddressHit { allowance, max_per_hour: 30 });
+        }
+        check(out, "address reply allowed", AddressReply::Allowed);
+        check(out, "address reply limited", AddressReply::Limited { retry_after_s: 3600 });
+        check(out, "link message", LinkMessage { link: link.clone() });
+        check(out, "link message reply", ());
+        check(out, "resolve message", ResolveMessage {});
+        check(out, "resolve message reply", Some(link));
+        check(out, "resolve message reply none", None::<LinkState>);
+        check(out, "spend budget", SpendBudget { max: 1000 });
+        check(out, "spend budget reply allowed", BudgetOutcome::Allowed { sends: 800, warn: true });
+        check(out, "spend budget reply exhausted", BudgetOutcome::Exhausted { retry_after_s: 60 });
+        check(out, "refund budget", RefundBudget {});
+        check(out, "refund budget reply", ());
+    }
+
+    fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(out: &mut Samples, label: &'static str, value: T) {
         let bytes = encode(&value).unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(decode::<T>(&bytes).unwrap_or_else(|e| panic!("{label}: {e}")), value, "{label}");
         out.push((label, bytes));

@@ -1,0 +1,208 @@
+//! Sending a code: the send limits, reserving a send before the Cloud API is called,
+//! settling it once the Cloud API answered, and the idempotency keys of the callers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    Delivery, IdempotentReply, NumberState, Outcome, RequestState, ReserveOk, ReserveRefusal, MAX_IDEMPOTENCY_KEPT,
+    MAX_LIVE_INBOUND, MAX_REQUESTS_KEPT,
+};
+use crate::core::guard::{Change, DeliveryStatus, LimitReason, Mode, SendPolicy, DAY_MS, HOUR_MS};
+
+/// How a send ended, reported after the Cloud API answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendResult {
+    /// `response` is the 202 body, replayed for a repeated `Idempotency-Key`.
+    Accepted {
+        message_id: Option<String>,
+        #[serde(with = "crate::core::guard::wire::json_text")]
+        response: Value,
+    },
+    /// `refund`: the failure was ours or Meta's, not the user's; the send does not
+    /// count against their limits. `error_code`: Meta's, when it answered one.
+    Failed { refund: bool, error_code: Option<i64> },
+}
+
+impl NumberState {
+    /// How long until the next send is allowed, and which limit holds it back.
+    pub fn send_wait(&self, policy: &SendPolicy, now_ms: u64) -> Option<(u64, LimitReason)> {
+        let mut wait: Option<(u64, LimitReason)> = None;
+        let mut consider = |until: u64, reason: LimitReason| {
+            let ms = until.saturating_sub(now_ms);
+            if ms > 0 && wait.is_none_or(|(w, _)| ms > w) {
+                wait = Some((ms, reason));
+            }
+        };
+        if let Some(block) = self.blocked {
+            consider(block.until_ms, block.reason);
+        }
+        if let Some(&last) = self.sends.last() {
+            consider(last + policy.cooldown_s * 1000, LimitReason::ResendCooldown);
+        }
+        for (window, max, reason) in [
+            (HOUR_MS, policy.max_per_hour, LimitReason::HourlyLimit),
+            (DAY_MS, policy.max_per_day, LimitReason::DailyLimit),
+        ] {
+            let in_window: Vec<u64> = self.sends.iter().copied().filter(|t| t + window > now_ms).collect();
+            if max == 0 {
+                consider(now_ms + window, reason);
+            } else if in_window.len() >= max as usize {
+                // The send that must age out before another fits.
+                consider(in_window[in_window.len() - max as usize] + window, reason);
+            }
+        }
+        wait
+    }
+
+    /// Seconds until a new code may be requested (for `too_many_attempts`).
+    pub fn retry_after_s(&self, policy: &SendPolicy, now_ms: u64) -> u64 {
+        self.send_wait(policy, now_ms).map_or(1, |(wait, _)| wait.div_ceil(1000).max(1))
+    }
+
+    pub fn reserve(
+        &mut self,
+        request_id: String,
+        mode: Mode,
+        locale: Option<String>,
+        policy: &SendPolicy,
+        now_ms: u64,
+    ) -> Result<ReserveOk, ReserveRefusal> {
+        if self.opted_out && mode == Mode::Outbound {
+            return Err(ReserveRefusal::OptedOut);
+        }
+        if let Some(block) = self.blocked.filter(|b| b.until_ms > now_ms) {
+            return Err(ReserveRefusal::Limited {
+                retry_after_s: (block.until_ms - now_ms).div_ceil(1000),
+                reason: block.reason,
+            });
+        }
+        if mode == Mode::Outbound {
+            // Inbound requests send nothing: they use no send quota.
+            if let Some((wait, reason)) = self.send_wait(policy, now_ms) {
+                return Err(ReserveRefusal::Limited { retry_after_s: wait.div_ceil(1000), reason });
+            }
+            self.sends.push(now_ms);
+        } else {
+            let live_inbound: Vec<usize> = (0..self.requests.len())
+                .filter(|&i| self.requests[i].mode == Mode::Inbound && self.requests[i].is_live(now_ms))
+                .collect();
+            if live_inbound.len() >= MAX_LIVE_INBOUND {
+                self.requests[live_inbound[0]].outcome = Outcome::Superseded;
+            }
+        }
+        let expires_ms = now_ms + policy.ttl_s * 1000;
+        self.requests.push(RequestState {
+            request_id: request_id.clone(),
+            mode,
+            created_ms: now_ms,
+            expires_ms,
+            attempts_used: 0,
+            phone_attempts_used: 0,
+            max_attempts: policy.max_attempts,
+            outcome: Outcome::Live,
+            delivery: None,
+            locale,
+            counted_messages: Vec::new(),
+        });
+        if self.requests.len() > MAX_REQUESTS_KEPT {
+            // Finished requests go first; a live one only when all are live.
+            let index = self.requests.iter().position(|r| !r.is_live(now_ms)).unwrap_or(0);
+            self.requests.remove(index);
+        }
+        self.changes.push(Change::Requested { request_id, mode });
+        let resend_after_s = match mode {
+            Mode::Outbound => self.send_wait(policy, now_ms).map_or(0, |(wait, _)| wait.div_ceil(1000)),
+            Mode::Inbound => 0,
+        };
+        Ok(ReserveOk { expires_ms, resend_after_s, attempts_left: policy.max_attempts })
+    }
+
+    pub fn remember_key(&mut self, slot: String, fingerprint: String, request_id: String, expires_ms: u64) {
+        self.idempotency.push(IdempotentReply { slot, fingerprint, request_id, response: None, expires_ms });
+        if self.idempotency.len() > MAX_IDEMPOTENCY_KEPT {
+            self.idempotency.remove(0);
+        }
+    }
+
+    pub fn find_key(&self, slot: &str) -> Option<&IdempotentReply> {
+        self.idempotency.iter().find(|i| i.slot == slot)
+    }
+
+    /// The Cloud API answered. Returns false when the request is unknown.
+    pub fn settle(&mut self, request_id: &str, result: SendResult, slot: Option<&str>) -> bool {
+        let Some(index) = self.position(request_id) else {
+            return false;
+        };
+        match result {
+            SendResult::Accepted { message_id, response } => self.send_accepted(index, message_id, response, slot),
+            SendResult::Failed { refund, error_code } => self.send_failed(index, refund, error_code, slot),
+        }
+        true
+    }
+
+    /// The Cloud API took the message: its code counts from now, the codes before it
+    /// end, and the key's caller gets this answer again.
+    fn send_accepted(&mut self, index: usize, message_id: Option<String>, response: Value, slot: Option<&str>) {
+        let request = &mut self.requests[index];
+        if request.mode == Mode::Outbound {
+            let created_ms = request.created_ms;
+            match &mut request.delivery {
+                // A status webhook may have come first: keep it, add the id.
+                Some(delivery) => delivery.message_id = delivery.message_id.take().or(message_id.clone()),
+                None => {
+                    request.delivery = Some(Delivery {
+                        status: DeliveryStatus::Accepted,
+                        error_code: None,
+                        pricing_category: None,
+                        updated_ms: created_ms,
+                        message_id: message_id.clone(),
+                    })
+                }
+            }
+            let request_id = request.request_id.clone();
+            // The new code is out: older live codes end now, not before (a failed
+            // resend leaves the previous code valid).
+            for older in self.requests.iter_mut().filter(|r| r.created_ms <= created_ms) {
+                if older.request_id != request_id && older.outcome == Outcome::Live {
+                    older.outcome = Outcome::Superseded;
+                }
+            }
+            self.changes.push(Change::Sent { request_id, message_id });
+        }
+        if let Some(entry) = slot.and_then(|s| self.idempotency.iter_mut().find(|i| i.slot == s)) {
+            entry.response = Some(response);
+        }
+    }
+
+    /// The message did not go out: the request fails, and its send is given back when
+    /// the user is not to blame.
+    fn send_failed(&mut self, index: usize, refund: bool, error_code: Option<i64>, slot: Option<&str>) {
+        let request = &mut self.requests[index];
+        // A verification that already succeeded is never overwritten, and a request
+        // settles once: only a live request fails (and is refunded).
+        if request.outcome != Outcome::Live {
+            return;
+        }
+        request.outcome = Outcome::SendFailed;
+        self.changes.push(Change::Delivery {
+            request_id: request.request_id.clone(),
+            status: DeliveryStatus::Failed,
+            error_code,
+            pricing_category: None,
+        });
+        let sent_at = request.created_ms;
+        // Only outbound requests took a send from the quota (an inbound one made at the
+        // same millisecond must not give back someone else's).
+        if refund && request.mode == Mode::Outbound {
+            if let Some(pos) = self.sends.iter().rposition(|&t| t == sent_at) {
+                self.sends.remove(pos);
+            }
+        }
+        // The same key may try again.
+        if let Some(slot) = slot {
+            self.idempotency.retain(|i| i.slot != slot);
+        }
+    }
+}
