@@ -113,30 +113,40 @@ fn parse_args(raw: &[String]) -> Result<Parsed, String> {
                         raw.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?
                     }
                 };
-                match flag {
-                    "--name" => a.name = Some(value),
-                    "--languages" => {
-                        a.languages =
-                            Some(value.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
-                    }
-                    "--otp-type" => a.otp_type = Some(value.to_ascii_uppercase()),
-                    "--package-name" => a.package_names.push(value),
-                    "--signature-hash" => a.signature_hashes.push(value),
-                    "--send-ttl" => {
-                        a.send_ttl = Some(
-                            value
-                                .parse()
-                                .map_err(|_| format!("--send-ttl must be a number of seconds (got '{value}')"))?,
-                        )
-                    }
-                    "--button-text" => a.button_text = Some(value),
-                    _ => a.body_text = Some(value),
-                }
+                store_value(&mut a, flag, value)?;
             }
             _ => return Err(format!("unknown argument '{arg}'")),
         }
         i += 1;
     }
+    check_flags_fit_command(&a)?;
+    Ok(Parsed::Run(a))
+}
+
+/// Stores the value of one value-taking flag; parse_args has already matched `flag`
+/// against that list, so anything else here is a bug.
+fn store_value(a: &mut Args, flag: &str, value: String) -> Result<(), String> {
+    match flag {
+        "--name" => a.name = Some(value),
+        "--languages" => {
+            a.languages = Some(value.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+        }
+        "--otp-type" => a.otp_type = Some(value.to_ascii_uppercase()),
+        "--package-name" => a.package_names.push(value),
+        "--signature-hash" => a.signature_hashes.push(value),
+        "--send-ttl" => {
+            a.send_ttl =
+                Some(value.parse().map_err(|_| format!("--send-ttl must be a number of seconds (got '{value}')"))?)
+        }
+        "--button-text" => a.button_text = Some(value),
+        "--body-text" => a.body_text = Some(value),
+        other => unreachable!("{other} is not a value flag"),
+    }
+    Ok(())
+}
+
+/// Refuses flags that mean nothing to the chosen command, rather than ignoring them silently.
+fn check_flags_fit_command(a: &Args) -> Result<(), String> {
     if a.list {
         let create_only = a.languages.is_some()
             || a.otp_type.is_some()
@@ -154,18 +164,52 @@ fn parse_args(raw: &[String]) -> Result<Parsed, String> {
     } else if a.json {
         return Err("--json goes with list".into());
     }
-    Ok(Parsed::Run(a))
+    Ok(())
 }
 
 /// What a creation run will do: the spec and the languages, plus warnings to show.
+/// Keep the check order (name, languages, button, send TTL): it decides which error a
+/// command line with several mistakes reports.
 fn plan(args: &Args, s: &Settings) -> Result<(Spec, Vec<String>, Vec<String>), String> {
     let mut warnings = Vec::new();
+    let name = template_name(args, s)?;
+    let languages = template_languages(args, s)?;
+    let button = otp_button(args)?;
+
+    let (minutes, longer) = payload::expiration_minutes(s.otp_ttl_seconds);
+    if longer {
+        warnings.push(format!(
+            "OTP_TTL_SECONDS={} is longer than the 90 minutes a template footer can state; it will say 90",
+            s.otp_ttl_seconds
+        ));
+    }
+    let (send_ttl, warning) = payload::send_ttl(s.otp_ttl_seconds, args.send_ttl)?;
+    warnings.extend(warning);
+    let spec = Spec {
+        name,
+        button,
+        security_recommendation: !args.no_security_recommendation,
+        code_expiration_minutes: minutes,
+        message_send_ttl_seconds: send_ttl,
+        button_text: args.button_text.clone(),
+        body_text: args.body_text.clone(),
+    };
+    Ok((spec, languages, warnings))
+}
+
+/// The template name from --name, else the one the worker sends; Meta's charset only.
+fn template_name(args: &Args, s: &Settings) -> Result<String, String> {
     let name = args.name.clone().or_else(|| s.template_name.clone()).ok_or(
         "no template name: pass --name or set WHATSAPP_TEMPLATE_NAME (the worker sends the template of that name)",
     )?;
     if !settings::valid_template_name(&name) {
         return Err(format!("--name '{name}': Meta takes lowercase letters, digits and underscores only"));
     }
+    Ok(name)
+}
+
+/// The languages to create, one Graph API call each: at least one, well-formed, no repeats.
+fn template_languages(args: &Args, s: &Settings) -> Result<Vec<String>, String> {
     let languages = args.languages.clone().unwrap_or_else(|| vec![s.template_language.clone()]);
     if languages.is_empty() {
         return Err("--languages names no language".into());
@@ -177,8 +221,11 @@ fn plan(args: &Args, s: &Settings) -> Result<(Spec, Vec<String>, Vec<String>), S
     if let Some(dup) = languages.iter().find(|l| !seen.insert(l.as_str())) {
         return Err(format!("language '{dup}' is given twice"));
     }
+    Ok(languages)
+}
 
-    let otp_type = args.otp_type.as_deref().unwrap_or("COPY_CODE");
+/// The Android apps from paired --package-name/--signature-hash flags.
+fn android_apps(args: &Args) -> Result<Vec<App>, String> {
     if args.package_names.len() != args.signature_hashes.len() {
         return Err("give one --signature-hash for each --package-name".into());
     }
@@ -191,6 +238,14 @@ fn plan(args: &Args, s: &Settings) -> Result<(Spec, Vec<String>, Vec<String>), S
     if apps.len() > payload::MAX_APPS {
         return Err(format!("at most {} apps", payload::MAX_APPS));
     }
+    Ok(apps)
+}
+
+/// The OTP button: apps only for ONE_TAP/ZERO_TAP, and the zero-tap terms only with ZERO_TAP,
+/// so a flag that would be ignored is refused instead.
+fn otp_button(args: &Args) -> Result<OtpButton, String> {
+    let otp_type = args.otp_type.as_deref().unwrap_or("COPY_CODE");
+    let apps = android_apps(args)?;
     let button = match otp_type {
         "COPY_CODE" => {
             if !apps.is_empty() {
@@ -218,26 +273,7 @@ fn plan(args: &Args, s: &Settings) -> Result<(Spec, Vec<String>, Vec<String>), S
     if args.accept_zero_tap_terms && !matches!(button, OtpButton::ZeroTap(_)) {
         return Err("--accept-zero-tap-terms goes with --otp-type ZERO_TAP".into());
     }
-
-    let (minutes, longer) = payload::expiration_minutes(s.otp_ttl_seconds);
-    if longer {
-        warnings.push(format!(
-            "OTP_TTL_SECONDS={} is longer than the 90 minutes a template footer can state; it will say 90",
-            s.otp_ttl_seconds
-        ));
-    }
-    let (send_ttl, warning) = payload::send_ttl(s.otp_ttl_seconds, args.send_ttl)?;
-    warnings.extend(warning);
-    let spec = Spec {
-        name,
-        button,
-        security_recommendation: !args.no_security_recommendation,
-        code_expiration_minutes: minutes,
-        message_send_ttl_seconds: send_ttl,
-        button_text: args.button_text.clone(),
-        body_text: args.body_text.clone(),
-    };
-    Ok((spec, languages, warnings))
+    Ok(button)
 }
 
 fn create(args: &Args, s: &Settings) -> ExitCode {
