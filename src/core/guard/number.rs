@@ -39,6 +39,11 @@ pub const NOT_ME_BLOCK_MS: u64 = DAY_MS;
 /// Meta's timestamps have whole seconds and clocks drift: a message may seem to
 /// predate the request it answers by this much.
 pub const CLOCK_SLACK_MS: u64 = 5_000;
+/// How long the last keyword is remembered: Meta retries a webhook delivery for up to
+/// seven days, so an older STOP can arrive again until then. Forgetting the stamp
+/// sooner (say once a START leaves nothing else stored) would let a replayed STOP opt
+/// the number out again.
+pub const KEYWORD_MEMORY_MS: u64 = 7 * DAY_MS + HOUR_MS;
 const MAX_REQUESTS_KEPT: usize = 20;
 /// Inbound requests send nothing and do not supersede each other (so nobody can
 /// push out the owner's): at most this many live at once, oldest dropped first.
@@ -105,6 +110,7 @@ impl NumberState {
             && self.idempotency.is_empty()
             && self.consecutive_failures == 0
             && self.blocked.is_none()
+            && self.last_keyword.is_none()
     }
 
     /// When `prune` will next have something to do (for the alarm): a live request
@@ -117,7 +123,8 @@ impl NumberState {
             _ => r.expires_ms + RETENTION_MS,
         });
         let block = self.blocked.map(|b| b.until_ms);
-        sends.chain(idem).chain(requests).chain(block).min()
+        let keyword = self.last_keyword.as_ref().map(|k| k.sent_ms + KEYWORD_MEMORY_MS);
+        sends.chain(idem).chain(requests).chain(block).chain(keyword).min()
     }
 
     /// Drops whatever has aged out; live requests past their expiry become expired.
@@ -134,8 +141,8 @@ impl NumberState {
         if self.blocked.is_some_and(|b| b.until_ms <= now_ms) {
             self.blocked = None;
         }
-        if self.requests.is_empty() && self.sends.is_empty() && !self.opted_out && self.blocked.is_none() {
-            // Nothing left that an old keyword could be replayed against.
+        if self.last_keyword.as_ref().is_some_and(|k| k.sent_ms + KEYWORD_MEMORY_MS <= now_ms) {
+            // Meta no longer redelivers anything older than it.
             self.last_keyword = None;
         }
     }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::number::{AttemptOutcome as A, SendResult, MAX_CONSECUTIVE_FAILURES};
+use super::number::{AttemptOutcome as A, SendResult, KEYWORD_MEMORY_MS, MAX_CONSECUTIVE_FAILURES};
 use super::protocol::*;
 use super::stored::{load, save, GuardObject};
 use super::*;
@@ -324,6 +324,30 @@ fn stop_start_and_their_retries() {
         number(&mut o).take_changes()[..2],
         [Change::OptedOut, Change::Requested { request_id: "i".into(), mode: Mode::Inbound }]
     );
+}
+
+/// START on a number with nothing else stored used to leave the state empty, so the
+/// object forgot the last keyword and a redelivered STOP opted the number out again.
+#[test]
+fn a_stop_replayed_after_start_stays_ignored_for_metas_redelivery_window() {
+    let mut o = GuardObject::default();
+    let keyword =
+        |o: &mut GuardObject, word, m: MessageRef, now| run(o, Keyword { number: NUMBER.into(), word, message: m }, now);
+    keyword(&mut o, Word::Stop, msg("m1", T0), T0);
+    keyword(&mut o, Word::Start, msg("m2", T0 + 1_000), T0 + 1_000);
+    assert!(!o.is_empty(), "the last keyword is worth keeping");
+    let wakeup = number(&mut o).next_wakeup().expect("an alarm forgets it");
+    assert_eq!(wakeup, T0 + 1_000 + KEYWORD_MEMORY_MS);
+    // Six days on, the alarm has run and Meta redelivers the first STOP.
+    o.prune(T0 + 6 * DAY_MS);
+    let mut o = load(&save(&o)).unwrap();
+    assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0), T0 + 6 * DAY_MS), KeywordReply::Duplicate);
+    assert!(is_reserved(&reserve(&mut o, "a", T0 + 6 * DAY_MS)));
+    // Once nothing older can arrive any more, the stamp goes with the rest.
+    let mut o = GuardObject::default();
+    keyword(&mut o, Word::Start, msg("m3", T0), T0);
+    o.prune(T0 + KEYWORD_MEMORY_MS);
+    assert!(o.is_empty());
 }
 
 #[test]
