@@ -8,6 +8,7 @@ pub mod code;
 pub mod config;
 pub mod countries;
 pub mod crypto;
+pub mod csp;
 pub mod error;
 pub mod events;
 pub mod guard;

@@ -8,6 +8,7 @@ use worker::web_sys::ReadableStreamDefaultReader;
 use worker::{Headers, Request, Response, Result};
 
 use crate::core::config::AllowedOrigins;
+use crate::core::csp::page_policy;
 use crate::core::error::ApiError;
 
 /// What a handler produces; the router turns it into a `Response`.
@@ -111,7 +112,15 @@ fn build(handled: Handled) -> Result<Response> {
             resp.headers_mut().set("Content-Type", "text/plain; charset=utf-8")?;
             Ok(resp)
         }
-        Ok(Reply::Html(html)) => Response::from_html(html),
+        Ok(Reply::Html(html)) => {
+            let policy = page_policy(&html);
+            let mut resp = Response::from_html(html)?;
+            let headers = resp.headers_mut();
+            headers.set("Content-Security-Policy", &policy)?;
+            // The sites the pages link to (wa.me) learn nothing of where the user was.
+            headers.set("Referrer-Policy", "no-referrer")?;
+            Ok(resp)
+        }
         Ok(Reply::Asset { content_type, body, .. }) => {
             let mut resp = Response::ok(body)?;
             resp.headers_mut().set("Content-Type", content_type)?;

@@ -27,6 +27,7 @@ enum Route {
     AdminSeries,
     AdminDeadLetters,
     AdminPage,
+    AdminScript,
 }
 
 impl Route {
@@ -45,6 +46,7 @@ impl Route {
             "/v1/admin/series" => Some(Route::AdminSeries),
             "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
             "/admin" => Some(Route::AdminPage),
+            "/admin.js" => Some(Route::AdminScript),
             _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
         }
     }
@@ -64,6 +66,7 @@ impl Route {
             Route::AdminSeries => "admin_series",
             Route::AdminDeadLetters => "admin_dead_letters",
             Route::AdminPage => "admin_page",
+            Route::AdminScript => "admin_script",
         }
     }
 
@@ -74,7 +77,11 @@ impl Route {
             }
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::Webhook => "GET, HEAD, POST",
-            Route::AdminStats | Route::AdminSeries | Route::AdminDeadLetters | Route::AdminPage => "GET, HEAD",
+            Route::AdminStats
+            | Route::AdminSeries
+            | Route::AdminDeadLetters
+            | Route::AdminPage
+            | Route::AdminScript => "GET, HEAD",
         }
     }
 }
@@ -121,6 +128,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
         (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
         (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
+        (Some(Route::AdminScript), Method::Get) => admin::dashboard_script(&env),
         (Some(Route::Script(path)), Method::Get) => assets::script(path, config),
         (Some(route), _) => match config {
             Err(problems) => Err(ApiError::misconfigured(problems)),

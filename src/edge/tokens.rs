@@ -97,6 +97,16 @@ pub async fn key_problem(config: &Config) -> Option<&'static str> {
     signing_key(key).await.is_err().then_some("TOKEN_SIGNING_KEY")
 }
 
+/// A code is worth nothing without a token to show for it: with a signing key the
+/// runtime refuses, a request or a check is turned away before anything is
+/// reserved, sent or consumed (the check is cached per isolate, like the key).
+pub async fn require_usable_key(config: &Config) -> Result<(), ApiError> {
+    match key_problem(config).await {
+        Some(name) => Err(ApiError::misconfigured(&[name])),
+        None => Ok(()),
+    }
+}
+
 /// The token for a verified request: ES256 with `TOKEN_SIGNING_KEY` when set (a fresh
 /// signature each time: ECDSA is randomised), HS256 with `TOKEN_SECRET` otherwise.
 pub async fn issue(

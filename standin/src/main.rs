@@ -33,7 +33,7 @@ Flags win over environment variables:
   --port P              STANDIN_PORT             default 0 (pick a free port)
   --host H              STANDIN_HOST             default 127.0.0.1
   --access-token T      STANDIN_ACCESS_TOKEN     default dev-access-token
-  --app-secret S        STANDIN_APP_SECRET       default dev-app-secret
+  --app-secret S        STANDIN_APP_SECRET       default dev-app-secret-0123456789
   --webhook-url URL     STANDIN_WEBHOOK_URL      default none (webhook commands answer 409)
   --phone-number-id ID  STANDIN_PHONE_NUMBER_ID  default none (any id accepted)
   --auto-status         STANDIN_AUTO_STATUS=1    post sent+delivered statuses after each send
@@ -151,7 +151,7 @@ impl Given {
             host: self.host.unwrap_or_else(|| "127.0.0.1".into()),
             port,
             access_token: self.access_token.unwrap_or_else(|| "dev-access-token".into()),
-            app_secret: self.app_secret.unwrap_or_else(|| "dev-app-secret".into()),
+            app_secret: self.app_secret.unwrap_or_else(|| "dev-app-secret-0123456789".into()),
             webhook_url: self.webhook_url,
             phone_number_id: self.phone_number_id,
             auto_status: self.auto_status,
@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(c.port, 0);
         assert_eq!(c.host, "127.0.0.1");
         assert_eq!(c.access_token, "dev-access-token");
-        assert_eq!(c.app_secret, "dev-app-secret");
+        assert_eq!(c.app_secret, "dev-app-secret-0123456789");
         assert_eq!(c.webhook_url, None);
         assert_eq!(c.phone_number_id, None);
         assert!(!c.auto_status);

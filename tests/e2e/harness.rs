@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const ACCESS_TOKEN: &str = "e2e-access-token";
-pub const APP_SECRET: &str = "e2e-app-secret";
+pub const APP_SECRET: &str = "e2e-app-secret-0123456789";
 pub const VERIFY_TOKEN: &str = "e2e-verify-token";
 pub const OTP_SECRET: &str = "e2e-otp-secret-0123456789abcdefghij";
 pub const TOKEN_SECRET: &str = "e2e-token-secret-0123456789abcdefghi";

@@ -14,6 +14,9 @@ use tokio::net::TcpStream;
 use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp};
 use crate::harness::{free_port, Service, Worker};
 
+mod red_team;
+pub use red_team::*;
+
 /// A client address in the benchmarking range (198.18.0.0/15), so storms never
 /// spend the per-address allowance other tests share.
 fn address(group: u8, n: usize) -> String {
@@ -272,11 +275,26 @@ pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
         ("OTP_MAX_ATTEMPTS", "100"),
         ("TOKEN_TTL_SECONDS", "2678400"),
     ];
-    let (url, _stopping) = start_worker(&env, "weak", &weak).await;
-    let names = json!(["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"]);
+    // `WHATSAPP_APP_SECRET=x` passed once: a guessable secret signs forged webhooks.
+    let secrets = [
+        ("WHATSAPP_APP_SECRET", Some("x")),
+        ("WHATSAPP_APP_SECRET_PREVIOUS", Some("old-app-secret")),
+        ("WHATSAPP_VERIFY_TOKEN", Some("verify-me")),
+    ];
+    let worker = Worker::start(&env.run_dir, "weak", free_port(), &env.standin, &weak, &secrets).ready(&env.http).await;
+    let (url, _stopping) = (worker.url.clone(), Stopping(worker.service));
+    let mut names = vec!["OTP_LENGTH", "OTP_TTL_SECONDS", "OTP_MAX_ATTEMPTS", "TOKEN_TTL_SECONDS"];
+    names.extend(["WHATSAPP_APP_SECRET", "WHATSAPP_APP_SECRET_PREVIOUS", "WHATSAPP_VERIFY_TOKEN"]);
+    names.sort_unstable();
+    let sorted = |v: &Value| {
+        let mut v: Vec<String> = serde_json::from_value(v.clone()).unwrap_or_default();
+        v.sort_unstable();
+        v
+    };
     let health = env.get(&format!("{url}/healthz")).await;
     assert_eq!(health.status, 503, "{}", health.text);
-    assert_eq!(health.body["problems"], names);
+    assert_eq!(sorted(&health.body["problems"]), names);
+    assert!(!health.text.contains("old-app-secret") && !health.text.contains("verify-me"));
     let resp = call(
         &env,
         Method::POST,
@@ -286,7 +304,7 @@ pub async fn weak_settings_are_refused_at_start_up(env: Arc<Env>) {
     )
     .await;
     assert_eq!((resp.status, resp.code()), (503, "misconfigured"), "{}", resp.text);
-    assert_eq!(resp.body["error"]["settings"], names);
+    assert_eq!(sorted(&resp.body["error"]["settings"]), names);
 }
 
 pub async fn short_numbers_are_masked_to_the_country_code_and_two_digits(env: Arc<Env>) {

@@ -122,6 +122,11 @@ pub type Problems = Vec<&'static str>;
 /// Shortest secret accepted for keys that sign or hash (HS256 wants ≥ 256 bits).
 const MIN_KEY_LEN: usize = 32;
 
+/// Shortest app secret and verify token accepted: Meta's app secrets are 32 hex
+/// characters, so anything much shorter is a placeholder an attacker can guess and
+/// then sign webhooks with (the verify token is ours to choose).
+const MIN_SHARED_SECRET_LEN: usize = 16;
+
 // Weaker settings are refused at start-up rather than quietly weakening every code.
 /// Shorter codes are guessable within the attempt budget (10^-6 per try at 6 digits).
 const MIN_OTP_LENGTH: usize = 6;
@@ -136,6 +141,10 @@ fn long_key(s: &str) -> bool {
     s.len() >= MIN_KEY_LEN
 }
 
+fn shared_secret(s: &str) -> bool {
+    s.chars().count() >= MIN_SHARED_SECRET_LEN
+}
+
 impl Keys {
     fn read(r: &mut Reader) -> Keys {
         let token_previous_public_keys = r
@@ -144,7 +153,7 @@ impl Keys {
             .unwrap_or_default();
         Keys {
             otp_secret_previous: r.optional("OTP_SECRET_PREVIOUS", long_key).map(Secret::new),
-            app_secret_previous: r.optional("WHATSAPP_APP_SECRET_PREVIOUS", |_| true).map(Secret::new),
+            app_secret_previous: r.optional("WHATSAPP_APP_SECRET_PREVIOUS", shared_secret).map(Secret::new),
             token_signing_key: r
                 .optional("TOKEN_SIGNING_KEY", |v| parse_signing_key(v).is_some())
                 .and_then(|v| parse_signing_key(&v)),
@@ -188,8 +197,8 @@ impl MetaSettings {
         };
         MetaSettings {
             access_token: Secret::new(r.required("WHATSAPP_ACCESS_TOKEN", |_| true)),
-            app_secret: Secret::new(r.required("WHATSAPP_APP_SECRET", |_| true)),
-            verify_token: Secret::new(r.required("WHATSAPP_VERIFY_TOKEN", |_| true)),
+            app_secret: Secret::new(r.required("WHATSAPP_APP_SECRET", shared_secret)),
+            verify_token: Secret::new(r.required("WHATSAPP_VERIFY_TOKEN", shared_secret)),
             phone_number_id: r.required("WHATSAPP_PHONE_NUMBER_ID", digits),
             business_number,
             api_base: r

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 pub fn full() -> HashMap<&'static str, String> {
     HashMap::from([
         ("WHATSAPP_ACCESS_TOKEN", "EAAG-token".to_string()),
-        ("WHATSAPP_APP_SECRET", "app-secret".to_string()),
-        ("WHATSAPP_VERIFY_TOKEN", "verify-me".to_string()),
+        ("WHATSAPP_APP_SECRET", "app-secret-0123456789".to_string()),
+        ("WHATSAPP_VERIFY_TOKEN", "verify-me-0123456789".to_string()),
         ("OTP_SECRET", "o".repeat(32)),
         ("TOKEN_SECRET", "t".repeat(32)),
         ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".to_string()),
@@ -123,10 +123,10 @@ fn previous_secrets_follow_the_current_ones() {
     let mut m = full();
     assert_eq!(parse(&m).unwrap().otp_secrets(), vec!["o".repeat(32).as_str()]);
     m.insert("OTP_SECRET_PREVIOUS", "p".repeat(32));
-    m.insert("WHATSAPP_APP_SECRET_PREVIOUS", "old-app-secret".into());
+    m.insert("WHATSAPP_APP_SECRET_PREVIOUS", "old-app-secret-0123".into());
     let c = parse(&m).unwrap();
     assert_eq!(c.otp_secrets(), vec!["o".repeat(32), "p".repeat(32)]);
-    assert_eq!(c.app_secrets(), vec!["app-secret", "old-app-secret"]);
+    assert_eq!(c.app_secrets(), vec!["app-secret-0123456789", "old-app-secret-0123"]);
 }
 
 #[test]
@@ -149,6 +149,27 @@ fn weak_settings_are_refused_by_name() {
         m.insert(name, limit.into());
         assert!(parse(&m).is_ok(), "{name}={limit} is the limit and allowed");
     }
+}
+
+#[test]
+fn short_app_secrets_and_verify_tokens_are_refused_by_name() {
+    // Characters are counted, not bytes: eight `é` are 16 bytes but 8 characters.
+    for name in ["WHATSAPP_APP_SECRET", "WHATSAPP_APP_SECRET_PREVIOUS", "WHATSAPP_VERIFY_TOKEN"] {
+        for weak in ["x", "fifteen-chars-x", "éééééééé"] {
+            let mut m = full();
+            m.insert(name, weak.into());
+            let problems = parse(&m).unwrap_err();
+            assert_eq!(problems, vec![name], "{name} of {} characters", weak.chars().count());
+            assert!(!format!("{problems:?}").contains(weak));
+        }
+        let mut m = full();
+        m.insert(name, "sixteen-chars-xy".into());
+        assert!(parse(&m).is_ok(), "{name} of 16 characters is the floor and allowed");
+    }
+    // Cloudflare issues Turnstile secrets: their length is not ours to police.
+    let mut m = full();
+    m.insert("TURNSTILE_SECRET_KEY", "x".into());
+    assert!(parse(&m).is_ok());
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::edge::guard_client::{budget_object, call, link_object};
 use crate::edge::handlers::caller::{charge_address, client_address};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, events, outbound};
+use crate::edge::{codes, events, outbound, tokens};
 
 fn random_failure(e: RandomUnavailable) -> ApiError {
     worker::console_error!("{}", serde_json::json!({ "random": "failed", "error": e.to_string() }));
@@ -33,6 +33,7 @@ fn random_failure(e: RandomUnavailable) -> ApiError {
 }
 
 pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
+    tokens::require_usable_key(config).await?;
     let body = read_body(req, API_BODY_LIMIT).await?;
     let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config)?;
     log.phone(&otp.phone);

@@ -21,6 +21,7 @@ use crate::edge::log::RequestLog;
 use crate::edge::{codes, tokens};
 
 pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
+    tokens::require_usable_key(config).await?;
     let body = read_body(req, API_BODY_LIMIT).await?;
     let verify = parse_verify_request(header(req, "Content-Type").as_deref(), &body, config)?;
     if !config.codes.verify_via.code {
