@@ -94,6 +94,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_abuse::operator_switches_channels_and_caps_spend,
         tests_abuse::chat_replies_can_be_turned_off,
         tests_abuse::every_limit_names_its_reason,
+        tests_abuse::a_replayed_stop_after_start_keeps_the_number_in,
         tests_platform::a_message_without_a_number_never_sinks_its_delivery,
         tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
         tests_platform::inbound_never_verifies_without_a_number,

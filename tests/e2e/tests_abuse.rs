@@ -336,3 +336,28 @@ pub async fn every_limit_names_its_reason(env: Arc<Env>) {
     let over = env.request(&env.lenient, json!({ "phone": daily })).await;
     assert_eq!((over.status, over.body["error"]["reason"].as_str()), (429, Some("daily_limit")), "{}", over.text);
 }
+
+/// A stranger (or Meta's own retry) delivers the owner's old STOP again after the owner
+/// sent START: it is older than the START, so it must not opt the number out again,
+/// even when START left the number with nothing else stored.
+pub async fn a_replayed_stop_after_start_keeps_the_number_in(env: Arc<Env>) {
+    let phone = random_phone();
+    let sent_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let keyword = |id: &str, text: &str, at_s: u64| json!({ "from": digits(&phone), "text": text, "id": id, "timestamp": at_s.to_string() });
+    let reply_url = format!("{}/control/webhook/reply", env.standin);
+    let stop = keyword(&fresh_id(), "STOP", sent_s - 2);
+    assert_eq!(env.post(&reply_url, &stop).await.body["webhook_status"], 200);
+    env.wait_for_messages(&phone, 1).await;
+    let refused = env.request_code(&phone).await;
+    assert_eq!((refused.status, refused.code()), (403, "opted_out"));
+    assert_eq!(env.post(&reply_url, &keyword(&fresh_id(), "START", sent_s - 1)).await.body["webhook_status"], 200);
+    env.wait_for_messages(&phone, 2).await;
+    // The same STOP again, as Meta redelivers it (same id, same time).
+    assert_eq!(env.post(&reply_url, &stop).await.body["webhook_status"], 200);
+    let allowed = env.request_code(&phone).await;
+    assert_eq!(allowed.status, 202, "{:?}", allowed.body);
+    // Nothing answered the replay in the chat: the START's confirmation, then the code.
+    let messages = env.wait_for_messages(&phone, 3).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages[2]["type"] == "template", "{messages:?}");
+}

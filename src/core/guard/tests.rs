@@ -331,8 +331,9 @@ fn stop_start_and_their_retries() {
 #[test]
 fn a_stop_replayed_after_start_stays_ignored_for_metas_redelivery_window() {
     let mut o = GuardObject::default();
-    let keyword =
-        |o: &mut GuardObject, word, m: MessageRef, now| run(o, Keyword { number: NUMBER.into(), word, message: m }, now);
+    let keyword = |o: &mut GuardObject, word, m: MessageRef, now| {
+        run(o, Keyword { number: NUMBER.into(), word, message: m }, now)
+    };
     keyword(&mut o, Word::Stop, msg("m1", T0), T0);
     keyword(&mut o, Word::Start, msg("m2", T0 + 1_000), T0 + 1_000);
     assert!(!o.is_empty(), "the last keyword is worth keeping");
