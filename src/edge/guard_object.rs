@@ -59,6 +59,11 @@ impl PhoneGuard {
             let changes = object.take_changes();
             let snapshot = (always_store || *object != before)
                 .then(|| (stored::save(object), object.is_empty(), object.next_wakeup()));
+            if snapshot.as_ref().is_some_and(|(_, empty, _)| *empty) {
+                // Memory holds what storage holds: an object whose storage is deleted
+                // answers the same whether it stays in memory or is evicted.
+                *object = GuardObject::Empty;
+            }
             (snapshot, changes)
         };
         if let Some((text, empty, wakeup)) = snapshot {
