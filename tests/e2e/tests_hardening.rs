@@ -14,6 +14,18 @@ use tokio::net::TcpStream;
 use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp};
 use crate::harness::{free_port, Service, Worker};
 
+e2e_tests! {
+    chunked_bodies_are_cut_off_at_the_limit.alone(),
+    unknown_methods_get_405_and_head_works_like_get,
+    weak_settings_are_refused_at_start_up,
+    short_numbers_are_masked_to_the_country_code_and_two_digits,
+    shared_and_satellite_ranges_are_refused,
+    storm_of_wrong_codes_counts_exactly_max_attempts.alone(),
+    storm_of_requests_for_one_number_sends_one_message.alone(),
+    storm_of_right_codes_verifies_once.alone(),
+    resend_racing_verify_never_verifies_the_old_code_later.alone(),
+}
+
 /// A client address in the benchmarking range (198.18.0.0/15), so storms never
 /// spend the per-address allowance other tests share.
 fn address(group: u8, n: usize) -> String {
