@@ -1,5 +1,6 @@
 //! The running environment and the HTTP calls tests make against it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,34 +28,126 @@ pub fn stop_all() {
 /// The template the `lifecycle` worker sends; the stand-in does not seed it.
 pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
 
-pub struct Env {
-    pub http: reqwest::Client,
-    pub standin: String,
-    /// Cooldown 2 s, country allow-list 1 and 44, CORS for localhost:5173, audience set, reference page on.
-    pub main: String,
-    /// `OTP_TTL_SECONDS=2`, demo page on.
-    pub short_ttl: String,
-    /// `TOKEN_SECRET` missing.
-    pub broken: String,
-    /// `IP_MAX_REQUESTS_PER_HOUR=3`, `IP_MAX_CHECKS_PER_HOUR=5`, Turnstile required (checked by the
-    /// stand-in), text mode, no chat replies, no reference page.
-    pub strict: String,
-    /// `MAX_SENDS_PER_DAY_GLOBAL=3`, `VERIFY_VIA=code,reply`, `SERVICE_NAME=Acme Bank`.
-    pub guarded: String,
-    /// No cooldown, 10 attempts, 20 sends an hour and a day: room for a hundred wrong codes.
-    pub lenient: String,
-    /// Like `main`, but its template (`otp_lifecycle`) exists only once `otpctl` creates it.
-    pub lifecycle: String,
-    pub main_log: PathBuf,
-    /// Where the main worker's local KV and Durable Objects persist.
-    pub main_state: PathBuf,
-    /// This run's folder: tests that start their own worker put it here.
-    pub run_dir: PathBuf,
-    /// Events queue, D1 analytics, `ADMIN_TOKEN`, callbacks to `receiver` with 1 s
-    /// retry delays; its own stand-in, so only its tests' traffic reaches it.
-    pub analytics: String,
-    pub analytics_standin: String,
-    pub receiver: Arc<Receiver>,
+/// A worker the run starts: only what it changes from the base, which is
+/// `harness::Worker`'s defaults (every secret set, template `otp_code`, the worker's
+/// own limits) or, with `like`, another profile.
+pub struct Profile {
+    /// Its folder under the run's, and `otp-e2e-NAME` to wrangler.
+    pub name: &'static str,
+    pub like: Option<&'static str>,
+    /// `{standin}` and `{receiver}` stand for its stand-in's and the callback receiver's addresses.
+    pub vars: &'static [(&'static str, &'static str)],
+    pub secrets: &'static [Secret],
+    /// A stand-in of its own, so only its tests' traffic reaches it (the shared one
+    /// delivers its webhooks to `main`).
+    pub own_standin: bool,
+    /// TOML tables (queues, D1) added to its configuration.
+    pub bindings: &'static str,
+}
+
+const BASE: Profile = Profile { name: "", like: None, vars: &[], secrets: &[], own_standin: false, bindings: "" };
+
+/// Every worker the run starts; [`Env`] has its URL under the same name (`_` for `-`).
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "main",
+        vars: &[
+            ("RESEND_COOLDOWN_SECONDS", "2"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            ("ALLOWED_ORIGINS", "http://localhost:5173"),
+            ("TOKEN_AUDIENCE", "e2e-backend"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+            ("DEMO_PAGE", "true"),
+        ],
+        ..BASE
+    },
+    // Its template exists only once `otpctl` creates it.
+    Profile { name: "lifecycle", like: Some("main"), vars: &[("WHATSAPP_TEMPLATE_NAME", LIFECYCLE_TEMPLATE)], ..BASE },
+    Profile {
+        name: "short-ttl",
+        vars: &[
+            ("OTP_TTL_SECONDS", "2"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+            ("DEMO_PAGE", "true"),
+        ],
+        ..BASE
+    },
+    Profile { name: "broken", secrets: &[("TOKEN_SECRET", None)], ..BASE },
+    // Turnstile required (the stand-in checks it), text mode, no chat replies.
+    Profile {
+        name: "strict",
+        vars: &[
+            ("IP_MAX_REQUESTS_PER_HOUR", "3"),
+            ("TURNSTILE_VERIFY_URL", "{standin}/turnstile/v0/siteverify"),
+            ("WHATSAPP_MESSAGE_MODE", "text"),
+            ("IP_MAX_CHECKS_PER_HOUR", "5"),
+            ("CHAT_REPLIES", "false"),
+        ],
+        secrets: &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
+        ..BASE
+    },
+    Profile {
+        name: "guarded",
+        vars: &[
+            ("MAX_SENDS_PER_DAY_GLOBAL", "3"),
+            ("VERIFY_VIA", "code,reply"),
+            ("SERVICE_NAME", "Acme Bank"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+        ],
+        ..BASE
+    },
+    // Room for a hundred wrong codes.
+    Profile {
+        name: "lenient",
+        vars: &[
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+            ("OTP_MAX_ATTEMPTS", "10"),
+            ("MAX_SENDS_PER_HOUR", "20"),
+            ("MAX_SENDS_PER_DAY", "20"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+        ],
+        ..BASE
+    },
+    // Events queue, D1 analytics, callbacks to the receiver with 1 s retry delays.
+    Profile {
+        name: "analytics",
+        vars: &[
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            ("OTP_TTL_SECONDS", "10"),
+            ("OTP_MAX_ATTEMPTS", "2"),
+            ("CALLBACK_URL", "{receiver}"),
+            ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
+        ],
+        secrets: &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
+        own_standin: true,
+        bindings: ANALYTICS_BINDINGS,
+        ..BASE
+    },
+];
+
+/// A secret's name and value (`None`: left out).
+type Secret = (&'static str, Option<&'static str>);
+
+impl Profile {
+    fn named(name: &str) -> &'static Profile {
+        PROFILES.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no worker profile {name:?}"))
+    }
+
+    /// Its settings over the base, `like`'s first, with this run's addresses in.
+    fn settings(&self, standin: &str, receiver: &str) -> (Vec<(&'static str, String)>, Vec<Secret>) {
+        let (mut vars, mut secrets) = match self.like {
+            Some(like) => Profile::named(like).settings(standin, receiver),
+            None => (Vec::new(), Vec::new()),
+        };
+        vars.extend(
+            self.vars.iter().map(|(k, v)| (*k, v.replace("{standin}", standin).replace("{receiver}", receiver))),
+        );
+        secrets.extend(self.secrets.iter().copied());
+        (vars, secrets)
+    }
 }
 
 /// The analytics worker's bindings: its queue (consumed by itself, short batches and
@@ -79,6 +172,31 @@ binding = "ANALYTICS_DB"
 database_name = "otp-analytics"
 database_id = "e2e-analytics"
 "#;
+
+/// The running services, and where each answers.
+pub struct Env {
+    pub http: reqwest::Client,
+    /// The stand-in every worker but `analytics` calls; it delivers webhooks to `main`.
+    pub standin: String,
+    // Where each worker of `PROFILES` answers (workerd itself).
+    pub main: String,
+    pub lifecycle: String,
+    pub short_ttl: String,
+    pub broken: String,
+    pub strict: String,
+    pub guarded: String,
+    pub lenient: String,
+    pub analytics: String,
+    /// `analytics`' own stand-in.
+    pub analytics_standin: String,
+    /// The customer's backend that `analytics` sends callbacks to.
+    pub receiver: Arc<Receiver>,
+    pub main_log: PathBuf,
+    /// Where the main worker's local KV and Durable Objects persist.
+    pub main_state: PathBuf,
+    /// This run's folder: tests that start their own worker put it here.
+    pub run_dir: PathBuf,
+}
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 pub const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -144,141 +262,68 @@ pub fn digits(phone: &str) -> String {
 impl Env {
     pub async fn start() -> Env {
         let dir = run_dir();
-        let main_port = free_port();
-        let main_url = format!("http://127.0.0.1:{main_port}");
-        let standin = StandIn::start(&dir, &format!("{main_url}/webhook"));
-        let api = standin.url.clone();
-        SERVICES.lock().unwrap().push(standin.service);
-
-        let main_vars = [
-            ("RESEND_COOLDOWN_SECONDS", "2"),
-            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-            ("ALLOWED_COUNTRY_CODES", "1,44"),
-            ("ALLOWED_ORIGINS", "http://localhost:5173"),
-            ("TOKEN_AUDIENCE", "e2e-backend"),
-            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
-            ("DEMO_PAGE", "true"),
-        ];
-        let main = Worker::start(&dir, "main", main_port, &api, &main_vars, &[]);
-        let lifecycle_vars: Vec<(&str, &str)> =
-            main_vars.iter().copied().chain([("WHATSAPP_TEMPLATE_NAME", LIFECYCLE_TEMPLATE)]).collect();
-        let lifecycle = Worker::start(&dir, "lifecycle", free_port(), &api, &lifecycle_vars, &[]);
-        let short_ttl = Worker::start(
-            &dir,
-            "short-ttl",
-            free_port(),
-            &api,
-            &[
-                ("OTP_TTL_SECONDS", "2"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
-                ("DEMO_PAGE", "true"),
-            ],
-            &[],
-        );
-        let broken = Worker::start(&dir, "broken", free_port(), &api, &[], &[("TOKEN_SECRET", None)]);
-        let turnstile_url = format!("{api}/turnstile/v0/siteverify");
-        let strict = Worker::start(
-            &dir,
-            "strict",
-            free_port(),
-            &api,
-            &[
-                ("IP_MAX_REQUESTS_PER_HOUR", "3"),
-                ("TURNSTILE_VERIFY_URL", &turnstile_url),
-                ("WHATSAPP_MESSAGE_MODE", "text"),
-                ("IP_MAX_CHECKS_PER_HOUR", "5"),
-                ("CHAT_REPLIES", "false"),
-            ],
-            &[("TURNSTILE_SECRET_KEY", Some("e2e-turnstile-secret"))],
-        );
-        let guarded = Worker::start(
-            &dir,
-            "guarded",
-            free_port(),
-            &api,
-            &[
-                ("MAX_SENDS_PER_DAY_GLOBAL", "3"),
-                ("VERIFY_VIA", "code,reply"),
-                ("SERVICE_NAME", "Acme Bank"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-            ],
-            &[],
-        );
-        let lenient = Worker::start(
-            &dir,
-            "lenient",
-            free_port(),
-            &api,
-            &[
-                ("RESEND_COOLDOWN_SECONDS", "0"),
-                ("OTP_MAX_ATTEMPTS", "10"),
-                ("MAX_SENDS_PER_HOUR", "20"),
-                ("MAX_SENDS_PER_DAY", "20"),
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-            ],
-            &[],
-        );
-        let analytics_port = free_port();
-        let analytics_dir = dir.join("analytics-standin");
-        std::fs::create_dir_all(&analytics_dir).expect("stand-in dir");
-        let analytics_standin = StandIn::start(&analytics_dir, &format!("http://127.0.0.1:{analytics_port}/webhook"));
-        let analytics_api = analytics_standin.url.clone();
-        SERVICES.lock().unwrap().push(analytics_standin.service);
+        let ports: Vec<u16> = PROFILES.iter().map(|_| free_port()).collect();
+        let webhook_url = |name: &str| {
+            let at = PROFILES.iter().position(|p| p.name == name).expect("a profile");
+            format!("http://127.0.0.1:{}/webhook", ports[at])
+        };
+        let shared = StandIn::start(&dir, &webhook_url("main"));
+        let api = shared.url.clone();
+        SERVICES.lock().unwrap().push(shared.service);
         let receiver = Receiver::start().await;
-        let analytics = Worker::start_with(
-            &dir,
-            "analytics",
-            analytics_port,
-            &analytics_api,
-            &[
-                ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-                ("ALLOWED_COUNTRY_CODES", "1,44"),
-                ("OTP_TTL_SECONDS", "10"),
-                ("OTP_MAX_ATTEMPTS", "2"),
-                ("CALLBACK_URL", &receiver.url),
-                ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
-            ],
-            &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
-            ANALYTICS_BINDINGS,
-        );
         // Every worker boots at once; each is then driven on workerd directly, and the
         // stand-ins deliver their webhooks there too.
+        let mut booting = Vec::new();
+        for (profile, port) in PROFILES.iter().zip(&ports) {
+            let standin = if profile.own_standin {
+                let own_dir = dir.join(format!("{}-standin", profile.name));
+                std::fs::create_dir_all(&own_dir).expect("stand-in dir");
+                let own = StandIn::start(&own_dir, &webhook_url(profile.name));
+                let url = own.url.clone();
+                SERVICES.lock().unwrap().push(own.service);
+                url
+            } else {
+                api.clone()
+            };
+            let (vars, secrets) = profile.settings(&standin, &receiver.url);
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let worker = Worker::start_with(&dir, profile.name, *port, &standin, &vars, &secrets, profile.bindings);
+            booting.push((profile, standin, worker));
+        }
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        let main = main.ready(&http).await;
-        let short_ttl = short_ttl.ready(&http).await;
-        let broken = broken.ready(&http).await;
-        let strict = strict.ready(&http).await;
-        let guarded = guarded.ready(&http).await;
-        let lenient = lenient.ready(&http).await;
-        let lifecycle = lifecycle.ready(&http).await;
-        let analytics = analytics.ready(&http).await;
-        deliver_webhooks_to(&http, &api, &main.url).await;
-        deliver_webhooks_to(&http, &analytics_api, &analytics.url).await;
-        let env = Env {
-            analytics: analytics.url.clone(),
-            analytics_standin: analytics_api,
-            receiver,
+        let mut urls = HashMap::new();
+        let mut standins = HashMap::new();
+        for (profile, standin, worker) in booting {
+            let worker = worker.ready(&http).await;
+            if profile.own_standin || profile.name == "main" {
+                deliver_webhooks_to(&http, &standin, &worker.url).await;
+            }
+            urls.insert(profile.name, worker.url.clone());
+            standins.insert(profile.name, standin);
+            SERVICES.lock().unwrap().push(worker.service);
+        }
+        let mut url = |name: &str| urls.remove(name).unwrap_or_else(|| panic!("no worker {name:?}"));
+        Env {
             http,
             standin: api,
-            main: main.url.clone(),
-            short_ttl: short_ttl.url.clone(),
-            broken: broken.url.clone(),
-            strict: strict.url.clone(),
-            guarded: guarded.url.clone(),
-            lenient: lenient.url.clone(),
-            lifecycle: lifecycle.url.clone(),
-            main_log: main.service.log.clone(),
+            main: url("main"),
+            lifecycle: url("lifecycle"),
+            short_ttl: url("short-ttl"),
+            broken: url("broken"),
+            strict: url("strict"),
+            guarded: url("guarded"),
+            lenient: url("lenient"),
+            analytics: url("analytics"),
+            analytics_standin: standins.remove("analytics").expect("analytics' stand-in"),
+            receiver,
+            main_log: dir.join("main/wrangler.log"),
             main_state: dir.join("main/state"),
             run_dir: dir.clone(),
-        };
-        let workers = [main, short_ttl, broken, strict, guarded, lenient, lifecycle, analytics];
-        SERVICES.lock().unwrap().extend(workers.into_iter().map(|w| w.service));
-        env
+        }
     }
 
     pub fn worker_count(&self) -> usize {
-        8
+        PROFILES.len()
     }
 
     pub fn print_logs(&self) {

@@ -10,6 +10,23 @@ use serde_json::{json, Value};
 use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp};
 use crate::tests_webhook::{fresh_id, incoming, sign};
 
+e2e_tests! {
+    guesses_by_phone_never_lock_the_owner,
+    verify_by_phone_reveals_nothing,
+    inbound_requests_cannot_push_out_the_owner,
+    idempotency_keys_are_scoped,
+    the_token_never_sits_behind_a_url,
+    per_address_limits_cover_ipv6_and_checks,
+    a_hundred_failures_block_new_codes,
+    replayed_and_stale_messages_count_once_or_never,
+    not_me_revokes_and_blocks,
+    meta_failures_never_cost_the_user,
+    operator_switches_channels_and_caps_spend,
+    chat_replies_can_be_turned_off,
+    every_limit_names_its_reason,
+    a_replayed_stop_after_start_keeps_the_number_in,
+}
+
 fn verify_by_phone(
     env: &Env,
     base: &str,

@@ -8,6 +8,13 @@ use std::sync::Arc;
 use crate::client::Env;
 use crate::harness::root;
 
+e2e_tests! {
+    client_js_is_the_package_module,
+    client_package_tests_pass,
+    reference_page_in_chromium_at_1280px.limit(360),
+    reference_page_in_chromium_at_390px.limit(360),
+}
+
 /// The package's module file, which the worker must serve unchanged.
 const CLIENT_JS: &str = include_str!("../../clients/js/index.js");
 

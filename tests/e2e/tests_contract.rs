@@ -17,6 +17,14 @@ use crate::harness::{
     deliver_webhooks_to, free_port, root, Service, StandIn, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET,
 };
 
+e2e_tests! {
+    openapi_document_is_served_and_valid,
+    jwks_is_404_while_tokens_are_hs256,
+    a_signing_key_that_cannot_sign_is_named,
+    secrets_rotate_across_a_restart,
+    schemathesis_finds_no_contract_breach,
+}
+
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
 /// The audience the README's snippets expect.
 const AUDIENCE: &str = "my-backend";

@@ -13,6 +13,12 @@ use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp, ADMIN_TOK
 use crate::harness::root;
 use crate::receiver::{Received, Script};
 
+e2e_tests! {
+    funnel_stats_callbacks_and_dead_letters,
+    admin_routes_need_the_token,
+    healthz_reports_optional_features,
+}
+
 async fn admin_get(env: &Env, base: &str, path: &str, token: Option<&str>) -> Resp {
     let mut request = env.http.get(format!("{base}{path}"));
     if let Some(token) = token {

@@ -7,6 +7,18 @@ use serde_json::json;
 use crate::client::{digits, into_resp, random_phone, Env};
 use crate::harness::{Worker, ACCESS_TOKEN, PHONE_NUMBER_ID, TOKEN_SECRET};
 
+e2e_tests! {
+    healthz_is_200_with_full_configuration,
+    healthz_is_503_naming_a_missing_secret,
+    unknown_routes_and_methods_get_json_errors,
+    stand_in_inbox_records_an_accepted_message,
+    stand_in_answers_like_meta,
+    signed_delivery_from_the_stand_in_reaches_the_worker,
+    cors_preflight_for_allowed_origins,
+    demo_page_is_served_when_enabled,
+    a_worker_whose_port_was_taken_starts_on_another,
+}
+
 pub async fn healthz_is_200_with_full_configuration(env: Arc<Env>) {
     let resp = env.get(&format!("{}/healthz", env.main)).await;
     assert_eq!(resp.status, 200, "{}", resp.text);

@@ -17,6 +17,21 @@ use crate::harness::{free_port, Service, Worker};
 mod red_team;
 pub use red_team::*;
 
+e2e_tests! {
+    chunked_bodies_are_cut_off_at_the_limit.alone(),
+    unknown_methods_get_405_and_head_works_like_get,
+    weak_settings_are_refused_at_start_up,
+    short_numbers_are_masked_to_the_country_code_and_two_digits,
+    shared_and_satellite_ranges_are_refused,
+    storm_of_wrong_codes_counts_exactly_max_attempts.alone(),
+    storm_of_requests_for_one_number_sends_one_message.alone(),
+    storm_of_right_codes_verifies_once.alone(),
+    resend_racing_verify_never_verifies_the_old_code_later.alone(),
+    no_code_is_sent_without_a_key_that_can_sign,
+    pages_carry_a_content_security_policy,
+    admin_windows_never_answer_5xx,
+}
+
 /// A client address in the benchmarking range (198.18.0.0/15), so storms never
 /// spend the per-address allowance other tests share.
 fn address(group: u8, n: usize) -> String {

@@ -9,6 +9,28 @@ use serde_json::{json, Value};
 use crate::client::{decode_token, digits, into_resp, random_phone, wrong, Env};
 use crate::harness::{OTP_SECRET, TOKEN_SECRET};
 
+e2e_tests! {
+    request_then_verify_yields_a_standard_jwt,
+    status_follows_the_request,
+    verify_by_phone_uses_the_live_request,
+    concurrent_requests_send_one_message,
+    concurrent_wrong_codes_count_exactly_max_attempts,
+    concurrent_right_codes_verify_once,
+    a_new_request_supersedes_the_old_code,
+    codes_expire_after_the_ttl,
+    meta_errors_map_to_contract_errors,
+    transient_failures_are_retried_once,
+    our_configuration_failures_do_not_use_the_quota,
+    idempotency_key_replays_without_sending_again,
+    country_allow_list_is_enforced,
+    malformed_requests_get_contract_errors.alone(),
+    per_ip_limit_applies,
+    captcha_is_checked_when_configured,
+    text_mode_sends_the_code_as_text,
+    logs_carry_no_code_and_no_full_number,
+    kv_holds_one_hashed_record_per_code,
+}
+
 pub async fn request_then_verify_yields_a_standard_jwt(env: Arc<Env>) {
     let phone = random_phone();
     let resp = env.request(&env.main, json!({ "phone": phone, "locale": "pt_BR" })).await;

@@ -10,6 +10,14 @@ use crate::client::{digits, random_phone, wrong, Env};
 use crate::harness::PHONE_NUMBER_ID;
 use crate::tests_webhook::fresh_id;
 
+e2e_tests! {
+    a_message_without_a_number_never_sinks_its_delivery,
+    a_username_reply_verifies_only_by_quoting_our_message,
+    inbound_never_verifies_without_a_number,
+    statuses_are_matched_by_message_id_and_keep_the_billing_category,
+    a_missing_translation_falls_back_to_the_default_language,
+}
+
 fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }

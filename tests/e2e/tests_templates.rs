@@ -12,6 +12,14 @@ use serde_json::{json, Value};
 use crate::client::{digits, random_phone, Env, LIFECYCLE_TEMPLATE};
 use crate::harness::{artifact, root, ACCESS_TOKEN, BUSINESS_ACCOUNT_ID};
 
+e2e_tests! {
+    otpctl_creates_a_template_that_sends_once_approved,
+    otpctl_shows_metas_refusals_in_words,
+    otpctl_refuses_one_tap_without_the_app,
+    otpctl_reads_settings_from_dev_vars_and_wrangler_toml,
+    a_scripted_rejection_is_listed_with_its_reason,
+}
+
 /// One finished `otpctl` run.
 struct Run {
     code: Option<i32>,

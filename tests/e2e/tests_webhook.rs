@@ -12,6 +12,22 @@ use sha2::Sha256;
 use crate::client::{decode_token, digits, into_resp, random_phone, wrong, Env};
 use crate::harness::{APP_SECRET, VERIFY_TOKEN};
 
+e2e_tests! {
+    handshake_echoes_the_challenge_only_for_the_right_token,
+    bad_signatures_are_refused_and_change_nothing,
+    a_reply_with_the_code_verifies,
+    wrong_replies_use_attempts_until_locked,
+    a_retried_delivery_is_processed_once,
+    inbound_mode_verifies_only_from_the_right_number,
+    stop_and_start_toggle_opt_out,
+    delivery_status_never_moves_backwards,
+    failed_status_shows_the_error_code,
+    oversized_and_unparseable_deliveries,
+    a_flood_of_concurrent_deliveries_loses_nothing.alone(),
+    deliveries_for_another_business_number_change_nothing,
+    a_record_not_yet_in_kv_asks_for_a_retry,
+}
+
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
 
 pub fn sign(body: &str) -> String {
