@@ -45,6 +45,9 @@ pub enum ChatText<'a> {
         attempts_left: u32,
     },
     NoAttemptsLeft,
+    /// A code from the number matching none of its live requests: no attempt was
+    /// spent, so no count to give.
+    NoMatch,
     Expired,
     AlreadyVerified,
     Stopped,
@@ -121,6 +124,7 @@ pub fn chat_text(locale: Option<&str>, text: &ChatText) -> String {
         (T::NoAttemptsLeft, L::Id) => "Kode itu salah dan tidak ada percobaan tersisa. Minta kode baru di aplikasi.".into(),
         (T::NoAttemptsLeft, L::Hi) => "यह कोड सही नहीं है और कोई प्रयास बाकी नहीं है। कृपया ऐप में नया कोड मांगें।".into(),
         (T::NoAttemptsLeft, L::Ar) => "هذا الرمز غير صحيح ولم تتبقَّ محاولات. يُرجى طلب رمز جديد من التطبيق.".into(),
+        (T::NoMatch, lang) => no_match(lang).into(),
         (T::Expired, L::En) => "That code has expired. Please request a new code in the app.".into(),
         (T::Expired, L::Es) => "Ese código ha caducado. Solicita un código nuevo en la app.".into(),
         (T::Expired, L::Pt) => "Esse código expirou. Peça um novo código no app.".into(),
@@ -172,6 +176,19 @@ fn wrong(lang: Lang, left: u32) -> String {
     }
 }
 
+fn no_match(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "That code is not correct.",
+        Lang::Es => "Ese código no es correcto.",
+        Lang::Pt => "Esse código não está correto.",
+        Lang::De => "Dieser Code ist falsch.",
+        Lang::Fr => "Ce code est incorrect.",
+        Lang::Id => "Kode itu salah.",
+        Lang::Hi => "यह कोड सही नहीं है।",
+        Lang::Ar => "هذا الرمز غير صحيح.",
+    }
+}
+
 fn not_me(lang: Lang, revoked: bool) -> String {
     let (done, blocked) = match lang {
         Lang::En => {
@@ -217,6 +234,7 @@ mod tests {
             ChatText::Verified { service: "Acme" },
             ChatText::Wrong { attempts_left: 2 },
             ChatText::NoAttemptsLeft,
+            ChatText::NoMatch,
             ChatText::Expired,
             ChatText::AlreadyVerified,
             ChatText::Stopped,

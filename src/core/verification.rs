@@ -23,13 +23,18 @@ pub struct Choice {
 }
 
 /// Checks `code` against `candidates` (newest first). The first request the code is
-/// right for wins; when it is right for none, the attempt counts as a wrong code
-/// against the newest (the one the person most likely meant), so guessing across a
-/// number's live requests costs attempts like guessing one.
+/// right for wins. When it is right for none:
 ///
-/// `sender`: the number Meta authenticated as the message's sender. A code then counts
-/// only for that number's own requests: someone else's code sent from another phone
-/// proves nothing about this one.
+/// - typed into the API (`sender` is `None`), the attempt counts as a wrong code against
+///   the newest (the one the person most likely meant), so guessing across a number's
+///   live requests costs attempts like guessing one;
+/// - sent from WhatsApp by `sender`, the number Meta authenticated, it counts for
+///   nothing (`None`): the number's live requests may be strangers' inbound requests,
+///   and a message belongs only to the request whose code it carries. Only the number
+///   itself can send from it, so this opens no guessing to anyone else.
+///
+/// A code from `sender` counts only for that number's own requests: someone else's
+/// code sent from another phone proves nothing about this one.
 pub fn choose_request(
     candidates: &[CandidateRecord],
     sender: Option<&str>,
@@ -43,10 +48,11 @@ pub fn choose_request(
         sender.is_none_or(|sender| c.record.phone == sender)
             && code_matches(otp_secrets, &c.request_id, code, &c.record.code_hash)
     });
-    Some(match matched {
-        Some(index) => Choice { index, correct: true },
-        None => Choice { index: 0, correct: false },
-    })
+    match (matched, sender) {
+        (Some(index), _) => Some(Choice { index, correct: true }),
+        (None, None) => Some(Choice { index: 0, correct: false }),
+        (None, Some(_)) => None,
+    }
 }
 
 /// Whether a code sent from WhatsApp may verify a request of this mode: a reply to our
@@ -100,16 +106,23 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_code_counts_against_the_newest() {
+    fn a_wrong_typed_code_counts_against_the_newest() {
         let live = [candidate("new", "+1", "111111"), candidate("old", "+1", "222222")];
-        assert_eq!(choose_request(&live, Some("+1"), "333333", &[SECRET]), Some(Choice { index: 0, correct: false }));
-        assert_eq!(choose_request(&[], Some("+1"), "111111", &[SECRET]), None);
+        assert_eq!(choose_request(&live, None, "333333", &[SECRET]), Some(Choice { index: 0, correct: false }));
+        assert_eq!(choose_request(&[], None, "111111", &[SECRET]), None);
+    }
+
+    #[test]
+    fn a_whatsapp_code_matching_nothing_counts_for_nothing() {
+        let live = [candidate("stranger", "+1", "111111"), candidate("owner", "+1", "222222")];
+        assert_eq!(choose_request(&live, Some("+1"), "333333", &[SECRET]), None);
+        assert_eq!(choose_request(&live, Some("+1"), "222222", &[SECRET]), Some(Choice { index: 1, correct: true }));
     }
 
     #[test]
     fn a_code_counts_only_from_its_own_number() {
         let live = [candidate("a", "+2", "111111")];
-        assert_eq!(choose_request(&live, Some("+1"), "111111", &[SECRET]), Some(Choice { index: 0, correct: false }));
+        assert_eq!(choose_request(&live, Some("+1"), "111111", &[SECRET]), None);
         assert_eq!(choose_request(&live, None, "111111", &[SECRET]), Some(Choice { index: 0, correct: true }));
     }
 
@@ -118,7 +131,7 @@ mod tests {
         let live = [candidate("a", "+1", "111111")];
         let rotated = ["pppppppppppppppppppppppppppppppp", SECRET];
         assert_eq!(choose_request(&live, Some("+1"), "111111", &rotated).map(|c| c.correct), Some(true));
-        assert_eq!(choose_request(&live, Some("+1"), "111111", &rotated[..1]).map(|c| c.correct), Some(false));
+        assert_eq!(choose_request(&live, None, "111111", &rotated[..1]).map(|c| c.correct), Some(false));
     }
 
     #[test]

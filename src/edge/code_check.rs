@@ -47,6 +47,12 @@ pub struct Checked {
 }
 
 pub async fn check_code(env: &Env, config: &Config, check: CodeCheck<'_>) -> Result<Checked, ApiError> {
+    check_or_pass(env, config, check).await?.ok_or_else(|| ApiError::not_found("request"))
+}
+
+/// `None`: a code from an authenticated WhatsApp sender that is right for none of the
+/// candidates; it counts for nothing (see `choose_request`), so no guard is asked.
+pub async fn check_or_pass(env: &Env, config: &Config, check: CodeCheck<'_>) -> Result<Option<Checked>, ApiError> {
     let mut candidates = Vec::with_capacity(check.request_ids.len());
     for request_id in check.request_ids {
         let record = match codes::get(env, &request_id).await? {
@@ -56,8 +62,9 @@ pub async fn check_code(env: &Env, config: &Config, check: CodeCheck<'_>) -> Res
         };
         candidates.push(CandidateRecord { request_id, record });
     }
-    let choice = choose_request(&candidates, check.sender, check.code, &config.otp_secrets())
-        .ok_or_else(|| ApiError::not_found("request"))?;
+    let Some(choice) = choose_request(&candidates, check.sender, check.code, &config.otp_secrets()) else {
+        return Ok(None);
+    };
     let CandidateRecord { request_id, record } = candidates.swap_remove(choice.index);
     let number = check.number.map_or_else(|| record.phone.clone(), str::to_string);
     let attempt = Attempt {
@@ -69,5 +76,5 @@ pub async fn check_code(env: &Env, config: &Config, check: CodeCheck<'_>) -> Res
         policy: config.send_policy(),
     };
     let reply = call(env, &number, &attempt).await?;
-    Ok(Checked { request_id, number, record, reply })
+    Ok(Some(Checked { request_id, number, record, reply }))
 }

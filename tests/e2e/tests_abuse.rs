@@ -95,20 +95,53 @@ pub async fn verify_by_phone_reveals_nothing(env: Arc<Env>) {
     assert_eq!(answers[0].0, 400);
 }
 
-/// Inbound requests for someone else's number neither end the owner's live code nor
-/// use the number's send quota.
+/// Inbound requests belong to whoever holds their code: strangers' requests for the
+/// owner's number never cancel, expire or spend the owner's, and a code matching none
+/// of the live requests spends no attempt on any of them.
 pub async fn inbound_requests_cannot_push_out_the_owner(env: Arc<Env>) {
     let phone = random_phone();
-    let (id, code) = env.issue(&phone).await;
-    for i in 0..6 {
-        let url = format!("{}/v1/otp/request", env.main);
-        let resp =
-            env.post_from(&format!("203.0.113.{}", 50 + i), &url, &json!({ "phone": phone, "mode": "inbound" })).await;
+    let (out_id, code) = env.issue(&phone).await;
+    let url = format!("{}/v1/otp/request", env.main);
+    let inbound = |address: String| {
+        let url = url.clone();
+        let body = json!({ "phone": phone, "mode": "inbound" });
+        let env = env.clone();
+        async move { env.post_from(&address, &url, &body).await }
+    };
+    let owner = inbound("203.0.113.49".into()).await;
+    assert_eq!(owner.status, 202, "{}", owner.text);
+    let owner_id = owner.body["request_id"].as_str().unwrap().to_string();
+    let owner_code = owner.body["code"].as_str().unwrap().to_string();
+    let mut strangers = Vec::new();
+    for i in 0..8 {
+        let resp = inbound(format!("203.0.113.{}", 50 + i)).await;
         assert_eq!(resp.status, 202, "inbound request {i}: {}", resp.text);
+        strangers.push(resp.body["request_id"].as_str().unwrap().to_string());
     }
-    let status = env.status(&env.main, &id).await;
-    assert_eq!(status.body["status"], "pending", "the owner's code is still live: {}", status.text);
-    // Six inbound requests within the hour: the quota of five sends was not touched.
+    // Past the cap of ten live ones a new request is refused; none is pushed out.
+    assert_eq!(inbound("203.0.113.60".into()).await.status, 202);
+    let full = inbound("203.0.113.61".into()).await;
+    assert_eq!((full.status, full.body["error"]["reason"].as_str()), (429, Some("hourly_limit")), "{}", full.text);
+
+    // A code matching nothing: the chat says so, no request loses an attempt.
+    let sent = env.inbox(&phone).await.len();
+    let reply = env.reply(&phone, &format!("My verification code is {}", wrong(&owner_code))).await;
+    assert_eq!(reply["webhook_status"], 200);
+    let answer = env.wait_for_messages(&phone, sent + 1).await;
+    assert_eq!(answer[sent]["text"], "That code is not correct.", "no attempt count: none was spent");
+    for id in strangers.iter().chain([&owner_id, &out_id]) {
+        let status = env.status(&env.main, id).await;
+        assert_eq!(status.body["attempts_left"], 5, "{id}: {}", status.text);
+        assert!(!["superseded", "expired"].contains(&status.body["status"].as_str().unwrap()), "{}", status.text);
+    }
+
+    // The owner's own code, from the owner's WhatsApp, verifies the owner's request only.
+    env.reply(&phone, &format!("My verification code is {owner_code}")).await;
+    assert_eq!(env.status(&env.main, &owner_id).await.body["status"], "verified");
+    for id in &strangers {
+        assert_eq!(env.status(&env.main, id).await.body["status"], "pending", "{id}");
+    }
+    // The inbound requests used none of the number's send quota.
     let (_, code2) = env.issue_again(&phone).await;
     assert_ne!(code, code2);
 }
@@ -215,19 +248,21 @@ pub async fn a_hundred_failures_block_new_codes(env: Arc<Env>) {
 pub async fn replayed_and_stale_messages_count_once_or_never(env: Arc<Env>) {
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
-    let message_id = fresh_id();
-    let wrong_reply = incoming(&phone, &wrong(&code), &message_id);
-    for _ in 0..3 {
-        assert_eq!(env.raw_delivery(Value::String(wrong_reply.clone()), "valid").await["webhook_status"], 200);
-    }
-    assert_eq!(env.status(&env.main, &id).await.body["attempts_left"], 4, "counted once");
     // The right code, but sent an hour before this request began: it proves nothing now.
     let mut stale: Value = serde_json::from_str(&incoming(&phone, &code, &fresh_id())).unwrap();
     let hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
     stale["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = hour_ago.to_string().into();
     assert_eq!(env.raw_delivery(stale, "valid").await["webhook_status"], 200);
     let status = env.status(&env.main, &id).await;
-    assert_eq!((status.body["status"].as_str(), status.body["attempts_left"].as_u64()), (Some("pending"), Some(4)));
+    assert_eq!((status.body["status"].as_str(), status.body["attempts_left"].as_u64()), (Some("pending"), Some(5)));
+    // The right code now, delivered three times: it counts once, one confirmation.
+    let reply = incoming(&phone, &code, &fresh_id());
+    for _ in 0..3 {
+        assert_eq!(env.raw_delivery(Value::String(reply.clone()), "valid").await["webhook_status"], 200);
+    }
+    assert_eq!(env.status(&env.main, &id).await.body["status"], "verified");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.inbox(&phone).await.len(), 2, "one code, one confirmation");
 }
 
 /// The owner answers `NOT ME` to a confirmation: the verification is revoked and no

@@ -16,7 +16,7 @@ e2e_tests! {
     handshake_echoes_the_challenge_only_for_the_right_token,
     bad_signatures_are_refused_and_change_nothing,
     a_reply_with_the_code_verifies,
-    wrong_replies_use_attempts_until_locked,
+    wrong_replies_spend_nothing_and_typed_ones_lock,
     a_retried_delivery_is_processed_once,
     inbound_mode_verifies_only_from_the_right_number,
     stop_and_start_toggle_opt_out,
@@ -26,6 +26,7 @@ e2e_tests! {
     a_flood_of_concurrent_deliveries_loses_nothing.alone(),
     deliveries_for_another_business_number_change_nothing,
     a_record_not_yet_in_kv_asks_for_a_retry,
+    chat_texts_follow_the_language_the_code_went_out_in,
 }
 
 const INCOMING: &str = include_str!("../fixtures/incoming-text.json");
@@ -105,32 +106,61 @@ pub async fn a_reply_with_the_code_verifies(env: Arc<Env>) {
     assert!(!messages[1]["text"].as_str().unwrap().contains(&code));
 }
 
-pub async fn wrong_replies_use_attempts_until_locked(env: Arc<Env>) {
+/// A wrong code from the number's WhatsApp matches none of its requests: it spends no
+/// attempt (the number's live requests may be strangers' inbound ones) and the chat
+/// says so without a count. Typed wrong codes still spend the request's attempts.
+pub async fn wrong_replies_spend_nothing_and_typed_ones_lock(env: Arc<Env>) {
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
     env.reply(&phone, &wrong(&code)).await;
-    assert_eq!(status_of(&env, &id).await["attempts_left"], 4);
+    assert_eq!(status_of(&env, &id).await["attempts_left"], 5);
     let messages = env.wait_for_messages(&phone, 2).await;
-    assert!(messages[1]["text"].as_str().unwrap().contains("not correct"));
-    for _ in 0..4 {
-        assert_eq!(env.reply(&phone, &wrong(&code)).await["webhook_status"], 200);
+    assert_eq!(messages[1]["text"], "That code is not correct.");
+    for _ in 0..5 {
+        env.verify(&env.main, &id, &wrong(&code)).await;
     }
+    // Replies and typed codes share one budget: a locked request takes no reply.
     env.reply(&phone, &code).await;
     let status = status_of(&env, &id).await;
     assert_eq!((status["status"].as_str(), status["attempts_left"].as_u64()), (Some("locked"), Some(0)));
-    // Replies and typed codes share one budget.
     assert_eq!(env.verify(&env.main, &id, &code).await.code(), "too_many_attempts");
 }
 
 pub async fn a_retried_delivery_is_processed_once(env: Arc<Env>) {
     let phone = random_phone();
     let (id, code) = env.issue(&phone).await;
-    let body = Value::String(incoming(&phone, &wrong(&code), &fresh_id()));
+    let body = Value::String(incoming(&phone, &code, &fresh_id()));
     let answers = join_all((0..5).map(|_| env.raw_delivery(body.clone(), "valid"))).await;
     assert!(answers.iter().all(|a| a["webhook_status"] == 200), "{answers:?}");
-    assert_eq!(status_of(&env, &id).await["attempts_left"], 4);
+    assert_eq!(status_of(&env, &id).await["status"], "verified");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(env.inbox(&phone).await.len(), 2, "one code, one reply to the one wrong attempt");
+    assert_eq!(env.inbox(&phone).await.len(), 2, "one code, one confirmation of the one attempt");
+}
+
+/// The owner reads our chat texts in the language the code went out in: asked for in
+/// Hindi, which the stand-in has no approved translation for, the template goes out in
+/// English, and so do the confirmation and the answer to NOT ME. Inbound requests
+/// (no template) use the default template language.
+pub async fn chat_texts_follow_the_language_the_code_went_out_in(env: Arc<Env>) {
+    let phone = random_phone();
+    let resp = env.request(&env.main, json!({ "phone": phone, "locale": "hi" })).await;
+    assert_eq!(resp.status, 202, "{}", resp.text);
+    assert_eq!(resp.body["locale"], "en_US", "no Hindi translation: sent in the default language");
+    let code = env.latest_code(&phone).await;
+    env.reply(&phone, &code).await;
+    let confirmation = env.wait_for_messages(&phone, 2).await;
+    let text = confirmation[1]["text"].as_str().unwrap();
+    assert!(text.contains("Your number is verified") && text.contains("NOT ME"), "{text}");
+    env.reply(&phone, "NOT ME").await;
+    let ack = env.wait_for_messages(&phone, 3).await;
+    assert!(ack[2]["text"].as_str().unwrap().starts_with("Thank you"), "{}", ack[2]);
+
+    let phone = random_phone();
+    let resp = env.request(&env.main, json!({ "phone": phone, "locale": "hi", "mode": "inbound" })).await;
+    assert_eq!(resp.status, 202, "{}", resp.text);
+    env.reply(&phone, &format!("My verification code is {}", resp.body["code"].as_str().unwrap())).await;
+    let text = env.wait_for_messages(&phone, 1).await[0]["text"].as_str().unwrap().to_string();
+    assert!(text.contains("Your number is verified"), "{text}");
 }
 
 pub async fn inbound_mode_verifies_only_from_the_right_number(env: Arc<Env>) {

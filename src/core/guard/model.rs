@@ -2,7 +2,7 @@
 //! clock, checked against the invariants the service promises, with a small reference
 //! model of what must never happen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 
 use proptest::prelude::*;
@@ -77,6 +77,10 @@ struct Model {
     sends: Vec<(String, u64)>,
     opted_out: bool,
     last_delivery: HashMap<String, DeliveryStatus>,
+    /// Inbound requests with their expiry, and the requests a step acted on (an
+    /// attempt that counted, a failed send): the others must stay live until expiry.
+    inbound: Vec<(String, u64)>,
+    touched: HashSet<String>,
 }
 
 fn pick(model: &Model, i: usize) -> Option<String> {
@@ -153,8 +157,9 @@ fn run_reserve(
     };
     if let ReserveReply::Reserved(_) = execute(object, call, now).unwrap() {
         prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");
-        if mode == Mode::Outbound {
-            model.sends.push((id.clone(), now));
+        match mode {
+            Mode::Outbound => model.sends.push((id.clone(), now)),
+            Mode::Inbound => model.inbound.push((id.clone(), now + POLICY.ttl_s * 1000)),
         }
         model.ids.push(id);
     }
@@ -170,6 +175,7 @@ fn run_failed_send(object: &mut GuardObject, model: &mut Model, id: String, refu
     };
     let state_before = format!("{object:?}");
     execute(object, call, now).unwrap();
+    model.touched.insert(id.clone());
     if refund && state_before != format!("{object:?}") {
         // The guard gives back the send reserved for this request, if it still counts.
         if let Some(pos) = model.sends.iter().position(|(sid, _)| *sid == id) {
@@ -192,6 +198,9 @@ fn run_attempt(
 }
 
 fn record(model: &mut Model, id: &str, channel: Channel, outcome: AttemptOutcome) -> Result<(), TestCaseError> {
+    if matches!(outcome, AttemptOutcome::Verified { .. } | AttemptOutcome::Wrong { .. }) {
+        model.touched.insert(id.to_string());
+    }
     match outcome {
         AttemptOutcome::Verified { .. } => {
             let wins = model.successes.entry(id.to_string()).or_default();
@@ -239,6 +248,19 @@ fn check_invariants(
             }
         }
     }
+    // Nothing ends an inbound request but what is done to it or its expiry: no other
+    // request, inbound or outbound, cancels or pushes it out.
+    for (id, expires) in model.inbound.clone() {
+        let call = Status { number: NUMBER.into(), request_id: id.clone(), policy: POLICY };
+        let reply = execute(object, call, now).unwrap();
+        if let StatusReply::Found { view } = &reply {
+            prop_assert!(view.status != RequestStatus::Superseded, "inbound {id} superseded");
+        }
+        if now < expires && !model.touched.contains(&id) {
+            let live = matches!(&reply, StatusReply::Found { view } if view.live);
+            prop_assert!(live, "inbound {id} ended before its expiry: {reply:?}");
+        }
+    }
     // The stored form stays small and reads back as it was.
     object.take_changes();
     let text = save(object);
@@ -257,7 +279,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     /// One success per request, attempts never above the maximum on any channel, sends
-    /// within the cooldown and the windows, delivery never backwards, opt-out honoured,
+    /// within the cooldown and the windows, inbound requests live until their expiry, delivery never backwards, opt-out honoured,
     /// state bounded and faithfully stored: all checked after every step.
     #[test]
     fn the_guard_keeps_its_invariants(steps in prop::collection::vec(step(), 1..80)) {

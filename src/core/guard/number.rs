@@ -45,9 +45,10 @@ pub const CLOCK_SLACK_MS: u64 = 5_000;
 /// the number out again.
 pub const KEYWORD_MEMORY_MS: u64 = 7 * DAY_MS + HOUR_MS;
 const MAX_REQUESTS_KEPT: usize = 20;
-/// Inbound requests send nothing and do not supersede each other (so nobody can
-/// push out the owner's): at most this many live at once, oldest dropped first.
-const MAX_LIVE_INBOUND: usize = 5;
+/// Inbound requests send nothing and never end each other (so nobody can push out the
+/// owner's): at most this many live at once, further ones refused (429) until one
+/// expires. Half of `MAX_REQUESTS_KEPT`, so trimming never drops a live inbound one.
+const MAX_LIVE_INBOUND: usize = 10;
 const MAX_IDEMPOTENCY_KEPT: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

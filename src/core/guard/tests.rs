@@ -212,18 +212,55 @@ fn inbound_requests_neither_supersede_nor_use_the_send_quota() {
     let mut o = GuardObject::default();
     reserve(&mut o, "out", T0);
     accept(&mut o, "out", T0);
-    for i in 0..30 {
+    for i in 0..10 {
         assert!(is_reserved(&reserve_as(&mut o, &format!("in{i}"), Mode::Inbound, T0 + 1 + i)));
     }
+    // Past the cap a new inbound request is refused, never an older one dropped.
+    let refused = reserve_as(&mut o, "in10", Mode::Inbound, T0 + 100);
+    assert_eq!(limited(refused), (300, LimitReason::HourlyLimit), "until in0 expires");
     assert_eq!(status(&mut o, "out", T0 + 100).status, RequestStatus::Pending);
     assert!(matches!(attempt(&mut o, "out", true, T0 + 100), A::Verified { .. }));
     assert_eq!(number(&mut o).sends.len(), 1);
-    let live_inbound = number(&mut o)
-        .requests
-        .iter()
-        .filter(|r| r.mode == Mode::Inbound && r.outcome == number::Outcome::Live)
-        .count();
-    assert_eq!(live_inbound, 5, "live inbound requests are capped");
+    for i in 0..10 {
+        assert_eq!(status(&mut o, &format!("in{i}"), T0 + 100).status, RequestStatus::Pending, "in{i} still live");
+    }
+    // Once the first one expires, there is room again.
+    assert!(is_reserved(&reserve_as(&mut o, "in11", Mode::Inbound, T0 + 300_001)));
+}
+
+#[test]
+fn an_outbound_send_ends_older_outbound_codes_but_no_inbound_one() {
+    let mut o = GuardObject::default();
+    reserve_as(&mut o, "owner", Mode::Inbound, T0);
+    reserve(&mut o, "out", T0 + 1);
+    accept(&mut o, "out", T0 + 1);
+    assert_eq!(status(&mut o, "owner", T0 + 2).status, RequestStatus::Pending);
+    reserve(&mut o, "out2", T0 + 31_000);
+    accept(&mut o, "out2", T0 + 31_000);
+    assert_eq!(status(&mut o, "out", T0 + 31_001).status, RequestStatus::Superseded);
+    assert!(matches!(
+        attempt_via(&mut o, "owner", true, Channel::WhatsApp, Some(msg("m", T0 + 31_002)), T0 + 31_002),
+        A::Verified { via: VerifiedVia::Inbound, .. }
+    ));
+}
+
+#[test]
+fn the_chat_speaks_the_language_the_template_went_out_in() {
+    let mut o = GuardObject::default();
+    let call = |id: &str, mode, locale: &str| Reserve {
+        number: NUMBER.into(),
+        request_id: id.into(),
+        mode,
+        locale: Some(locale.into()),
+        policy: POLICY,
+        idempotency: None,
+    };
+    run(&mut o, call("a", Mode::Outbound, "hi"), T0);
+    // Meta had no Hindi translation: the 202 body names the fallback.
+    let result = SendResult::Accepted { message_id: None, response: json!({ "locale": "en_US" }) };
+    settle(&mut o, "a", result, T0);
+    assert_eq!(status(&mut o, "a", T0).locale.as_deref(), Some("en_US"));
+    assert_eq!(number(&mut o).latest_locale().as_deref(), Some("en_US"), "what NOT ME and STOP are answered in");
 }
 
 #[test]
@@ -285,6 +322,10 @@ fn a_webhook_message_counts_once_and_never_for_a_later_request() {
     assert_eq!(status(&mut o, "b", T0 + DAY_MS).attempts_left, 5);
     let candidates = run(&mut o, ChatCandidates { number: NUMBER.into(), message: msg("m1", T0 + 1_000) }, T0 + DAY_MS);
     assert!(candidates.candidates.is_empty(), "an old message is for no live request");
+    // The message that verified, delivered again: a duplicate (no chat answer), not "already verified".
+    let right = || Some(msg("m2", T0 + DAY_MS + 1));
+    assert!(matches!(attempt_via(&mut o, "b", true, Channel::WhatsApp, right(), T0 + DAY_MS + 1), A::Verified { .. }));
+    assert_eq!(attempt_via(&mut o, "b", true, Channel::WhatsApp, right(), T0 + DAY_MS + 2), A::Duplicate);
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         number: otp.phone.clone(),
         request_id: request_id.clone(),
         mode: otp.mode,
-        locale: otp.language.clone(),
+        locale: chat_locale(config, &otp),
         policy: config.send_policy(),
         idempotency: idempotency.clone(),
     };
@@ -140,6 +140,15 @@ impl Issue<'_> {
         log.step("send");
         pending.accept(ctx, message_id, r.expires_ms, body.clone()).await;
         Ok(Reply::Json(202, body))
+    }
+}
+
+/// The language the owner's chat texts use until the send settles it: an inbound
+/// request sends no template, so the service's default template language.
+fn chat_locale(config: &Config, otp: &OtpRequest) -> Option<String> {
+    match otp.mode {
+        Mode::Inbound => Some(config.meta.template_language.clone()),
+        Mode::Outbound => otp.language.clone(),
     }
 }
 

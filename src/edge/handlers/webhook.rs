@@ -4,13 +4,13 @@ use serde_json::json;
 use worker::{Context, Env, Request};
 
 use crate::core::api::WEBHOOK_BODY_LIMIT;
-use crate::core::chat::{answer_to_attempt, answer_to_keyword, chat_text};
+use crate::core::chat::{answer_to_attempt, answer_to_keyword, chat_text, ChatText};
 use crate::core::cloud_api::text_message;
 use crate::core::code::find_code_in_text;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::{
-    ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Word,
+    ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Status, StatusReply, Word,
 };
 use crate::core::guard::{Channel, DeliveryStatus, MessageRef};
 use crate::core::phone::mask_phone;
@@ -19,7 +19,7 @@ use crate::core::webhook::{
     handshake as check_handshake, keyword, parse_delivery, verify_signature, Content, WebhookEvent,
 };
 use crate::edge::clock::now_ms;
-use crate::edge::code_check::{check_code, Checked, CodeCheck, MissingRecord};
+use crate::edge::code_check::{check_code, check_or_pass, Checked, CodeCheck, MissingRecord};
 use crate::edge::guard_client::{call, link_object};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
@@ -203,8 +203,8 @@ async fn code_from_number(
     log: &mut RequestLog,
 ) -> Result<Option<ChatMessage>, ApiError> {
     let lookup = ChatCandidates { number: phone.to_string(), message: message.clone() };
-    let request_ids: Vec<String> = call(env, phone, &lookup)
-        .await?
+    let found = call(env, phone, &lookup).await?;
+    let request_ids: Vec<String> = found
         .candidates
         .into_iter()
         .filter(|c| whatsapp_channel_on(config.codes.verify_via, c.mode))
@@ -224,10 +224,14 @@ async fn code_from_number(
         message: Some(message.clone()),
         missing: MissingRecord::NotYetVisible,
     };
-    let checked = check_code(env, config, check).await?;
+    let Some(checked) = check_or_pass(env, config, check).await? else {
+        // It belongs to none of the number's live requests: no attempt spent anywhere.
+        log.note(format!("code from {} matches no live request", mask_phone(phone)));
+        return Ok(Some((phone.to_string(), chat_text(found.locale.as_deref(), &ChatText::NoMatch))));
+    };
     log.request_id(&checked.request_id);
     log.note(format!("code from {}: {:?}", mask_phone(phone), checked.reply.outcome));
-    Ok(chat_answer(&checked, config))
+    chat_answer(&checked, env, config).await
 }
 
 /// A code in a message without a phone number (a username): it counts only when it
@@ -259,11 +263,20 @@ async fn code_quoting(
     };
     let checked = check_code(env, config, check).await?;
     log.note(format!("code quoting our message: {:?}", checked.reply.outcome));
-    Ok(chat_answer(&checked, config))
+    chat_answer(&checked, env, config).await
 }
 
-/// The chat's answer to a checked code, in the language of the request it counted for.
-fn chat_answer(checked: &Checked, config: &Config) -> Option<ChatMessage> {
-    let text = answer_to_attempt(&checked.reply.outcome, &config.meta.service_name)?;
-    Some((checked.number.clone(), chat_text(checked.record.locale.as_deref(), &text)))
+/// The chat's answer to a checked code, in the language the request's code went out in:
+/// the guard's (settled with the language Meta took), not the one asked for.
+async fn chat_answer(checked: &Checked, env: &Env, config: &Config) -> Result<Option<ChatMessage>, ApiError> {
+    let Some(text) = answer_to_attempt(&checked.reply.outcome, &config.meta.service_name) else {
+        return Ok(None);
+    };
+    let status =
+        Status { number: checked.number.clone(), request_id: checked.request_id.clone(), policy: config.send_policy() };
+    let locale = match call(env, &checked.number, &status).await? {
+        StatusReply::Found { view } => view.locale,
+        StatusReply::Forgotten => checked.record.locale.clone(),
+    };
+    Ok(Some((checked.number.clone(), chat_text(locale.as_deref(), &text))))
 }

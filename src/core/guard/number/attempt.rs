@@ -83,6 +83,11 @@ impl RequestState {
         message: Option<&MessageRef>,
         now_ms: u64,
     ) -> Result<VerifiedVia, AttemptOutcome> {
+        // A redelivered message that already counted is answered by nothing, even once
+        // it verified the request (Meta may deliver it again while the first is applied).
+        if message.is_some_and(|m| self.counted_messages.iter().any(|id| id == &m.id)) {
+            return Err(AttemptOutcome::Duplicate);
+        }
         match self.outcome {
             Outcome::Verified { .. } => return Err(AttemptOutcome::AlreadyVerified),
             Outcome::Revoked { .. } => return Err(AttemptOutcome::Revoked),
@@ -91,13 +96,8 @@ impl RequestState {
             Outcome::Expired => return Err(AttemptOutcome::Expired),
             Outcome::Live => {}
         }
-        if let Some(message) = message {
-            if self.counted_messages.iter().any(|id| id == &message.id) {
-                return Err(AttemptOutcome::Duplicate);
-            }
-            if self.predates(message) {
-                return Err(AttemptOutcome::TooOld);
-            }
+        if message.is_some_and(|m| self.predates(m)) {
+            return Err(AttemptOutcome::TooOld);
         }
         let via = match (channel, self.mode) {
             (Channel::RequestId | Channel::Phone, Mode::Outbound) => VerifiedVia::Code,

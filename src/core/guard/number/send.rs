@@ -84,13 +84,8 @@ impl NumberState {
                 return Err(ReserveRefusal::Limited { retry_after_s: wait.div_ceil(1000), reason });
             }
             self.sends.push(now_ms);
-        } else {
-            let live_inbound: Vec<usize> = (0..self.requests.len())
-                .filter(|&i| self.requests[i].mode == Mode::Inbound && self.requests[i].is_live(now_ms))
-                .collect();
-            if live_inbound.len() >= MAX_LIVE_INBOUND {
-                self.requests[live_inbound[0]].outcome = Outcome::Superseded;
-            }
+        } else if let Some(refusal) = self.inbound_full(now_ms) {
+            return Err(refusal);
         }
         let expires_ms = now_ms + policy.ttl_s * 1000;
         self.requests.push(RequestState {
@@ -107,8 +102,15 @@ impl NumberState {
             counted_messages: Vec::new(),
         });
         if self.requests.len() > MAX_REQUESTS_KEPT {
-            // Finished requests go first; a live one only when all are live.
-            let index = self.requests.iter().position(|r| !r.is_live(now_ms)).unwrap_or(0);
+            // Finished requests go first, then a live outbound one (superseded by the
+            // newest anyway); a live inbound request is never dropped: it belongs to
+            // whoever holds its code. The inbound cap keeps room for this.
+            let index = self
+                .requests
+                .iter()
+                .position(|r| !r.is_live(now_ms))
+                .or_else(|| self.requests.iter().position(|r| r.mode == Mode::Outbound))
+                .unwrap_or(0);
             self.requests.remove(index);
         }
         self.changes.push(Change::Requested { request_id, mode });
@@ -117,6 +119,19 @@ impl NumberState {
             Mode::Inbound => 0,
         };
         Ok(ReserveOk { expires_ms, resend_after_s, attempts_left: policy.max_attempts })
+    }
+
+    /// Inbound requests send nothing and never push each other out (a stranger's must
+    /// not cancel the owner's): past the cap a new one is refused until the oldest
+    /// live one expires. Each address is bounded by its own allowance.
+    fn inbound_full(&self, now_ms: u64) -> Option<ReserveRefusal> {
+        let live = self.requests.iter().filter(|r| r.mode == Mode::Inbound && r.is_live(now_ms));
+        let (count, first_end) = live.fold((0, u64::MAX), |(n, end), r| (n + 1, end.min(r.expires_ms)));
+        (count >= MAX_LIVE_INBOUND).then(|| ReserveRefusal::Limited {
+            retry_after_s: first_end.saturating_sub(now_ms).div_ceil(1000).max(1),
+            // Within the hour by construction: the oldest live request ends within its TTL.
+            reason: LimitReason::HourlyLimit,
+        })
     }
 
     pub fn remember_key(&mut self, slot: String, fingerprint: String, request_id: String, expires_ms: u64) {
@@ -147,6 +162,11 @@ impl NumberState {
     fn send_accepted(&mut self, index: usize, message_id: Option<String>, response: Value, slot: Option<&str>) {
         let request = &mut self.requests[index];
         if request.mode == Mode::Outbound {
+            // The 202 body names the language the template went out in (after a
+            // fallback, not the one asked for): the chat speaks that language.
+            if let Some(sent) = response.get("locale").and_then(Value::as_str) {
+                request.locale = Some(sent.to_string());
+            }
             let created_ms = request.created_ms;
             match &mut request.delivery {
                 // A status webhook may have come first: keep it, add the id.
@@ -164,7 +184,8 @@ impl NumberState {
             let request_id = request.request_id.clone();
             // The new code is out: older live codes end now, not before (a failed
             // resend leaves the previous code valid).
-            for older in self.requests.iter_mut().filter(|r| r.created_ms <= created_ms) {
+            // Inbound requests are not ours to end: each stays valid until its expiry.
+            for older in self.requests.iter_mut().filter(|r| r.created_ms <= created_ms && r.mode == Mode::Outbound) {
                 if older.request_id != request_id && older.outcome == Outcome::Live {
                     older.outcome = Outcome::Superseded;
                 }
