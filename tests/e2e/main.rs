@@ -95,6 +95,8 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         tests_abuse::chat_replies_can_be_turned_off,
         tests_abuse::every_limit_names_its_reason,
         tests_abuse::a_replayed_stop_after_start_keeps_the_number_in,
+        tests_abuse::the_token_needs_the_client_secret,
+        tests_abuse::the_client_secret_never_leaves_the_202,
         tests_platform::a_message_without_a_number_never_sinks_its_delivery,
         tests_platform::a_username_reply_verifies_only_by_quoting_our_message,
         tests_platform::inbound_never_verifies_without_a_number,
