@@ -8,7 +8,7 @@ const COUNTRIES = { 1: "the US or Canada", 7: "Russia or Kazakhstan", 20: "Egypt
   33: "France", 34: "Spain", 39: "Italy", 44: "the United Kingdom", 49: "Germany", 52: "Mexico", 55: "Brazil", 61: "Australia",
   62: "Indonesia", 81: "Japan", 90: "Türkiye", 91: "India", 234: "Nigeria", 254: "Kenya", 351: "Portugal", 971: "the UAE" };
 
-let current = null; // { requestId, phone, mode }
+let current = null; // { requestId, clientSecret, phone, mode }
 let watcher = null; // AbortController of the running waitForVerification
 let countdown = null;
 
@@ -149,11 +149,13 @@ function finish(token) {
 }
 
 /** Waits for a reply in WhatsApp or an inbound message; the status then carries the token. */
-async function watch(requestId) {
+/** `clientSecret` (from the 202, kept in memory only) is what the status needs for the token. */
+async function watch(requestId, clientSecret) {
   watcher?.abort();
   const controller = (watcher = new AbortController());
   try {
-    const view = await waitForVerification(requestId, { signal: controller.signal, onStatus: showDelivery });
+    const options = { clientSecret, signal: controller.signal, onStatus: showDelivery };
+    const view = await waitForVerification(requestId, options);
     if (controller.signal.aborted) return;
     if (view.status === "verified") return finish(view.token);
     if (view.status === "failed") return deliveryFailed(view);
@@ -174,7 +176,7 @@ async function send(mode) {
   say(mode === "inbound" ? "Preparing your message…" : "Sending the code…");
   try {
     const res = await request(phone, { mode });
-    current = { requestId: res.requestId, phone, mode };
+    current = { requestId: res.requestId, clientSecret: res.clientSecret, phone, mode };
     $("next-steps").hidden = true;
     if (mode === "inbound") {
       $("inbound-to").textContent = phone;
@@ -195,7 +197,7 @@ async function send(mode) {
       startCountdown(res.resendAfter);
       $("code").focus();
     }
-    watch(res.requestId);
+    watch(res.requestId, res.clientSecret);
   } catch (err) {
     if (!(err instanceof OtpError)) throw err;
     const message = explain(err);

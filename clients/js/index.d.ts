@@ -27,6 +27,11 @@ export interface RequestOptions {
 
 export interface RequestResult {
   requestId: string;
+  /**
+   * Proves this caller made the request: `status()` needs it for the token. The client
+   * keeps it for `status()` and `waitForVerification()`; never log it or put it in a URL.
+   */
+  clientSecret: string;
   status: Status;
   expiresAt: string;
   expiresIn: number;
@@ -73,7 +78,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export interface WaitOptions extends CallOptions {
+export interface StatusOptions extends CallOptions {
+  /** The request's `clientSecret`; defaults to the one `request()` on this client returned. */
+  clientSecret?: string;
+}
+
+export interface WaitOptions extends StatusOptions {
   /** First polling interval in ms (default 1000); it grows to `maxInterval` while nothing changes. */
   interval?: number;
   /** Longest polling interval in ms (default 5000). */
@@ -115,7 +125,7 @@ export declare class OtpError extends Error {
 export interface Client {
   request(phone: string, options?: RequestOptions): Promise<RequestResult>;
   verify(target: string | { phone: string }, code: string, options?: CallOptions): Promise<VerifyResult>;
-  status(requestId: string, options?: CallOptions): Promise<StatusResult>;
+  status(requestId: string, options?: StatusOptions): Promise<StatusResult>;
   /** Resolves with the first final status; rejects with `signal.reason` when aborted. */
   waitForVerification(requestId: string, options?: WaitOptions): Promise<StatusResult>;
 }

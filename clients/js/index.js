@@ -73,6 +73,9 @@ function defaultBaseUrl() {
  */
 export function createClient({ baseUrl = defaultBaseUrl(), fetch: fetchImpl } = {}) {
   const root = String(baseUrl).replace(/\/+$/, "");
+  // Each request's client secret, kept from its 202: the request id alone is no
+  // secret (it appears in logs and URLs), so the token is only given with this.
+  const clientSecrets = new Map();
 
   async function call(method, path, body, { signal, headers = {} } = {}) {
     const doFetch = fetchImpl || globalThis.fetch;
@@ -106,7 +109,10 @@ export function createClient({ baseUrl = defaultBaseUrl(), fetch: fetchImpl } = 
     if (locale) body.locale = locale;
     if (turnstileToken) body.turnstile_token = turnstileToken;
     const headers = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {};
-    return call("POST", "/v1/otp/request", body, { signal, headers });
+    return call("POST", "/v1/otp/request", body, { signal, headers }).then((accepted) => {
+      if (accepted.clientSecret) clientSecrets.set(accepted.requestId, accepted.clientSecret);
+      return accepted;
+    });
   }
 
   /** Checks a typed code. `target` is a request id, or `{ phone }` for the number's live request. */
@@ -115,9 +121,12 @@ export function createClient({ baseUrl = defaultBaseUrl(), fetch: fetchImpl } = 
     return call("POST", "/v1/otp/verify", body, { signal });
   }
 
-  /** The request's status; carries `token` and `tokenExpiresAt` once it is verified. */
-  function status(requestId, { signal } = {}) {
-    return call("POST", "/v1/otp/status", { request_id: requestId }, { signal });
+  /**
+   * The request's status; carries `token` and `tokenExpiresAt` once it is verified.
+   * Sends the `clientSecret` given, or the one `request()` kept for this request id.
+   */
+  function status(requestId, { signal, clientSecret = clientSecrets.get(requestId) } = {}) {
+    return call("POST", "/v1/otp/status", { request_id: requestId, client_secret: clientSecret }, { signal });
   }
 
   /**
@@ -126,14 +135,17 @@ export function createClient({ baseUrl = defaultBaseUrl(), fetch: fetchImpl } = 
    * `interval` to `maxInterval`, starts again fast when the status changes, honours
    * `retryAfter` on 429/503 and rejects with `signal.reason` when aborted.
    */
-  async function waitForVerification(requestId, { signal, interval = 1000, maxInterval = 5000, onStatus } = {}) {
+  async function waitForVerification(
+    requestId,
+    { signal, clientSecret, interval = 1000, maxInterval = 5000, onStatus } = {},
+  ) {
     let delay = interval;
     let last = null;
     for (;;) {
       if (signal?.aborted) throw signal.reason;
       let current;
       try {
-        current = await status(requestId, { signal });
+        current = await status(requestId, clientSecret ? { signal, clientSecret } : { signal });
       } catch (err) {
         const transient = err instanceof OtpError && (err.status === 0 || err.status === 429 || err.status >= 500);
         if (!transient) throw err;

@@ -152,11 +152,11 @@ pub fn parse_idempotency_key(header: Option<&str>) -> Result<Option<String>, Api
     }
 }
 
-/// `POST /v1/otp/status {"request_id"}`.
-pub fn parse_status_request(content_type: Option<&str>, body: &[u8]) -> Result<String, ApiError> {
+/// `POST /v1/otp/status {"request_id","client_secret"}`: the id alone is in logs and URLs.
+pub fn parse_status_request(content_type: Option<&str>, body: &[u8]) -> Result<(String, String), ApiError> {
     let body = json_object(content_type, body)?;
     match required_string(&body, "request_id")? {
-        id if is_request_id(id) => Ok(id.to_string()),
+        id if is_request_id(id) => Ok((id.to_string(), required_string(&body, "client_secret")?.to_string())),
         _ => Err(ApiError::invalid_request("request_id", "`request_id` is not a request id.")),
     }
 }
@@ -449,6 +449,7 @@ mod tests {
             expires_ms: 5_000,
             mode: Mode::Outbound,
             locale: Some("es".into()),
+            client_secret_hash: None,
         };
         let forgotten = AttemptReply { outcome: A::NotFound, retry_after_s: 0 };
         assert_eq!(verify_error(&forgotten, &record, 5_000).code.as_str(), "expired");

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::Mac;
 
-use super::crypto::{hmac_sha256, HmacSha256};
+use super::crypto::{constant_time_eq, hmac_sha256, HmacSha256};
 
 /// The random source gave no bytes: nothing secret can be made without them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,41 @@ pub fn code_matches(secrets: &[&str], request_id: &str, code: &str, stored_hash:
     secrets
         .iter()
         .fold(false, |matched, secret| code_mac(secret, request_id, code).verify_slice(&expected).is_ok() | matched)
+}
+
+/// `cs_` + 32 base64url characters: 192 random bits. Only its holder, the caller
+/// of `POST /v1/otp/request`, can collect the token: the request id is in logs and URLs.
+pub fn generate_client_secret(rng: &mut impl RandomSource) -> Result<String, RandomUnavailable> {
+    let mut bytes = [0u8; 24];
+    rng.fill(&mut bytes)?;
+    Ok(format!("cs_{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+fn client_secret_mac(secret: &str, request_id: &str, client_secret: &str) -> [u8; 32] {
+    // A label of its own keeps this hash apart from a code's under the same key.
+    let mut mac = hmac_sha256(secret.as_bytes());
+    mac.update(b"client_secret:");
+    mac.update(request_id.as_bytes());
+    mac.update(b":");
+    mac.update(client_secret.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The only form in which a client secret is stored: HMAC-SHA256 keyed by `OTP_SECRET`.
+pub fn hash_client_secret(secret: &str, request_id: &str, client_secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(client_secret_mac(secret, request_id, client_secret))
+}
+
+/// Constant time, under every one of `secrets` (as `code_matches`). A record written
+/// before client secrets existed (`stored` is `None`) matches nothing: its token is
+/// refused rather than handed to whoever knows the request id.
+pub fn client_secret_matches(secrets: &[&str], request_id: &str, presented: &str, stored: Option<&str>) -> bool {
+    let Some(Ok(expected)) = stored.map(|s| URL_SAFE_NO_PAD.decode(s)) else {
+        return false;
+    };
+    secrets.iter().fold(false, |matched, secret| {
+        constant_time_eq(&client_secret_mac(secret, request_id, presented), &expected) | matched
+    })
 }
 
 /// A code typed into the API: digits, with the spaces or hyphens people paste.
@@ -218,6 +253,34 @@ pub mod tests {
         assert!(!code_matches(&both, "otp_a", "654321", &before));
         assert!(!code_matches(&["new-secret"], "otp_a", "123456", &before), "the old secret was dropped");
         assert!(!code_matches(&["new-secret", "third"], "otp_a", "123456", &before));
+    }
+
+    #[test]
+    fn client_secrets_are_random_hashed_and_checked_under_both_keys() {
+        let cs = generate_client_secret(&mut OsRandom).unwrap();
+        assert!(cs.starts_with("cs_") && cs.len() == 35);
+        assert_ne!(cs, generate_client_secret(&mut OsRandom).unwrap());
+        let stored = hash_client_secret("old", "otp_a", &cs);
+        assert!(!stored.contains(&cs[3..]));
+        assert!(client_secret_matches(&["new", "old"], "otp_a", &cs, Some(&stored)));
+        assert!(!client_secret_matches(&["new"], "otp_a", &cs, Some(&stored)));
+        assert!(!client_secret_matches(&["old"], "otp_b", &cs, Some(&stored)));
+        assert!(!client_secret_matches(&["old"], "otp_a", "cs_wrong", Some(&stored)));
+        // Records from before client secrets: no token for anyone.
+        assert!(!client_secret_matches(&["old"], "otp_a", &cs, None));
+        assert!(!client_secret_matches(&["old"], "otp_a", &cs, Some("!not base64")));
+        assert_ne!(stored, hash_code("old", "otp_a", &cs));
+    }
+
+    #[test]
+    fn a_failed_random_source_makes_no_client_secret() {
+        struct Broken;
+        impl RandomSource for Broken {
+            fn fill(&mut self, _: &mut [u8]) -> Result<(), RandomUnavailable> {
+                Err(RandomUnavailable("no entropy".into()))
+            }
+        }
+        assert!(generate_client_secret(&mut Broken).is_err());
     }
 
     #[test]

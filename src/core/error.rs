@@ -253,6 +253,12 @@ impl ApiError {
         Self::new(ErrorCode::Forbidden, "The verify token does not match.")
     }
 
+    /// `POST /v1/otp/status` with a `client_secret` that is not this request's (or a
+    /// request issued before client secrets existed): no token without it.
+    pub fn wrong_client_secret() -> Self {
+        Self::new(ErrorCode::Forbidden, "The client_secret does not match this request.")
+    }
+
     /// A channel the operator turned off with `VERIFY_VIA`.
     pub fn channel_off(which: &str) -> Self {
         Self::new(ErrorCode::Forbidden, format!("Verification by {which} is turned off on this service."))

@@ -15,6 +15,10 @@ pub struct CodeRecord {
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// `hash_client_secret(OTP_SECRET, request_id, client_secret)`. Absent in records
+    /// written before client secrets: those never hand out a token by status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_hash: Option<String>,
 }
 
 pub fn kv_key(request_id: &str) -> String {
@@ -47,9 +51,16 @@ mod tests {
             expires_ms: 2,
             mode: Mode::Outbound,
             locale: None,
+            client_secret_hash: Some(crate::core::code::hash_client_secret("k", "otp_x", "cs_abc")),
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("123456"));
+        assert!(!json.contains("123456") && !json.contains("cs_abc"));
         assert_eq!(serde_json::from_str::<CodeRecord>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn records_from_before_client_secrets_still_read() {
+        let old = r#"{"phone":"+1","code_hash":"h","created_ms":1,"expires_ms":2,"mode":"outbound"}"#;
+        assert_eq!(serde_json::from_str::<CodeRecord>(old).unwrap().client_secret_hash, None);
     }
 }

@@ -94,6 +94,7 @@ mod tests {
                 expires_ms: 2,
                 mode: Mode::Inbound,
                 locale: None,
+                client_secret_hash: None,
             },
         }
     }

@@ -1,6 +1,6 @@
 //! The running environment and the HTTP calls tests make against it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +23,20 @@ pub fn stop_all() {
         service.stop();
     }
     services.clear();
+}
+
+/// Every `client_secret` a 202 handed out, by request id: what a real client keeps
+/// to collect its token from `POST /v1/otp/status`.
+static CLIENT_SECRETS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// The client secret the 202 for `request_id` carried (empty if none was seen).
+pub fn client_secret_of(request_id: &str) -> String {
+    CLIENT_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).get(request_id).cloned().unwrap_or_default()
+}
+
+/// Every client secret seen so far (for the tests that look for leaks).
+pub fn client_secrets_seen() -> Vec<String> {
+    CLIENT_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
 }
 
 /// The template the `lifecycle` worker sends; the stand-in does not seed it.
@@ -152,7 +166,7 @@ impl Profile {
 
 /// The analytics worker's bindings: its queue (consumed by itself, short batches and
 /// retries), the dead-letter queue, and D1.
-const ANALYTICS_BINDINGS: &str = r#"
+pub const ANALYTICS_BINDINGS: &str = r#"
 [[queues.producers]]
 binding = "EVENTS"
 queue = "otp-events"
@@ -239,7 +253,10 @@ async fn read(method: Option<String>, response: reqwest::Response) -> Resp {
     let text = response.text().await.unwrap_or_default();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
     conformance::record(conformance::Exchange { method, url, status, content_type, body: text.clone() });
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if let (Some(id), Some(secret)) = (body["request_id"].as_str(), body["client_secret"].as_str()) {
+        CLIENT_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), secret.to_string());
+    }
     Resp { status, headers, body, text }
 }
 
@@ -362,9 +379,19 @@ impl Env {
         self.get(&format!("{base}/v1/otp/status/{request_id}")).await
     }
 
-    /// `POST /v1/otp/status`: the status with the token once verified.
+    /// `POST /v1/otp/status`: the status with the token once verified, with the
+    /// client secret the request's 202 handed out.
     pub async fn status_with_token(&self, base: &str, request_id: &str) -> Resp {
-        self.post(&format!("{base}/v1/otp/status"), &json!({ "request_id": request_id })).await
+        self.status_with_secret(base, request_id, Some(&client_secret_of(request_id))).await
+    }
+
+    /// `POST /v1/otp/status` with any client secret, or none.
+    pub async fn status_with_secret(&self, base: &str, request_id: &str, secret: Option<&str>) -> Resp {
+        let mut body = json!({ "request_id": request_id });
+        if let Some(secret) = secret {
+            body["client_secret"] = secret.into();
+        }
+        self.post(&format!("{base}/v1/otp/status"), &body).await
     }
 
     pub async fn inbox(&self, phone: &str) -> Vec<Value> {

@@ -7,8 +7,11 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp};
+use crate::client::{client_secret_of, digits, into_resp, random_phone, wrong, Env, Resp};
 use crate::tests_webhook::{fresh_id, incoming, sign};
+
+mod client_secret;
+pub use client_secret::*;
 
 e2e_tests! {
     guesses_by_phone_never_lock_the_owner,
@@ -25,6 +28,8 @@ e2e_tests! {
     chat_replies_can_be_turned_off,
     every_limit_names_its_reason,
     a_replayed_stop_after_start_keeps_the_number_in,
+    the_token_needs_the_client_secret,
+    the_client_secret_never_leaves_the_202,
 }
 
 fn verify_by_phone(
@@ -342,7 +347,7 @@ pub async fn chat_replies_can_be_turned_off(env: Arc<Env>) {
         env.http
             .post(format!("{}/v1/otp/status", env.strict))
             .header("CF-Connecting-IP", "203.0.113.202")
-            .json(&json!({ "request_id": id }))
+            .json(&json!({ "request_id": id, "client_secret": client_secret_of(&id) }))
             .send()
             .await
             .unwrap(),

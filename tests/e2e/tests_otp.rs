@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::client::{decode_token, digits, into_resp, random_phone, wrong, Env};
+use crate::client::{client_secrets_seen, decode_token, digits, into_resp, random_phone, wrong, Env};
 use crate::harness::{OTP_SECRET, TOKEN_SECRET};
 
 e2e_tests! {
@@ -326,7 +326,8 @@ pub async fn malformed_requests_get_contract_errors(env: Arc<Env>) {
         ("POST", "/v1/otp/verify", json_ct, format!(r#"{{"phone":"{}","code":"123456"}}"#, random_phone()), None, 400, "invalid_code"),
         ("POST", "/v1/otp/status", json_ct, r#"{"request_id":"nope"}"#.into(), None, 400, "invalid_request"),
         ("POST", "/v1/otp/status", json_ct, "{}".into(), None, 400, "invalid_request"),
-        ("POST", "/v1/otp/status", json_ct, format!(r#"{{"request_id":"{known}"}}"#), None, 404, "not_found"),
+        ("POST", "/v1/otp/status", json_ct, format!(r#"{{"request_id":"{known}"}}"#), None, 400, "invalid_request"),
+        ("POST", "/v1/otp/status", json_ct, format!(r#"{{"request_id":"{known}","client_secret":"cs_x"}}"#), None, 404, "not_found"),
         ("GET", "/v1/otp/status", None, "".into(), None, 405, "method_not_allowed"),
         ("POST", "/v1/otp/verify", json_ct, r#"{"phone":"bad","code":"123456"}"#.into(), None, 400, "invalid_phone"),
         ("POST", "/v1/otp/verify", json_ct, "{".into(), None, 400, "invalid_json"),
@@ -420,9 +421,10 @@ pub async fn kv_holds_one_hashed_record_per_code(env: Arc<Env>) {
     for record in &records {
         let mut fields: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort();
-        assert_eq!(fields, ["code_hash", "created_ms", "expires_ms", "mode", "phone"]);
+        assert_eq!(fields, ["client_secret_hash", "code_hash", "created_ms", "expires_ms", "mode", "phone"]);
         for value in record.as_object().unwrap().values() {
             assert!(value != first_code.as_str() && value != second_code.as_str(), "a code stored in clear: {record}");
+            assert!(!client_secrets_seen().iter().any(|s| value == s.as_str()), "a client secret in clear: {record}");
         }
         assert_eq!(record["code_hash"].as_str().unwrap().len(), 43, "base64url of a SHA-256 HMAC");
     }

@@ -123,9 +123,27 @@ test("status (POST /v1/otp/status) carries the token only once verified", async 
   assert.equal(after.status, "verified");
   assert.equal(after.verifiedVia, "code");
   assert.equal(after.token.split(".").length, 3);
-  const unknown = await rejects(otp.status("otp_AAAAAAAAAAAAAAAAAAAAAA"));
+  const unknown = await rejects(otp.status("otp_AAAAAAAAAAAAAAAAAAAAAA", { clientSecret: "cs_x" }));
   assert.equal(unknown.code, "not_found");
   assert.equal(unknown.status, 404);
+});
+
+test("the token needs the request's clientSecret, which request() keeps", async () => {
+  const number = phone();
+  const req = await otp.request(number);
+  assert.match(req.clientSecret, /^cs_[A-Za-z0-9_-]{22,}$/);
+  const { code } = await lastMessage(number);
+  await otp.verify(req.requestId, code);
+  // Another client knows only the request id (it is in logs and URLs): no token.
+  const stranger = createClient({ baseUrl: WORKER });
+  const missing = await rejects(stranger.status(req.requestId));
+  assert.equal(missing.code, "invalid_request");
+  assert.equal(missing.field, "client_secret");
+  const wrong = await rejects(stranger.status(req.requestId, { clientSecret: "cs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }));
+  assert.equal(wrong.code, "forbidden");
+  assert.equal(wrong.status, 403);
+  const given = await stranger.status(req.requestId, { clientSecret: req.clientSecret });
+  assert.equal(given.token.split(".").length, 3);
 });
 
 test("waitForVerification resolves with the token when the user replies in WhatsApp", async () => {

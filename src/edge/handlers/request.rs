@@ -9,7 +9,10 @@ use crate::core::api::{
     OtpRequest, API_BODY_LIMIT,
 };
 use crate::core::cloud_api::{otp_message, SendFailure};
-use crate::core::code::{generate_code, generate_request_id, hash_code, OsRandom, RandomUnavailable};
+use crate::core::code::{
+    generate_client_secret, generate_code, generate_request_id, hash_client_secret, hash_code, OsRandom,
+    RandomUnavailable,
+};
 use crate::core::config::{Config, MessageMode};
 use crate::core::error::ApiError;
 use crate::core::guard::address::Allowance;
@@ -44,6 +47,8 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
 
     let request_id = generate_request_id(&mut OsRandom).map_err(random_failure)?;
     log.request_id(&request_id);
+    // Made before the reservation, so its failure has nothing to settle. Never logged.
+    let client_secret = generate_client_secret(&mut OsRandom).map_err(random_failure)?;
     let idempotency = idempotency_key.map(|key| idempotency_scope(&key, &address, &otp));
     let reserve = Reserve {
         number: otp.phone.clone(),
@@ -73,7 +78,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         slot: idempotency.map(|i| i.slot),
         budget_spent: false,
     };
-    let issue = Issue { config, otp: &otp, request_id: &request_id, reservation, business_number };
+    let issue = Issue { config, otp: &otp, request_id: &request_id, client_secret, reservation, business_number };
     issue.run(ctx, pending, log).await
 }
 
@@ -82,6 +87,7 @@ struct Issue<'a> {
     config: &'a Config,
     otp: &'a OtpRequest,
     request_id: &'a str,
+    client_secret: String,
     reservation: ReserveOk,
     business_number: Option<String>,
 }
@@ -109,6 +115,11 @@ impl Issue<'_> {
             expires_ms: self.reservation.expires_ms,
             mode: otp.mode,
             locale: otp.language.clone(),
+            client_secret_hash: Some(hash_client_secret(
+                config.codes.otp_secret.expose(),
+                self.request_id,
+                &self.client_secret,
+            )),
         };
         if let Err(e) = codes::put(env, self.request_id, &record, config.codes.ttl_s).await {
             return Err(pending.fail(true, None, e).await);
@@ -116,6 +127,9 @@ impl Issue<'_> {
         log.step("kv");
         let r = self.reservation;
         let mut body = accepted_body(self.request_id, r.expires_ms, r.resend_after_s, r.attempts_left, now);
+        // Only here (and in the guard's stored copy for an idempotent replay, which no
+        // event or log line carries): whoever holds it may collect the token.
+        body["client_secret"] = self.client_secret.into();
         let message_id = match &self.business_number {
             Some(number) => {
                 body["wa_link"] = wa_link(number, &config.meta.service_name, &code).into();

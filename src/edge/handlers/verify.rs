@@ -6,12 +6,14 @@ use crate::core::api::{
     forgotten_view, parse_status_request, parse_verify_request, status_body, verified_body, verify_error, VerifyTarget,
     API_BODY_LIMIT,
 };
+use crate::core::code::client_secret_matches;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::address::Allowance;
 use crate::core::guard::number::AttemptOutcome;
 use crate::core::guard::protocol::{FindForPhone, FindForPhoneReply, Status, StatusReply};
 use crate::core::guard::{Channel, RequestView};
+use crate::core::record::CodeRecord;
 use crate::edge::clock::now_ms;
 use crate::edge::code_check::{check_code, CodeCheck, MissingRecord};
 use crate::edge::guard_client::call;
@@ -80,18 +82,19 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
 /// `GET /v1/otp/status/{id}`: never a token (URLs end up in logs).
 pub async fn status(request_id: &str, req: &Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
     log.request_id(request_id);
-    let (view, _) = find_status(request_id, req, env, config).await?;
+    let (view, _) = find_status(request_id, req, env, config, None).await?;
     Ok(Reply::Json(200, status_body(&view, None)))
 }
 
-/// `POST /v1/otp/status {"request_id"}`: the same, plus the token once verified.
+/// `POST /v1/otp/status {"request_id","client_secret"}`: the same, plus the token once
+/// verified. The request id alone is no secret: it is in logs, events and URLs.
 pub async fn status_with_token(req: &mut Request, env: &Env, config: &Config, log: &mut RequestLog) -> Handled {
     let body = read_body(req, API_BODY_LIMIT).await?;
-    let request_id = parse_status_request(header(req, "Content-Type").as_deref(), &body)?;
+    let (request_id, client_secret) = parse_status_request(header(req, "Content-Type").as_deref(), &body)?;
     log.request_id(&request_id);
-    let (view, phone) = find_status(&request_id, req, env, config).await?;
+    let (view, record) = find_status(&request_id, req, env, config, Some(&client_secret)).await?;
     let token = match view.verified {
-        Some((at, via)) => Some(tokens::issue(config, &phone, &request_id, at, via).await?),
+        Some((at, via)) => Some(tokens::issue(config, &record.phone, &request_id, at, via).await?),
         None => None,
     };
     Ok(Reply::Json(200, status_body(&view, token.as_ref())))
@@ -102,15 +105,23 @@ async fn find_status(
     req: &Request,
     env: &Env,
     config: &Config,
-) -> Result<(RequestView, String), ApiError> {
+    client_secret: Option<&str>,
+) -> Result<(RequestView, CodeRecord), ApiError> {
     let address = client_address(req)?;
+    // Charged first: guessing client secrets draws on the same allowance as codes.
     charge_address(env, &address, Allowance::Checks, config.limits.ip_max_checks_per_hour).await?;
     let record = codes::get(env, request_id).await?.ok_or_else(|| ApiError::not_found("request"))?;
+    if let Some(presented) = client_secret {
+        let stored = record.client_secret_hash.as_deref();
+        if !client_secret_matches(&config.otp_secrets(), request_id, presented, stored) {
+            return Err(ApiError::wrong_client_secret());
+        }
+    }
     let command =
         Status { number: record.phone.clone(), request_id: request_id.to_string(), policy: config.send_policy() };
     let view = match call(env, &record.phone, &command).await? {
         StatusReply::Found { view } => view,
         StatusReply::Forgotten => forgotten_view(request_id, &record, now_ms()),
     };
-    Ok((view, record.phone))
+    Ok((view, record))
 }
