@@ -25,6 +25,11 @@ pub fn stop_all() {
     services.clear();
 }
 
+/// The process group of every service started for the run.
+pub fn service_groups() -> Vec<u32> {
+    SERVICES.lock().unwrap_or_else(|e| e.into_inner()).iter().map(Service::group).collect()
+}
+
 /// The template the `lifecycle` worker sends; the stand-in does not seed it.
 pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
 
