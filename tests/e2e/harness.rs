@@ -49,6 +49,13 @@ impl Service {
     /// of the group is left, so its ports and its persisted state are free again for
     /// whatever starts next (the same worker on the same state, say).
     pub fn stop(&mut self) {
+        // Once wrangler is reaped and its group empty, the number is free: PIDs wrap
+        // here (pid_max 32768, builds beside), and a signal to it could reach a
+        // stranger's group. Stopping twice is a no-op for the same reason.
+        if matches!(self.child.try_wait(), Ok(Some(_))) && !group_alive(self.group()) {
+            record_group(self.child.id(), false);
+            return;
+        }
         let group = format!("-{}", self.group());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
