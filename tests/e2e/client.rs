@@ -39,6 +39,11 @@ pub fn client_secrets_seen() -> Vec<String> {
     CLIENT_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
 }
 
+/// The process group of every service started for the run.
+pub fn service_groups() -> Vec<u32> {
+    SERVICES.lock().unwrap_or_else(|e| e.into_inner()).iter().map(Service::group).collect()
+}
+
 /// The template the `lifecycle` worker sends; the stand-in does not seed it.
 pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
 
