@@ -25,7 +25,9 @@ e2e_tests! {
     oversized_and_unparseable_deliveries,
     a_flood_of_concurrent_deliveries_loses_nothing.alone(),
     deliveries_for_another_business_number_change_nothing,
-    a_record_not_yet_in_kv_asks_for_a_retry,
+    // It deletes a row from KV's SQLite file from outside workerd: a write beside it
+    // can meet the file locked and get KV's 500 (seen in a clean-clone run).
+    a_record_not_yet_in_kv_asks_for_a_retry.alone(),
     chat_texts_follow_the_language_the_code_went_out_in,
 }
 
