@@ -28,9 +28,12 @@ if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $NF}')" !=
   cargo install --quiet wasm-bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS" >&2
 fi
 
-if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+# By content, not mtime: a fresh checkout's lock file is always newer than an install.
+LOCK_SUM="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$(cat "$ROOT/node_modules/.installed-lock-sha256" 2>/dev/null)" != "$LOCK_SUM" ]; then
   step "installing node tools (npm ci)"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  echo "$LOCK_SUM" >"$ROOT/node_modules/.installed-lock-sha256"
 fi
 
 # Python test tools, in their own venv: schemathesis (the worker against its OpenAPI
