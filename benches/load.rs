@@ -14,6 +14,8 @@
 //! worker, `BENCH_CONNECTIONS` (default 16) concurrent connections, `BENCH_ONLY=healthz`
 //! for the fixed cost per request alone.
 
+#[path = "delivery/mod.rs"]
+mod delivery;
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
@@ -455,6 +457,14 @@ fn main() {
             standin.service.stop();
             return;
         }
+        if std::env::var("BENCH_ONLY").is_ok_and(|o| o == "delivery") {
+            let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
+            let mut worker = start("worker", &http, || (w.url, w.service, w.debug_log, w.inspector_port)).await;
+            large_deliveries(&http, &worker.url, &standin.url, repeats).await;
+            worker.service.stop();
+            standin.service.stop();
+            return;
+        }
         // One after the other, so each start-up is measured alone.
         let mut worker = start("worker", &http, || {
             let w = Worker::start(&dir, "bench", port, &standin.url, &vars, &[]);
@@ -608,11 +618,50 @@ fn main() {
         for routes in &results {
             routes.print();
         }
+        if !only_health {
+            large_deliveries(&http, &worker.url, &standin.url, repeats).await;
+        }
         worker.service.stop();
         floor.service.stop();
         floor_rs.service.stop();
         standin.service.stop();
     });
+}
+
+/// `repeats` large deliveries, each for requests made just before it; prints the
+/// answer times.
+async fn large_deliveries(http: &reqwest::Client, worker: &str, standin: &str, repeats: usize) {
+    let mut runs = Vec::new();
+    for rep in 0..repeats {
+        let mut made = Vec::new();
+        for i in 0..delivery::REQUESTS_NEEDED {
+            if let (true, Some(pair)) = code_request(http, &format!("{worker}/v1/otp/request"), 7_000 + i).await {
+                made.push(pair);
+            }
+        }
+        let codes = inbox_codes(http, standin).await;
+        let pairs: Vec<(String, String, String)> =
+            made.into_iter().filter_map(|(phone, id)| Some((phone.clone(), id, codes.get(&phone)?.clone()))).collect();
+        let run = delivery::run(http, worker, &pairs, 8_000_000 + rep as u64 * 1_000).await;
+        eprintln!("[bench] large delivery {}/{repeats}: {} in {:.2} s", rep + 1, run.status, run.answer.as_secs_f64());
+        runs.push(run);
+    }
+    let mut times: Vec<f64> = runs.iter().map(|r| r.answer.as_secs_f64()).collect();
+    times.sort_by(f64::total_cmp);
+    let first = &runs[0];
+    println!(
+        "\nPOST /webhook, one signed delivery of {} bytes ({} code messages, half of them the right code for a \
+         live request): answered in {:.2} s median ({:.2}–{:.2}) over {} runs; statuses {:?}; verified {} of {}",
+        first.bytes,
+        first.messages,
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1],
+        runs.len(),
+        runs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        runs.iter().map(|r| r.verified).sum::<usize>(),
+        runs.iter().map(|r| r.expected).sum::<usize>(),
+    );
 }
 
 /// The newest code the stand-in's inbox holds for each recipient.

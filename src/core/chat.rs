@@ -75,12 +75,14 @@ pub fn answer_to_attempt<'a>(outcome: &AttemptOutcome, service: &'a str) -> Opti
 /// request; `None` for a keyword already applied (Meta delivers messages more than once).
 pub fn answer_to_keyword(word: Word, reply: &KeywordReply) -> Option<String> {
     match reply {
-        KeywordReply::Duplicate => None,
+        KeywordReply::Duplicate
+        | KeywordReply::Opted { acknowledge: false, .. }
+        | KeywordReply::NotMe { acknowledge: false, .. } => None,
         KeywordReply::Opted { locale, .. } => {
             let text = if word == Word::Stop { ChatText::Stopped } else { ChatText::Started };
             Some(chat_text(locale.as_deref(), &text))
         }
-        KeywordReply::NotMe { revoked, locale } => {
+        KeywordReply::NotMe { revoked, locale, .. } => {
             Some(chat_text(locale.as_deref(), &ChatText::NotMe { revoked: revoked.is_some() }))
         }
     }
@@ -300,11 +302,16 @@ mod tests {
 
     #[test]
     fn keywords_are_answered_in_the_last_requests_language() {
-        let stopped = KeywordReply::Opted { changed: true, locale: Some("es".into()) };
+        let stopped = KeywordReply::Opted { changed: true, locale: Some("es".into()), acknowledge: true };
         assert_eq!(answer_to_keyword(Word::Stop, &stopped), Some(chat_text(Some("es"), &ChatText::Stopped)));
         assert_eq!(answer_to_keyword(Word::Start, &stopped), Some(chat_text(Some("es"), &ChatText::Started)));
-        let not_me = KeywordReply::NotMe { revoked: Some("otp_x".into()), locale: None };
+        let not_me = KeywordReply::NotMe { revoked: Some("otp_x".into()), locale: None, acknowledge: true };
         assert_eq!(answer_to_keyword(Word::NotMe, &not_me), Some(chat_text(None, &ChatText::NotMe { revoked: true })));
         assert_eq!(answer_to_keyword(Word::Stop, &KeywordReply::Duplicate), None);
+        // Applied, but the chat already acknowledged a keyword this minute.
+        let quiet = KeywordReply::Opted { changed: true, locale: None, acknowledge: false };
+        assert_eq!(answer_to_keyword(Word::Stop, &quiet), None);
+        let quiet = KeywordReply::NotMe { revoked: None, locale: None, acknowledge: false };
+        assert_eq!(answer_to_keyword(Word::NotMe, &quiet), None);
     }
 }

@@ -20,3 +20,4 @@ pub mod time;
 pub mod token;
 pub mod verification;
 pub mod webhook;
+pub mod webhook_lanes;

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use serde_json::json;
-use worker::{Context, Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::{Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
 
 use crate::core::events::{event_id, events_from_changes, Event};
 use crate::core::guard::Change;
@@ -28,19 +28,17 @@ fn new_event_id() -> String {
     event_id(random)
 }
 
-/// The hook the `PhoneGuard` object calls with the changes one command made to
-/// `number`'s state. Returns at once; the queue send runs in the background (a
-/// Durable Object stays alive while it has work in flight).
-/// From the request path: the queue send is kept alive past the response.
-pub fn publish_during(ctx: &Context, env: &Env, number: &str, changes: Vec<Change>) {
+/// Awaited, where the caller already runs in the background (or once a day).
+pub async fn publish_now(env: &Env, number: &str, changes: Vec<Change>) {
     let Ok(queue) = env.queue(QUEUE_BINDING) else {
         return;
     };
-    let events = events_from_changes(number, &changes, now_ms(), new_event_id);
-    ctx.wait_until(send(queue, events));
+    send(queue, events_from_changes(number, &changes, now_ms(), new_event_id)).await;
 }
 
-/// From the Durable Object, where the object outlives the command that changed it.
+/// The hook the `PhoneGuard` object calls with the changes one command made to
+/// `number`'s state. Returns at once; the queue send runs in the background (the
+/// object outlives the command that changed it).
 pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
     let masked = (!number.is_empty()).then(|| mask_phone(number));
     for change in changes.iter().filter(|c| matches!(c, Change::BudgetWarning { .. } | Change::Revoked { .. })) {

@@ -53,6 +53,15 @@ impl RequestLog {
         self.detail.push(detail.into());
     }
 
+    /// Takes in what a part of the request noted on its own log (a lane of a webhook
+    /// delivery): its notes, and its request id when this log has none yet.
+    pub fn absorb(&mut self, part: RequestLog) {
+        self.detail.extend(part.detail);
+        if self.request_id.is_none() {
+            self.request_id = part.request_id;
+        }
+    }
+
     pub fn emit(&self, method: &str, status: u16) {
         let elapsed_ms = crate::edge::clock::now_ms().saturating_sub(self.started_ms);
         let mut line = json!({

@@ -2,6 +2,7 @@
 //! outbound fetch) and the pure core. No policy lives here.
 
 mod analytics;
+mod budget;
 mod clock;
 mod code_check;
 mod codes;

@@ -197,9 +197,11 @@ pub async fn stop_and_start_toggle_opt_out(env: Arc<Env>) {
     assert!(confirmation[0]["text"].as_str().unwrap().contains("START"));
     let refused = env.request_code(&phone).await;
     assert_eq!((refused.status, refused.code()), (403, "opted_out"));
-    env.reply(&phone, "START").await;
-    env.wait_for_messages(&phone, 2).await;
+    // Applied at once; not acknowledged, a minute not being up since the STOP's.
+    assert_eq!(env.reply(&phone, "START").await["webhook_status"], 200);
     assert_eq!(env.request_code(&phone).await.status, 202);
+    let messages = env.wait_for_messages(&phone, 2).await;
+    assert_eq!(messages[1]["type"], "template", "{messages:?}");
 }
 
 pub async fn delivery_status_never_moves_backwards(env: Arc<Env>) {

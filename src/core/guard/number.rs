@@ -44,6 +44,9 @@ pub const CLOCK_SLACK_MS: u64 = 5_000;
 /// sooner (say once a START leaves nothing else stored) would let a replayed STOP opt
 /// the number out again.
 pub const KEYWORD_MEMORY_MS: u64 = 7 * DAY_MS + HOUR_MS;
+/// Keywords are acknowledged in the chat at most once per number in this long: every
+/// acknowledgement is a message we pay for, and a flood of STOPs must not become one.
+pub const KEYWORD_ACK_INTERVAL_MS: u64 = 60_000;
 const MAX_REQUESTS_KEPT: usize = 20;
 /// Inbound requests send nothing and never end each other (so nobody can push out the
 /// owner's): at most this many live at once, further ones refused (429) until one
@@ -97,6 +100,9 @@ pub struct NumberState {
     pub consecutive_failures: u32,
     #[serde(default)]
     pub blocked: Option<Block>,
+    /// When the chat last acknowledged a keyword (see `KEYWORD_ACK_INTERVAL_MS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_acked_ms: Option<u64>,
     /// What the last command changed; taken by the Durable Object, never stored.
     #[serde(skip)]
     pub changes: Vec<Change>,
@@ -141,6 +147,9 @@ impl NumberState {
         self.requests.retain(|r| r.expires_ms + RETENTION_MS > now_ms);
         if self.blocked.is_some_and(|b| b.until_ms <= now_ms) {
             self.blocked = None;
+        }
+        if self.keyword_acked_ms.is_some_and(|t| t + KEYWORD_ACK_INTERVAL_MS <= now_ms) {
+            self.keyword_acked_ms = None;
         }
         if self.last_keyword.as_ref().is_some_and(|k| k.sent_ms + KEYWORD_MEMORY_MS <= now_ms) {
             // Meta no longer redelivers anything older than it.

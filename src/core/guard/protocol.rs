@@ -292,10 +292,11 @@ pub struct Keyword {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeywordReply {
-    /// STOP/START applied (`changed`: the opt-out flag flipped).
-    Opted { changed: bool, locale: Option<String> },
+    /// STOP/START applied (`changed`: the opt-out flag flipped). `acknowledge`: the
+    /// chat may say so (at most once a minute per number).
+    Opted { changed: bool, locale: Option<String>, acknowledge: bool },
     /// NOT ME applied: new codes blocked; `revoked` names the verification undone.
-    NotMe { revoked: Option<String>, locale: Option<String> },
+    NotMe { revoked: Option<String>, locale: Option<String>, acknowledge: bool },
     /// Already applied, or older than the last keyword.
     Duplicate,
 }
@@ -308,11 +309,13 @@ impl GuardCall for Keyword {
         let locale = state.latest_locale();
         Ok(match self.word {
             Word::Stop | Word::Start => match state.opt(self.word == Word::Stop, &self.message) {
-                Some(changed) => KeywordReply::Opted { changed, locale },
+                Some(changed) => KeywordReply::Opted { changed, locale, acknowledge: state.may_acknowledge(now_ms) },
                 None => KeywordReply::Duplicate,
             },
             Word::NotMe => match state.not_me(&self.message, now_ms) {
-                NotMeOutcome::Blocked { revoked } => KeywordReply::NotMe { revoked, locale },
+                NotMeOutcome::Blocked { revoked } => {
+                    KeywordReply::NotMe { revoked, locale, acknowledge: state.may_acknowledge(now_ms) }
+                }
                 NotMeOutcome::Duplicate => KeywordReply::Duplicate,
             },
         })

@@ -350,13 +350,16 @@ fn stop_start_and_their_retries() {
     let mut o = GuardObject::default();
     let keyword =
         |o: &mut GuardObject, word, m: MessageRef| run(o, Keyword { number: NUMBER.into(), word, message: m }, T0);
-    assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Opted { changed: true, locale: None });
+    assert_eq!(
+        keyword(&mut o, Word::Stop, msg("m1", T0)),
+        KeywordReply::Opted { changed: true, locale: None, acknowledge: true }
+    );
     assert_eq!(reserve(&mut o, "a", T0), ReserveReply::OptedOut);
     assert!(is_reserved(&reserve_as(&mut o, "i", Mode::Inbound, T0)), "inbound sends nothing: still allowed");
     assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Duplicate);
     assert_eq!(
         keyword(&mut o, Word::Start, msg("m2", T0 + 1_000)),
-        KeywordReply::Opted { changed: true, locale: None }
+        KeywordReply::Opted { changed: true, locale: None, acknowledge: false }
     );
     // The first STOP, delivered again, is older than the START: ignored.
     assert_eq!(keyword(&mut o, Word::Stop, msg("m1", T0)), KeywordReply::Duplicate);
@@ -392,6 +395,31 @@ fn a_stop_replayed_after_start_stays_ignored_for_metas_redelivery_window() {
     assert!(o.is_empty());
 }
 
+/// Each acknowledgement is a message we pay for: a flood of keywords gets one a minute.
+#[test]
+fn keywords_are_acknowledged_at_most_once_a_minute() {
+    let mut o = GuardObject::default();
+    let mut acknowledged = Vec::new();
+    for i in 0..100u64 {
+        let now = T0 + i * 1_000;
+        let word = if i % 2 == 0 { Word::Stop } else { Word::Start };
+        let message = msg(&format!("m{i}"), now);
+        match run(&mut o, Keyword { number: NUMBER.into(), word, message }, now) {
+            KeywordReply::Opted { changed: true, acknowledge, .. } => acknowledged.push(acknowledge),
+            other => panic!("keyword {i} not applied: {other:?}"),
+        }
+    }
+    // Every keyword applied (100 s of them), two acknowledged: at 0 s and at 60 s.
+    assert_eq!(acknowledged.iter().filter(|a| **a).count(), 2);
+    assert!(acknowledged[0] && acknowledged[60]);
+    assert!(!number(&mut o).opted_out, "the last one, a START, counts");
+    // The stamp survives storage and ages out.
+    let mut o = load(&save(&o)).unwrap();
+    assert_eq!(number(&mut o).keyword_acked_ms, Some(T0 + 60_000));
+    o.prune(T0 + 120_000);
+    assert_eq!(number(&mut o).keyword_acked_ms, None);
+}
+
 #[test]
 fn not_me_revokes_the_verification_and_blocks_new_codes() {
     let mut o = GuardObject::default();
@@ -400,7 +428,7 @@ fn not_me_revokes_the_verification_and_blocks_new_codes() {
     attempt_via(&mut o, "a", true, Channel::WhatsApp, Some(msg("m1", T0 + 5_000)), T0 + 5_000);
     let reply =
         run(&mut o, Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000) }, T0 + 9_000);
-    assert_eq!(reply, KeywordReply::NotMe { revoked: Some("a".into()), locale: None });
+    assert_eq!(reply, KeywordReply::NotMe { revoked: Some("a".into()), locale: None, acknowledge: true });
     assert_eq!(status(&mut o, "a", T0 + 9_000).status, RequestStatus::Revoked);
     assert_eq!(attempt(&mut o, "a", true, T0 + 9_000), A::Revoked);
     assert_eq!(limited(reserve(&mut o, "b", T0 + 60_000)).1, LimitReason::NotMe);

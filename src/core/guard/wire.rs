@@ -11,7 +11,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub const WIRE_VERSION: &str = "w2";
+pub const WIRE_VERSION: &str = "w3";
 pub const WIRE_CONTENT_TYPE: &str = "application/x-postcard";
 
 /// A command or reply that could not be written or read in the wire format.
@@ -296,8 +296,16 @@ mod tests {
         for word in [Word::Stop, Word::Start, Word::NotMe] {
             check(out, "keyword", Keyword { number: "+1".into(), word, message: message() });
         }
-        check(out, "keyword reply opted", KeywordReply::Opted { changed: true, locale: Some("en".into()) });
-        check(out, "keyword reply not me", KeywordReply::NotMe { revoked: Some("otp_1".into()), locale: None });
+        check(
+            out,
+            "keyword reply opted",
+            KeywordReply::Opted { changed: true, locale: Some("en".into()), acknowledge: true },
+        );
+        check(
+            out,
+            "keyword reply not me",
+            KeywordReply::NotMe { revoked: Some("otp_1".into()), locale: None, acknowledge: false },
+        );
         check(out, "keyword reply duplicate", KeywordReply::Duplicate);
     }
 

@@ -16,19 +16,18 @@ use crate::core::code::{
 use crate::core::config::{Config, MessageMode};
 use crate::core::error::ApiError;
 use crate::core::guard::address::Allowance;
-use crate::core::guard::budget::BudgetOutcome;
 use crate::core::guard::number::{ReserveOk, SendResult};
-use crate::core::guard::protocol::{LinkMessage, RefundBudget, Reserve, ReserveReply, Settle, SpendBudget};
-use crate::core::guard::{Change, LinkState, Mode, RETENTION_MS};
+use crate::core::guard::protocol::{LinkMessage, Reserve, ReserveReply, Settle};
+use crate::core::guard::{LinkState, Mode, RETENTION_MS};
 use crate::core::phone::mask_phone;
 use crate::core::record::CodeRecord;
 use crate::core::verification::inbound_business_number;
 use crate::edge::clock::now_ms;
-use crate::edge::guard_client::{budget_object, call, link_object};
+use crate::edge::guard_client::{call, link_object};
 use crate::edge::handlers::caller::{charge_address, client_address};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, events, outbound, tokens};
+use crate::edge::{budget, codes, outbound, tokens};
 
 fn random_failure(e: RandomUnavailable) -> ApiError {
     worker::console_error!("{}", serde_json::json!({ "random": "failed", "error": e.to_string() }));
@@ -97,7 +96,7 @@ impl Issue<'_> {
         let (config, otp, env) = (self.config, self.otp, pending.env);
         if otp.mode == Mode::Outbound {
             if let Some(max) = config.limits.max_sends_per_day_global {
-                match spend_budget(ctx, env, &otp.phone, max).await {
+                match budget::spend(env, &otp.phone, max).await {
                     Ok(()) => pending.budget_spent = true,
                     Err(e) => return Err(pending.fail(true, None, e).await),
                 }
@@ -190,19 +189,6 @@ async fn send_code(
     }
 }
 
-async fn spend_budget(ctx: &Context, env: &Env, phone: &str, max: u32) -> Result<(), ApiError> {
-    match call(env, &budget_object(now_ms()), &SpendBudget { max }).await? {
-        BudgetOutcome::Allowed { sends, warn } => {
-            if warn {
-                worker::console_warn!("{}", serde_json::json!({ "budget_warning": { "sends": sends, "max": max } }));
-                events::publish_during(ctx, env, phone, vec![Change::BudgetWarning { sends, max }]);
-            }
-            Ok(())
-        }
-        BudgetOutcome::Exhausted { retry_after_s } => Err(ApiError::daily_budget_exhausted(retry_after_s)),
-    }
-}
-
 /// Turnstile (when configured) and the per-address limit, before any send is reserved.
 async fn guard_against_abuse(
     config: &Config,
@@ -250,9 +236,7 @@ impl Pending<'_> {
             worker::console_error!("releasing a failed send failed: {}", e.code);
         }
         if refund && self.budget_spent {
-            if let Err(e) = call(self.env, &budget_object(now_ms()), &RefundBudget {}).await {
-                worker::console_error!("refunding the day's budget failed: {}", e.code);
-            }
+            budget::refund(self.env).await;
         }
         error
     }

@@ -1,5 +1,6 @@
 //! `GET /webhook` (Meta's handshake) and `POST /webhook` (signed deliveries).
 
+use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 use worker::{Context, Env, Request};
 
@@ -18,12 +19,13 @@ use crate::core::verification::whatsapp_channel_on;
 use crate::core::webhook::{
     handshake as check_handshake, keyword, parse_delivery, verify_signature, Content, WebhookEvent,
 };
+use crate::core::webhook_lanes::{lanes, CONCURRENT_LANES};
 use crate::edge::clock::now_ms;
 use crate::edge::code_check::{check_code, check_or_pass, Checked, CodeCheck, MissingRecord};
 use crate::edge::guard_client::{call, link_object};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{codes, outbound};
+use crate::edge::{budget, codes, outbound};
 
 pub fn handshake(req: &Request, config: &Config) -> Handled {
     // The raw URL's query, read without the `url` crate (its IDNA tables would
@@ -54,32 +56,73 @@ pub async fn deliver(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     let mut retry = None;
     // Every item is handled even when one cannot be placed yet: the others must not
     // wait days for Meta's retries. Retrying the whole delivery is safe (dedupe).
-    for event in &events {
-        match handle_event(event, env, config, log).await {
-            Ok(Some(message)) => chat.push(message),
-            Ok(None) => {}
-            Err(e) => retry = Some(e),
-        }
+    // Lanes for different people run side by side; each keeps its own order.
+    let results: Vec<(LaneResult, RequestLog)> = stream::iter(lanes(&events))
+        .map(|lane| run_lane(lane, &events, env, config))
+        .buffer_unordered(CONCURRENT_LANES)
+        .collect()
+        .await;
+    for (result, part) in results {
+        log.absorb(part);
+        chat.extend(result.chat);
+        retry = retry.or(result.retry);
     }
     if !chat.is_empty() && config.meta.chat_replies {
         // Replies in the chat must not hold up Meta's delivery; those already earned
         // are sent even if another item asks for a retry (the retry will not repeat them).
-        let config = config.clone();
-        ctx.wait_until(async move {
-            for (phone, text) in chat {
-                if let Err(failure) = outbound::send_message(&config, &text_message(&phone, &text)).await {
-                    worker::console_error!(
-                        "{}",
-                        json!({ "chat_reply": "failed", "phone": mask_phone(&phone), "whatsapp_code": failure.meta_code, "http_status": failure.http_status })
-                    );
-                }
-            }
-        });
+        ctx.wait_until(send_chat_replies(env.clone(), config.clone(), chat));
     }
     if let Some(e) = retry {
         return Err(e);
     }
     Ok(Reply::Json(200, json!({ "ok": true, "events": events.len() })))
+}
+
+/// What one lane of a delivery earned: chat replies, and the error that asks Meta to
+/// deliver the whole batch again, if any.
+struct LaneResult {
+    chat: Vec<ChatMessage>,
+    retry: Option<ApiError>,
+}
+
+async fn run_lane(lane: Vec<usize>, events: &[WebhookEvent], env: &Env, config: &Config) -> (LaneResult, RequestLog) {
+    let mut log = RequestLog::start(now_ms());
+    let mut result = LaneResult { chat: Vec::new(), retry: None };
+    for i in lane {
+        match handle_event(&events[i], env, config, &mut log).await {
+            Ok(Some(message)) => result.chat.push(message),
+            Ok(None) => {}
+            Err(e) => result.retry = Some(e),
+        }
+    }
+    (result, log)
+}
+
+/// Every chat reply is a message we pay for: it spends from the day's send budget
+/// like a code, and is dropped (logged) once that is used up.
+async fn send_chat_replies(env: Env, config: Config, chat: Vec<ChatMessage>) {
+    for (phone, text) in chat {
+        if let Some(max) = config.limits.max_sends_per_day_global {
+            if let Err(e) = budget::spend(&env, &phone, max).await {
+                // `daily_budget_exhausted`, or the budget's own object unreachable.
+                let reason = e.code.as_str();
+                worker::console_warn!(
+                    "{}",
+                    json!({ "chat_reply": "not_sent", "reason": reason, "phone": mask_phone(&phone) })
+                );
+                continue;
+            }
+        }
+        if let Err(failure) = outbound::send_message(&config, &text_message(&phone, &text)).await {
+            worker::console_error!(
+                "{}",
+                json!({ "chat_reply": "failed", "phone": mask_phone(&phone), "whatsapp_code": failure.meta_code, "http_status": failure.http_status })
+            );
+            if config.limits.max_sends_per_day_global.is_some() {
+                budget::refund(&env).await;
+            }
+        }
+    }
 }
 
 /// Applies one event; returns a chat message to send back, if any. An `Err` makes

@@ -1,6 +1,9 @@
 //! The chat keywords: `STOP` and `START` (opt-out) and `NOT ME`.
 
-use super::{KeywordStamp, NotMeOutcome, NumberState, Outcome, RequestState, CLOCK_SLACK_MS, NOT_ME_BLOCK_MS};
+use super::{
+    KeywordStamp, NotMeOutcome, NumberState, Outcome, RequestState, CLOCK_SLACK_MS, KEYWORD_ACK_INTERVAL_MS,
+    NOT_ME_BLOCK_MS,
+};
 use crate::core::guard::{Change, LimitReason, MessageRef};
 
 impl NumberState {
@@ -14,6 +17,16 @@ impl NumberState {
             self.last_keyword = Some(KeywordStamp { sent_ms: message.sent_ms, id: message.id.clone() });
         }
         fresh
+    }
+
+    /// Whether an applied keyword may be acknowledged in the chat now; if so, the
+    /// acknowledgement is counted as sent.
+    pub fn may_acknowledge(&mut self, now_ms: u64) -> bool {
+        let may = self.keyword_acked_ms.is_none_or(|at| now_ms >= at + KEYWORD_ACK_INTERVAL_MS);
+        if may {
+            self.keyword_acked_ms = Some(now_ms);
+        }
+        may
     }
 
     /// `STOP` / `START`. `None`: a retried or out-of-order message, ignored.
