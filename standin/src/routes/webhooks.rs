@@ -128,7 +128,9 @@ pub(super) async fn reply(State(st): State<Shared>, body: Bytes) -> Result<Respo
     let from = match body.from {
         Some(f) => Some(phone_digits(&f).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?),
         // A reply to one of our messages comes from the account Meta delivered it to.
-        None => body.context_id.as_ref().and_then(|c| st.lock().inbox.iter().find(|m| &m.id == c).map(|m| m.wa_id.clone())),
+        None => {
+            body.context_id.as_ref().and_then(|c| st.lock().inbox.iter().find(|m| &m.id == c).map(|m| m.wa_id.clone()))
+        }
     };
     let user_id = match (user_id(body.user_id, "user_id")?, &from) {
         (Some(u), _) => u,
