@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::guard::number::{AttemptOutcome, ReserveOk};
 use super::guard::protocol::{AttemptReply, IdempotencyKey, ReserveReply};
 use super::guard::{Mode, RequestStatus, RequestView};
-use super::phone::{parse_phone, PhoneError};
+use super::phone::{canonical_phone, parse_phone, PhoneError};
 use super::record::CodeRecord;
 use super::time::{rfc3339, secs_until};
 use super::token::IssuedToken;
@@ -22,7 +22,10 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtpRequest {
+    /// The canonical form (`canonical_phone`): the number's guard, record, token, logs.
     pub phone: String,
+    /// The number as typed (normalised to E.164): what the code is sent to.
+    pub recipient: String,
     pub language: Option<String>,
     pub mode: Mode,
     pub turnstile_token: Option<String>,
@@ -114,8 +117,9 @@ pub fn parse_otp_request(content_type: Option<&str>, body: &[u8], config: &Confi
     if turnstile_token.as_ref().is_some_and(|t| t.len() > 2048) {
         return Err(ApiError::invalid_request("turnstile_token", "`turnstile_token` is too long."));
     }
-    let phone = phone_field(&body, config)?;
-    Ok(OtpRequest { phone, language, mode, turnstile_token })
+    let recipient = phone_field(&body, config)?;
+    let phone = canonical_phone(&recipient);
+    Ok(OtpRequest { phone, recipient, language, mode, turnstile_token })
 }
 
 pub fn parse_verify_request(
@@ -128,7 +132,7 @@ pub fn parse_verify_request(
     let target = match optional_string(&body, "request_id")? {
         Some(id) if is_request_id(id) => VerifyTarget::RequestId(id.to_string()),
         Some(_) => return Err(ApiError::invalid_request("request_id", "`request_id` is not a request id.")),
-        None if body.get("phone").is_some() => VerifyTarget::Phone(phone_field(&body, config)?),
+        None if body.get("phone").is_some() => VerifyTarget::Phone(canonical_phone(&phone_field(&body, config)?)),
         None => return Err(ApiError::invalid_request("request_id", "`request_id` or `phone` is required.")),
     };
     let code = normalize_typed_code(code_field, config.codes.length)

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::config::{Config, MessageMode};
 use super::error::ApiError;
-use super::phone::wa_digits;
+use super::phone::{from_wa_id, wa_digits};
 
 /// Meta's own timeout is ours too: past this a send is abandoned (never retried,
 /// because the message may still arrive).
@@ -135,6 +135,23 @@ struct MetaError {
 #[derive(Deserialize)]
 struct MetaSuccess {
     messages: Vec<MetaMessageId>,
+    #[serde(default)]
+    contacts: Vec<MetaContact>,
+}
+
+#[derive(Deserialize)]
+struct MetaContact {
+    #[serde(default)]
+    wa_id: Option<String>,
+}
+
+/// A send Meta took: its message id, and the `wa_id` Meta resolved the recipient to
+/// (`contacts[0].wa_id`), which may be another spelling than the number sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub id: String,
+    /// As E.164 (`+` and digits); `None` when Meta gave none or not digits.
+    pub wa_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,13 +159,15 @@ struct MetaMessageId {
     id: String,
 }
 
-/// Reads Meta's answer: the new message id, or why it failed.
-pub fn read_send_response(http_status: u16, body: &str) -> Result<String, SendFailure> {
+/// Reads Meta's answer: the new message (id and `wa_id`), or why it failed.
+pub fn read_send_response(http_status: u16, body: &str) -> Result<SentMessage, SendFailure> {
     if (200..300).contains(&http_status) {
         return serde_json::from_str::<MetaSuccess>(body)
             .ok()
-            .and_then(|s| s.messages.into_iter().next())
-            .map(|m| m.id)
+            .and_then(|s| {
+                let wa_id = s.contacts.into_iter().next().and_then(|c| c.wa_id).and_then(|w| from_wa_id(&w));
+                s.messages.into_iter().next().map(|m| SentMessage { id: m.id, wa_id })
+            })
             .ok_or(SendFailure {
                 kind: FailureKind::Unavailable,
                 meta_code: None,
@@ -217,7 +236,16 @@ mod tests {
     #[test]
     fn success_yields_the_message_id() {
         let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.ABC","message_status":"accepted"}]}"#;
-        assert_eq!(read_send_response(200, body), Ok("wamid.ABC".to_string()));
+        assert_eq!(read_send_response(200, body), Ok(SentMessage { id: "wamid.ABC".into(), wa_id: None }));
+        // Meta resolves a Brazilian mobile typed with the ninth digit to the account's
+        // older spelling; the answer says which.
+        let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"+5511987654321","wa_id":"551187654321"}],"messages":[{"id":"wamid.BR"}]}"#;
+        assert_eq!(
+            read_send_response(200, body),
+            Ok(SentMessage { id: "wamid.BR".into(), wa_id: Some("+551187654321".into()) })
+        );
+        let no_contacts = r#"{"messages":[{"id":"wamid.X"}]}"#;
+        assert_eq!(read_send_response(200, no_contacts).unwrap().wa_id, None);
         assert_eq!(read_send_response(200, "{}").unwrap_err().kind, FailureKind::Unavailable);
     }
 

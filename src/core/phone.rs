@@ -1,7 +1,11 @@
-//! Phone numbers: what a person types, normalised to E.164.
+//! Phone numbers: what a person types, normalised to E.164, and the canonical form
+//! that makes every spelling of one person's number one identity (`spelling`).
+
+mod spelling;
 
 pub use super::countries::country_code;
 use super::countries::{calling_code, shared_range};
+pub use spelling::{canonical_phone, other_spelling};
 
 /// Separators a person types between digits; anything else is rejected.
 const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '\u{a0}'];
@@ -35,7 +39,7 @@ pub fn normalize_phone(input: &str) -> Option<String> {
     Some(format!("+{digits}"))
 }
 
-/// Webhooks carry numbers as bare digits (`16505551234`).
+/// Webhooks carry numbers as bare digits (`16505551234`), in WhatsApp's spelling.
 pub fn from_wa_id(wa_id: &str) -> Option<String> {
     normalize_phone(&format!("+{wa_id}"))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::crypto::hmac_sha256;
 use super::guard::protocol::Word;
 use super::guard::{DeliveryStatus, MessageRef};
-use super::phone::from_wa_id;
+use super::phone::{canonical_phone, from_wa_id};
 
 /// Constant-time equality for short secrets such as the verify token.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -43,7 +43,10 @@ pub fn verify_signature(app_secrets: &[&str], header: Option<&str>, body: &[u8])
 /// user id (`user_id`) Meta adds since 2026. A user with a username may have no number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
+    /// The canonical form (`canonical_phone`): the guard every spelling shares.
     pub phone: Option<String>,
+    /// The number as WhatsApp wrote it (`from`, E.164): where a chat answer goes.
+    pub wa_id: Option<String>,
     pub user_id: Option<String>,
 }
 
@@ -77,6 +80,9 @@ pub enum WebhookEvent {
     },
     /// Meta's system-level `errors[]` (logged).
     SystemError { code: i64, title: String },
+    /// A system message in a chat (`type: "system"`: `user_changed_number`,
+    /// `user_changed_user_id`, …): logged, never acted on. Numbers are canonical.
+    System { kind: String, phone: Option<String>, new_phone: Option<String> },
     /// A change for another of the business's numbers (same app, same webhook): skipped.
     OtherNumber { phone_number_id: String },
     /// An item we cannot use (logged, never fatal to the rest of the delivery).
@@ -145,6 +151,20 @@ struct Message {
     text: Option<TextBody>,
     #[serde(default)]
     button: Option<ButtonBody>,
+    #[serde(default)]
+    system: Option<SystemBody>,
+}
+
+/// `{"body","type","wa_id"|"new_wa_id"?,"user_id"?}`: Meta has named the new number
+/// both ways over the API's versions.
+#[derive(Deserialize)]
+struct SystemBody {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    new_wa_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,9 +219,16 @@ fn message_event(raw: serde_json::Value, contacts: &[Contact], received_ms: u64)
     let Ok(m) = serde_json::from_value::<Message>(raw) else {
         return WebhookEvent::Skipped { what: "message without an id" };
     };
-    let phone = m.from.as_deref().and_then(from_wa_id);
-    if m.from.is_some() && phone.is_none() {
+    let wa_id = m.from.as_deref().and_then(from_wa_id);
+    if m.from.is_some() && wa_id.is_none() {
         return WebhookEvent::Skipped { what: "message from a number that is not E.164" };
+    }
+    let phone = wa_id.as_deref().map(canonical_phone);
+    if m.kind == "system" {
+        let system = m.system.unwrap_or(SystemBody { kind: String::new(), wa_id: None, new_wa_id: None });
+        let new_phone = system.new_wa_id.or(system.wa_id).as_deref().and_then(from_wa_id).map(|p| canonical_phone(&p));
+        let kind = if system.kind.is_empty() { "unknown".into() } else { system.kind.chars().take(40).collect() };
+        return WebhookEvent::System { kind, phone, new_phone };
     }
     let contact = match &m.from {
         Some(from) => contacts.iter().find(|c| c.wa_id.as_deref() == Some(from.as_str())),
@@ -215,7 +242,7 @@ fn message_event(raw: serde_json::Value, contacts: &[Contact], received_ms: u64)
         (kind, _, _) => Content::Other(kind.chars().take(40).collect()),
     };
     WebhookEvent::Message {
-        sender: Sender { phone, user_id },
+        sender: Sender { phone, wa_id, user_id },
         message: MessageRef { sent_ms: sent_ms(m.timestamp.as_deref(), received_ms), id: m.id },
         replying_to: m.context.and_then(|c| c.id),
         content,
@@ -357,7 +384,11 @@ mod tests {
         assert_eq!(
             parse(INCOMING),
             vec![WebhookEvent::Message {
-                sender: Sender { phone: Some("+16505551234".into()), user_id: None },
+                sender: Sender {
+                    phone: Some("+16505551234".into()),
+                    wa_id: Some("+16505551234".into()),
+                    user_id: None
+                },
                 message: MessageRef {
                     id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=".into(),
                     sent_ms: 1_749_416_383_000
@@ -383,7 +414,7 @@ mod tests {
     fn messages_of_2026_without_a_phone_number() {
         let events = parse(NO_PHONE);
         let WebhookEvent::Message { sender, replying_to, content, message } = &events[0] else { panic!("{events:?}") };
-        assert_eq!(sender, &Sender { phone: None, user_id: Some("US.13491208655302741918".into()) });
+        assert_eq!(sender, &Sender { phone: None, wa_id: None, user_id: Some("US.13491208655302741918".into()) });
         assert_eq!((replying_to, content), (&None, &Content::Text("my code is 482 913".into())));
         assert_eq!(message.sent_ms, 1_764_150_000_000);
         let events = parse(WITH_CONTEXT);
@@ -426,6 +457,68 @@ mod tests {
         assert!(matches!(events[8], WebhookEvent::Skipped { .. }));
         assert!(matches!(&events[9], WebhookEvent::Message { content: Content::Text(t), .. } if t == "STOP"));
         assert!(matches!(events[10], WebhookEvent::Skipped { .. }));
+    }
+
+    #[test]
+    fn senders_are_canonical_and_keep_whatsapps_spelling() {
+        let body = r#"{"entry":[{"changes":[{"value":{"contacts":[{"wa_id":"551187654321","user_id":"BR.1"}],"messages":[
+            {"from":"551187654321","id":"b1","type":"text","text":{"body":"123456"}},
+            {"from":"5215512345678","id":"m1","type":"text","text":{"body":"STOP"}},
+            {"from":"5491123456789","id":"a1","type":"text","text":{"body":"NOT ME"}},
+            {"from":"551132104321","id":"l1","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        let senders: Vec<(Option<String>, Option<String>)> = parse(body)
+            .into_iter()
+            .map(|e| match e {
+                WebhookEvent::Message { sender, .. } => (sender.phone, sender.wa_id),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let pair = |canonical: &str, wa_id: &str| (Some(canonical.to_string()), Some(wa_id.to_string()));
+        assert_eq!(
+            senders,
+            vec![
+                pair("+5511987654321", "+551187654321"),
+                pair("+525512345678", "+5215512345678"),
+                pair("+541123456789", "+5491123456789"),
+                pair("+551132104321", "+551132104321"),
+            ]
+        );
+    }
+
+    #[test]
+    fn system_messages_and_types_we_do_not_use_are_events_not_failures() {
+        let body = r#"{"entry":[{"changes":[{"value":{"messages":[
+            {"from":"5215512345678","id":"s1","timestamp":"1800000000","type":"system","system":{"body":"User A changed from 5215512345678 to 5215587654321","new_wa_id":"5215587654321","type":"user_changed_number"}},
+            {"from":"16505551234","id":"s2","type":"system","system":{"body":"User A changed their user id","type":"user_changed_user_id","user_id":"US.1"}},
+            {"from":"16505551234","id":"s3","type":"system","system":{"type":"customer_changed_number","wa_id":"16505559999"}},
+            {"from":"16505551234","id":"s4","type":"system"},
+            {"from":"16505551234","id":"i1","type":"image","image":{"id":"x"}},
+            {"from":"16505551234","id":"r1","type":"reaction","reaction":{"message_id":"w","emoji":"👍"}},
+            {"from":"16505551234","id":"u1","type":"unsupported","errors":[{"code":131051}]}]}}]}]}"#;
+        let events = parse(body);
+        assert_eq!(
+            events[0],
+            WebhookEvent::System {
+                kind: "user_changed_number".into(),
+                phone: Some("+525512345678".into()),
+                new_phone: Some("+525587654321".into())
+            }
+        );
+        assert!(
+            matches!(&events[1], WebhookEvent::System { kind, new_phone: None, .. } if kind == "user_changed_user_id")
+        );
+        assert!(
+            matches!(&events[2], WebhookEvent::System { new_phone: Some(p), .. } if p == "+16505559999"),
+            "{:?}",
+            events[2]
+        );
+        assert!(matches!(&events[3], WebhookEvent::System { kind, .. } if kind == "unknown"));
+        for (event, kind) in events[4..].iter().zip(["image", "reaction", "unsupported"]) {
+            assert!(
+                matches!(event, WebhookEvent::Message { content: Content::Other(k), .. } if k == kind),
+                "{event:?}"
+            );
+        }
     }
 
     #[test]

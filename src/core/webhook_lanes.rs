@@ -29,7 +29,10 @@ pub fn lanes(events: &[WebhookEvent]) -> Vec<Vec<usize>> {
                 (None, None) => None,
             },
             WebhookEvent::Status { message_id, .. } => Some(format!("about:{message_id}")),
-            WebhookEvent::SystemError { .. } | WebhookEvent::OtherNumber { .. } | WebhookEvent::Skipped { .. } => None,
+            WebhookEvent::SystemError { .. }
+            | WebhookEvent::System { .. }
+            | WebhookEvent::OtherNumber { .. }
+            | WebhookEvent::Skipped { .. } => None,
         };
         match key {
             Some(key) => match lane_of.get(&key) {
@@ -53,7 +56,7 @@ mod tests {
 
     fn text(from: Option<&str>, quoting: Option<&str>) -> WebhookEvent {
         WebhookEvent::Message {
-            sender: Sender { phone: from.map(str::to_string), user_id: None },
+            sender: Sender { phone: from.map(str::to_string), wa_id: from.map(str::to_string), user_id: None },
             message: MessageRef { id: "wamid.x".into(), sent_ms: 1 },
             replying_to: quoting.map(str::to_string),
             content: Content::Text("123456".into()),

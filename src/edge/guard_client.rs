@@ -8,7 +8,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Env, Headers};
 
 use crate::core::error::ApiError;
-use crate::core::guard::protocol::GuardCall;
+use crate::core::guard::number::OtherSpellingState;
+use crate::core::guard::protocol::{GuardCall, ReadOtherSpelling};
 use crate::core::guard::wire::{decode, encode, WIRE_CONTENT_TYPE, WIRE_VERSION};
 use crate::edge::isolate::GUARD_BINDING;
 use crate::edge::outbound::post_request;
@@ -54,6 +55,16 @@ async fn send(env: &Env, name: &str, op: &str, body: &[u8]) -> Result<Vec<u8>, A
 fn failed(op: &str, error: &str) -> ApiError {
     worker::console_error!("{}", serde_json::json!({ "guard_call": op, "error": error }));
     ApiError::storage_unavailable()
+}
+
+/// What the guard of a canonical number's other spelling holds (see
+/// `number::spelling`); only numbers of Brazil, Mexico and Argentina have one, so
+/// only they pay this one extra read. Nothing is written there.
+pub async fn other_spelling_state(env: &Env, number: &str) -> Result<Option<OtherSpellingState>, ApiError> {
+    match crate::core::phone::other_spelling(number) {
+        Some(other) => call(env, &other, &ReadOtherSpelling {}).await,
+        None => Ok(None),
+    }
 }
 
 pub fn address_object(key: &str) -> String {

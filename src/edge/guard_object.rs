@@ -144,6 +144,7 @@ impl DurableObject for PhoneGuard {
             p::Status::OP => parse::<p::Status>(&body),
             p::Delivery::OP => parse::<p::Delivery>(&body),
             p::Keyword::OP => parse::<p::Keyword>(&body),
+            p::ReadOtherSpelling::OP => parse::<p::ReadOtherSpelling>(&body),
             p::AddressHit::OP => parse::<p::AddressHit>(&body),
             p::LinkMessage::OP => parse::<p::LinkMessage>(&body),
             p::ResolveMessage::OP => parse::<p::ResolveMessage>(&body),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::{web_sys, AbortController, Delay, Fetch, Headers, Request};
 
-use crate::core::cloud_api::{read_send_response, SendFailure, SEND_TIMEOUT_MS};
+use crate::core::cloud_api::{read_send_response, SendFailure, SentMessage, SEND_TIMEOUT_MS};
 use crate::core::config::Config;
 
 pub enum FetchError {
@@ -57,8 +57,8 @@ fn json_headers() -> Headers {
     headers
 }
 
-/// Sends one message through the Cloud API; `Ok` is Meta's message id.
-pub async fn send_message(config: &Config, message: &Value) -> Result<String, SendFailure> {
+/// Sends one message through the Cloud API; `Ok` is Meta's message id and `wa_id`.
+pub async fn send_message(config: &Config, message: &Value) -> Result<SentMessage, SendFailure> {
     let url = config.meta.messages_url();
     let body = message.to_string();
     let mut tries = 0;

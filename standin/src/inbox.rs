@@ -43,6 +43,9 @@ pub struct InboxMessage {
     pub version: String,
     pub phone_number_id: String,
     pub message: Accepted,
+    /// The WhatsApp account Meta resolved `to` to (digits): `to` itself unless
+    /// `/control/wa-id` said otherwise. Statuses and replies come from it.
+    pub wa_id: String,
 }
 
 impl InboxMessage {
@@ -60,6 +63,7 @@ impl InboxMessage {
         m.insert("version".into(), json!(self.version));
         m.insert("phone_number_id".into(), json!(self.phone_number_id));
         m.insert("to".into(), json!(a.to_digits));
+        m.insert("wa_id".into(), json!(self.wa_id));
         m.insert("type".into(), json!(a.kind));
         m.insert("text".into(), json!(a.text));
         m.insert("code".into(), json!(a.code));
@@ -122,6 +126,9 @@ pub struct Inner {
     pub verdicts: Vec<Verdict>,
     /// Where deliveries go: `--webhook-url` at start, `/control/webhook-url` later.
     pub webhook_url: Option<String>,
+    /// `/control/wa-id`: recipients (digits) whose WhatsApp account has another
+    /// spelling, as Meta resolves Brazilian, Mexican and Argentine numbers.
+    pub wa_ids: std::collections::HashMap<String, String>,
 }
 
 /// A review outcome scripted through `/control/templates/review`.
@@ -285,6 +292,7 @@ mod tests {
             version: "v23.0".into(),
             phone_number_id: "1".into(),
             message: crate::validate::validate(&serde_json::to_vec(&body).unwrap()).unwrap(),
+            wa_id: "16505551234".into(),
         }
     }
 

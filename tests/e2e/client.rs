@@ -73,7 +73,8 @@ pub const PROFILES: &[Profile] = &[
         vars: &[
             ("RESEND_COOLDOWN_SECONDS", "2"),
             ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
-            ("ALLOWED_COUNTRY_CODES", "1,44"),
+            // Brazil, Mexico and Argentina for the numbers WhatsApp spells its own way.
+            ("ALLOWED_COUNTRY_CODES", "1,44,52,54,55"),
             ("ALLOWED_ORIGINS", "http://localhost:5173"),
             ("TOKEN_AUDIENCE", "e2e-backend"),
             ("IP_MAX_CHECKS_PER_HOUR", "1000000"),

@@ -31,6 +31,7 @@ mod tests_contract;
 mod tests_events;
 mod tests_foundation;
 mod tests_hardening;
+mod tests_numbers;
 mod tests_otp;
 mod tests_platform;
 mod tests_templates;
@@ -86,6 +87,7 @@ fn all_tests() -> Vec<Test> {
         tests_foundation::tests(),
         tests_otp::tests(),
         tests_webhook::tests(),
+        tests_numbers::tests(),
         tests_abuse::tests(),
         tests_platform::tests(),
         tests_hardening::tests(),

@@ -14,6 +14,10 @@ pub struct LinkState {
     pub request_id: String,
     /// When the link may be forgotten (the request's expiry plus retention).
     pub until_ms: u64,
+    /// The `wa_id` Meta answered the send with (E.164): a reply that quotes this message
+    /// from that `wa_id` is the recipient's, whatever spelling it arrives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
 }
 
 impl LinkState {

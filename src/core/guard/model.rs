@@ -98,7 +98,8 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::Accept(_) | Step::Fail(_, _) if model.ids.is_empty() => {}
             Step::Accept(i) => {
                 let id = pick(&model, i).unwrap();
-                let result = SendResult::Accepted { message_id: Some(format!("wamid.{id}")), response: json!({}) };
+                let result =
+                    SendResult::Accepted { message_id: Some(format!("wamid.{id}")), response: json!({}), wa_id: None };
                 let call = Settle { number: NUMBER.into(), request_id: id, result, idempotency_slot: None };
                 execute(&mut object, call, now).unwrap();
             }
@@ -129,7 +130,9 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Keyword(word, m) => {
                 let message = MessageRef { id: format!("wamid.kw.{n}.{m}"), sent_ms: now };
-                let reply = execute(&mut object, Keyword { number: NUMBER.into(), word, message }, now).unwrap();
+                let reply =
+                    execute(&mut object, Keyword { number: NUMBER.into(), word, message, other_spelling: None }, now)
+                        .unwrap();
                 if let KeywordReply::Opted { .. } = reply {
                     model.opted_out = word == Word::Stop;
                 }
@@ -154,6 +157,7 @@ fn run_reserve(
         locale: None,
         policy: POLICY,
         idempotency: None,
+        other_spelling: None,
     };
     if let ReserveReply::Reserved(_) = execute(object, call, now).unwrap() {
         prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");

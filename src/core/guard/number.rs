@@ -19,12 +19,14 @@ mod keyword;
 mod outcomes;
 mod request;
 mod send;
+mod spelling;
 mod status;
 mod view;
 
 pub use outcomes::{AttemptOutcome, NotMeOutcome, ReserveOk, ReserveRefusal};
 pub use request::{Delivery, Outcome, RequestState};
 pub use send::SendResult;
+pub use spelling::OtherSpellingState;
 pub use status::RequestStatus;
 pub use view::{DeliveryView, RequestView};
 
@@ -103,6 +105,10 @@ pub struct NumberState {
     /// When the chat last acknowledged a keyword (see `KEYWORD_ACK_INTERVAL_MS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword_acked_ms: Option<u64>,
+    /// The guard of the number's other spelling has been merged in (kept for good, so
+    /// it is never merged twice: see `spelling`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_spelling_merged: bool,
     /// What the last command changed; taken by the Durable Object, never stored.
     #[serde(skip)]
     pub changes: Vec<Change>,
@@ -118,6 +124,7 @@ impl NumberState {
             && self.consecutive_failures == 0
             && self.blocked.is_none()
             && self.last_keyword.is_none()
+            && !self.other_spelling_merged
     }
 
     /// When `prune` will next have something to do (for the alarm): a live request

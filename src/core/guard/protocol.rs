@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::address::Allowance;
 use super::budget::BudgetOutcome;
-use super::number::{AttemptOutcome, NotMeOutcome, ReserveOk, ReserveRefusal, SendResult};
+use super::number::{AttemptOutcome, NotMeOutcome, OtherSpellingState, ReserveOk, ReserveRefusal, SendResult};
 use super::stored::{GuardObject, WrongObject};
 use super::{Channel, DeliveryStatus, LimitReason, LinkState, MessageRef, Mode, RequestView, SendPolicy};
 
@@ -38,6 +38,9 @@ pub struct Reserve {
     pub locale: Option<String>,
     pub policy: SendPolicy,
     pub idempotency: Option<IdempotencyKey>,
+    /// What the guard of the number's other spelling holds (`ReadOtherSpelling`),
+    /// merged the first time (see `number::spelling`).
+    pub other_spelling: Option<OtherSpellingState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +68,7 @@ impl GuardCall for Reserve {
     type Reply = ReserveReply;
     fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<ReserveReply, WrongObject> {
         let state = object.number(&self.number)?;
+        state.merge_other_spelling(self.other_spelling);
         if let Some(key) = &self.idempotency {
             if let Some(entry) = state.find_key(&key.slot) {
                 return Ok(match (&entry.response, entry.fingerprint == key.fingerprint) {
@@ -287,6 +291,8 @@ pub struct Keyword {
     pub number: String,
     pub word: Word,
     pub message: MessageRef,
+    /// As for `Reserve`: the person's word applies on top of what the old guard held.
+    pub other_spelling: Option<OtherSpellingState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +312,7 @@ impl GuardCall for Keyword {
     type Reply = KeywordReply;
     fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<KeywordReply, WrongObject> {
         let state = object.number(&self.number)?;
+        state.merge_other_spelling(self.other_spelling);
         let locale = state.latest_locale();
         Ok(match self.word {
             Word::Stop | Word::Start => match state.opt(self.word == Word::Stop, &self.message) {
@@ -319,6 +326,24 @@ impl GuardCall for Keyword {
                 NotMeOutcome::Duplicate => KeywordReply::Duplicate,
             },
         })
+    }
+}
+
+/// Read by the caller from the guard of a number's other spelling (see
+/// `number::spelling`): what it holds, without turning an empty object into a number's
+/// or writing anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadOtherSpelling {}
+
+impl GuardCall for ReadOtherSpelling {
+    const OP: &'static str = "read_other_spelling";
+    type Reply = Option<OtherSpellingState>;
+    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<Option<OtherSpellingState>, WrongObject> {
+        match object {
+            GuardObject::Empty => Ok(None),
+            GuardObject::Number(state) => Ok(state.as_other_spelling()),
+            _ => Err(WrongObject),
+        }
     }
 }
 

@@ -70,13 +70,17 @@ impl Number {
             locale: Some("pt_BR".into()),
             policy: self.policy,
             idempotency: idempotency.clone(),
+            other_spelling: None,
         };
         let ReserveReply::Reserved(ok) = self.run(reserve, now) else { return None };
         let message_id = self.wamid();
         let mut response = accepted_body(&request_id, ok.expires_ms, ok.resend_after_s, ok.attempts_left, now);
         response["locale"] = json!("pt_BR");
-        let result =
-            SendResult::Accepted { message_id: (mode == Mode::Outbound).then(|| message_id.clone()), response };
+        let result = SendResult::Accepted {
+            message_id: (mode == Mode::Outbound).then(|| message_id.clone()),
+            response,
+            wa_id: None,
+        };
         let settle = Settle {
             number: NUMBER.into(),
             request_id: request_id.clone(),
@@ -168,7 +172,7 @@ fn abusive_hour(policy: SendPolicy) -> Number {
         if second % 60 == 0 {
             for (i, word) in [Word::Stop, Word::Start, Word::NotMe].into_iter().enumerate() {
                 let message = MessageRef { id: n.wamid(), sent_ms: now + i as u64 };
-                n.run(Keyword { number: NUMBER.into(), word, message }, now + 600 + i as u64);
+                n.run(Keyword { number: NUMBER.into(), word, message, other_spelling: None }, now + 600 + i as u64);
             }
         }
         if live.len() > 50 {

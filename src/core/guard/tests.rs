@@ -14,8 +14,15 @@ fn run<C: GuardCall>(o: &mut GuardObject, call: C, now: u64) -> C::Reply {
 }
 
 fn reserve_as(o: &mut GuardObject, id: &str, mode: Mode, now: u64) -> ReserveReply {
-    let call =
-        Reserve { number: NUMBER.into(), request_id: id.into(), mode, locale: None, policy: POLICY, idempotency: None };
+    let call = Reserve {
+        number: NUMBER.into(),
+        request_id: id.into(),
+        mode,
+        locale: None,
+        policy: POLICY,
+        idempotency: None,
+        other_spelling: None,
+    };
     run(o, call, now)
 }
 
@@ -28,7 +35,7 @@ fn settle(o: &mut GuardObject, id: &str, result: SendResult, now: u64) -> Settle
 }
 
 fn accept(o: &mut GuardObject, id: &str, now: u64) {
-    let result = SendResult::Accepted { message_id: Some(format!("wamid.{id}")), response: json!({}) };
+    let result = SendResult::Accepted { message_id: Some(format!("wamid.{id}")), response: json!({}), wa_id: None };
     assert_eq!(settle(o, id, result, now), SettleReply::Settled);
 }
 
@@ -254,10 +261,11 @@ fn the_chat_speaks_the_language_the_template_went_out_in() {
         locale: Some(locale.into()),
         policy: POLICY,
         idempotency: None,
+        other_spelling: None,
     };
     run(&mut o, call("a", Mode::Outbound, "hi"), T0);
     // Meta had no Hindi translation: the 202 body names the fallback.
-    let result = SendResult::Accepted { message_id: None, response: json!({ "locale": "en_US" }) };
+    let result = SendResult::Accepted { message_id: None, response: json!({ "locale": "en_US" }), wa_id: None };
     settle(&mut o, "a", result, T0);
     assert_eq!(status(&mut o, "a", T0).locale.as_deref(), Some("en_US"));
     assert_eq!(number(&mut o).latest_locale().as_deref(), Some("en_US"), "what NOT ME and STOP are answered in");
@@ -348,8 +356,9 @@ fn chat_candidates_are_the_reply_code_and_every_live_inbound_code() {
 #[test]
 fn stop_start_and_their_retries() {
     let mut o = GuardObject::default();
-    let keyword =
-        |o: &mut GuardObject, word, m: MessageRef| run(o, Keyword { number: NUMBER.into(), word, message: m }, T0);
+    let keyword = |o: &mut GuardObject, word, m: MessageRef| {
+        run(o, Keyword { number: NUMBER.into(), word, message: m, other_spelling: None }, T0)
+    };
     assert_eq!(
         keyword(&mut o, Word::Stop, msg("m1", T0)),
         KeywordReply::Opted { changed: true, locale: None, acknowledge: true }
@@ -376,7 +385,7 @@ fn stop_start_and_their_retries() {
 fn a_stop_replayed_after_start_stays_ignored_for_metas_redelivery_window() {
     let mut o = GuardObject::default();
     let keyword = |o: &mut GuardObject, word, m: MessageRef, now| {
-        run(o, Keyword { number: NUMBER.into(), word, message: m }, now)
+        run(o, Keyword { number: NUMBER.into(), word, message: m, other_spelling: None }, now)
     };
     keyword(&mut o, Word::Stop, msg("m1", T0), T0);
     keyword(&mut o, Word::Start, msg("m2", T0 + 1_000), T0 + 1_000);
@@ -404,7 +413,7 @@ fn keywords_are_acknowledged_at_most_once_a_minute() {
         let now = T0 + i * 1_000;
         let word = if i % 2 == 0 { Word::Stop } else { Word::Start };
         let message = msg(&format!("m{i}"), now);
-        match run(&mut o, Keyword { number: NUMBER.into(), word, message }, now) {
+        match run(&mut o, Keyword { number: NUMBER.into(), word, message, other_spelling: None }, now) {
             KeywordReply::Opted { changed: true, acknowledge, .. } => acknowledged.push(acknowledge),
             other => panic!("keyword {i} not applied: {other:?}"),
         }
@@ -426,8 +435,11 @@ fn not_me_revokes_the_verification_and_blocks_new_codes() {
     reserve(&mut o, "a", T0);
     accept(&mut o, "a", T0);
     attempt_via(&mut o, "a", true, Channel::WhatsApp, Some(msg("m1", T0 + 5_000)), T0 + 5_000);
-    let reply =
-        run(&mut o, Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000) }, T0 + 9_000);
+    let reply = run(
+        &mut o,
+        Keyword { number: NUMBER.into(), word: Word::NotMe, message: msg("m2", T0 + 9_000), other_spelling: None },
+        T0 + 9_000,
+    );
     assert_eq!(reply, KeywordReply::NotMe { revoked: Some("a".into()), locale: None, acknowledge: true });
     assert_eq!(status(&mut o, "a", T0 + 9_000).status, RequestStatus::Revoked);
     assert_eq!(attempt(&mut o, "a", true, T0 + 9_000), A::Revoked);
@@ -533,6 +545,7 @@ fn idempotency_keys_are_scoped_and_bound_to_the_body() {
         locale: None,
         policy: POLICY,
         idempotency,
+        other_spelling: None,
     };
     assert!(is_reserved(&run(&mut o, call("a", key("s1", "f1")), T0)));
     assert_eq!(run(&mut o, call("b", key("s1", "f1")), T0 + 1), ReserveReply::InProgress);
@@ -543,7 +556,7 @@ fn idempotency_keys_are_scoped_and_bound_to_the_body() {
         Settle {
             number: NUMBER.into(),
             request_id: "a".into(),
-            result: SendResult::Accepted { message_id: None, response: response.clone() },
+            result: SendResult::Accepted { message_id: None, response: response.clone(), wa_id: None },
             idempotency_slot: Some("s1".into()),
         },
         T0 + 2,
@@ -579,7 +592,7 @@ fn address_allowances_are_separate_sliding_hours() {
 #[test]
 fn links_and_budgets() {
     let mut link = GuardObject::default();
-    let state = LinkState { number: NUMBER.into(), request_id: "a".into(), until_ms: T0 + 1_000 };
+    let state = LinkState { number: NUMBER.into(), request_id: "a".into(), until_ms: T0 + 1_000, wa_id: None };
     run(&mut link, LinkMessage { link: state.clone() }, T0);
     assert_eq!(run(&mut link, ResolveMessage {}, T0 + 1), Some(state));
     assert_eq!(run(&mut link, ResolveMessage {}, T0 + 1_000), None);
@@ -620,7 +633,7 @@ fn the_state_empties_itself_once_everything_ages_out() {
 #[test]
 fn opt_out_survives_pruning_and_a_round_trip() {
     let mut o = GuardObject::default();
-    run(&mut o, Keyword { number: NUMBER.into(), word: Word::Stop, message: msg("m", T0) }, T0);
+    run(&mut o, Keyword { number: NUMBER.into(), word: Word::Stop, message: msg("m", T0), other_spelling: None }, T0);
     o.prune(T0 + 30 * DAY_MS);
     assert_eq!(o.take_changes().1, vec![Change::OptedOut]);
     let reloaded = load(&save(&o)).unwrap();

@@ -71,7 +71,9 @@ mod tests {
     use super::*;
     use crate::core::guard::address::Allowance;
     use crate::core::guard::budget::BudgetOutcome;
-    use crate::core::guard::number::{AttemptOutcome, DeliveryView, ReserveOk, SendResult};
+    use crate::core::guard::number::{
+        AttemptOutcome, Block, DeliveryView, KeywordStamp, OtherSpellingState, ReserveOk, SendResult,
+    };
     use crate::core::guard::protocol::*;
     use crate::core::guard::*;
 
@@ -97,6 +99,16 @@ mod tests {
     const POLICY: SendPolicy =
         SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
 
+    fn other_spelling() -> OtherSpellingState {
+        OtherSpellingState {
+            opted_out: true,
+            last_keyword: Some(KeywordStamp { sent_ms: 1_800_000_000_000, id: "wamid.k".into() }),
+            blocked: Some(Block { until_ms: 1_800_086_400_000, reason: LimitReason::NotMe }),
+            consecutive_failures: 3,
+            sends: vec![1_799_999_000_000],
+        }
+    }
+
     fn message() -> MessageRef {
         MessageRef { id: "wamid.1".into(), sent_ms: 1_800_000_000_000 }
     }
@@ -115,6 +127,7 @@ mod tests {
                 locale: Some("en".into()),
                 policy: POLICY,
                 idempotency: Some(key),
+                other_spelling: Some(other_spelling()),
             },
         );
         check(
@@ -127,6 +140,7 @@ mod tests {
                 locale: None,
                 policy: POLICY,
                 idempotency: None,
+                other_spelling: None,
             },
         );
         check(out, "reserve reply reserved", ReserveReply::Reserved(ok));
@@ -157,6 +171,7 @@ mod tests {
                 result: SendResult::Accepted {
                     message_id: Some("wamid.1".into()),
                     response: json!({"status": "pending"}),
+                    wa_id: Some("+551187654321".into()),
                 },
                 idempotency_slot: Some("s".into()),
             },
@@ -294,8 +309,21 @@ mod tests {
     /// The chat keywords and their replies.
     fn keyword_samples(out: &mut Samples) {
         for word in [Word::Stop, Word::Start, Word::NotMe] {
-            check(out, "keyword", Keyword { number: "+1".into(), word, message: message() });
+            check(out, "keyword", Keyword { number: "+1".into(), word, message: message(), other_spelling: None });
         }
+        check(
+            out,
+            "keyword after another spelling",
+            Keyword {
+                number: "+5511987654321".into(),
+                word: Word::Start,
+                message: message(),
+                other_spelling: Some(other_spelling()),
+            },
+        );
+        check(out, "read other spelling", ReadOtherSpelling {});
+        check(out, "read other spelling reply", Some(other_spelling()));
+        check(out, "read other spelling reply none", None::<OtherSpellingState>);
         check(
             out,
             "keyword reply opted",
@@ -311,7 +339,12 @@ mod tests {
 
     /// The commands of the other objects: addresses, message links, the send budget.
     fn address_link_and_budget_samples(out: &mut Samples) {
-        let link = LinkState { number: "+14155550123".into(), request_id: "otp_1".into(), until_ms: 9 };
+        let link = LinkState {
+            number: "+14155550123".into(),
+            request_id: "otp_1".into(),
+            until_ms: 9,
+            wa_id: Some("+14155550123".into()),
+        };
         for allowance in [Allowance::Requests, Allowance::Checks] {
             check(out, "address hit", AddressHit { allowance, max_per_hour: 30 });
         }

@@ -8,7 +8,7 @@ use crate::core::api::{
     accepted_body, idempotency_scope, parse_idempotency_key, parse_otp_request, reserve_error, reserved, wa_link,
     OtpRequest, API_BODY_LIMIT,
 };
-use crate::core::cloud_api::{otp_message, SendFailure};
+use crate::core::cloud_api::{otp_message, SendFailure, SentMessage};
 use crate::core::code::{
     generate_client_secret, generate_code, generate_request_id, hash_client_secret, hash_code, OsRandom,
     RandomUnavailable,
@@ -19,11 +19,11 @@ use crate::core::guard::address::Allowance;
 use crate::core::guard::number::{ReserveOk, SendResult};
 use crate::core::guard::protocol::{LinkMessage, Reserve, ReserveReply, Settle};
 use crate::core::guard::{LinkState, Mode, RETENTION_MS};
-use crate::core::phone::mask_phone;
+use crate::core::phone::{canonical_phone, mask_phone};
 use crate::core::record::CodeRecord;
 use crate::core::verification::inbound_business_number;
 use crate::edge::clock::now_ms;
-use crate::edge::guard_client::{call, link_object};
+use crate::edge::guard_client::{call, link_object, other_spelling_state};
 use crate::edge::handlers::caller::{charge_address, client_address};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
@@ -56,6 +56,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         locale: chat_locale(config, &otp),
         policy: config.send_policy(),
         idempotency: idempotency.clone(),
+        other_spelling: other_spelling_state(env, &otp.phone).await?,
     };
     let reply = call(env, &otp.phone, &reserve).await?;
     if let ReserveReply::Replay { response } = reply {
@@ -129,18 +130,24 @@ impl Issue<'_> {
         // Only here (and in the guard's stored copy for an idempotent replay, which no
         // event or log line carries): whoever holds it may collect the token.
         body["client_secret"] = self.client_secret.into();
-        let message_id = match &self.business_number {
+        let sent = match &self.business_number {
             Some(number) => {
                 body["wa_link"] = wa_link(number, &config.meta.service_name, &code).into();
                 body["code"] = code.into();
                 None
             }
             None => match send_code(config, otp, &code, self.request_id, log).await {
-                Ok((message_id, locale)) => {
+                Ok((sent, locale)) => {
                     if config.meta.message_mode == MessageMode::Template {
                         body["locale"] = locale.into();
                     }
-                    Some(message_id)
+                    if sent.wa_id.as_deref().is_some_and(|w| canonical_phone(w) != otp.phone) {
+                        // Meta resolved the number to a spelling our rules do not fold into
+                        // the typed one: replies quoting the message still find it (the link
+                        // keeps the wa_id), others would reach another guard. Worth knowing.
+                        log.field("wa_id_differs", sent.wa_id.as_deref().map(mask_phone));
+                    }
+                    Some(sent)
                 }
                 Err(failure) => {
                     log.field("whatsapp_code", failure.meta_code);
@@ -151,7 +158,7 @@ impl Issue<'_> {
             },
         };
         log.step("send");
-        pending.accept(ctx, message_id, r.expires_ms, body.clone()).await;
+        pending.accept(ctx, sent, r.expires_ms, body.clone()).await;
         Ok(Reply::Json(202, body))
     }
 }
@@ -165,25 +172,25 @@ fn chat_locale(config: &Config, otp: &OtpRequest) -> Option<String> {
     }
 }
 
-/// Sends the code in the request's language; when Meta has no approved translation
-/// in it (132001), once more in the default language. Returns the message id and
-/// the language used.
+/// Sends the code, to the number as typed, in the request's language; when Meta has
+/// no approved translation in it (132001), once more in the default language. Returns
+/// the message (id and `wa_id`) and the language used.
 async fn send_code(
     config: &Config,
     otp: &OtpRequest,
     code: &str,
     request_id: &str,
     log: &mut RequestLog,
-) -> Result<(String, String), SendFailure> {
+) -> Result<(SentMessage, String), SendFailure> {
     let asked = otp.language.clone().unwrap_or_else(|| config.meta.template_language.clone());
-    let message = otp_message(config, &otp.phone, code, request_id, Some(&asked));
+    let message = otp_message(config, &otp.recipient, code, request_id, Some(&asked));
     match outbound::send_message(config, &message).await {
-        Ok(id) => Ok((id, asked)),
+        Ok(sent) => Ok((sent, asked)),
         Err(failure) if failure.is_missing_translation() && asked != config.meta.template_language => {
             log.field("locale_fallback", asked);
-            let fallback = otp_message(config, &otp.phone, code, request_id, Some(&config.meta.template_language));
-            let id = outbound::send_message(config, &fallback).await?;
-            Ok((id, config.meta.template_language.clone()))
+            let fallback = otp_message(config, &otp.recipient, code, request_id, Some(&config.meta.template_language));
+            let sent = outbound::send_message(config, &fallback).await?;
+            Ok((sent, config.meta.template_language.clone()))
         }
         Err(failure) => Err(failure),
     }
@@ -241,16 +248,19 @@ impl Pending<'_> {
         error
     }
 
-    async fn accept(self, ctx: &Context, message_id: Option<String>, expires_ms: u64, response: Value) {
+    async fn accept(self, ctx: &Context, sent: Option<SentMessage>, expires_ms: u64, response: Value) {
+        let wa_id = sent.as_ref().and_then(|s| s.wa_id.clone());
+        let message_id = sent.map(|s| s.id);
         let link = message_id.clone().map(|id| {
             let state = LinkState {
                 number: self.phone.to_string(),
                 request_id: self.request_id.to_string(),
                 until_ms: expires_ms + RETENTION_MS,
+                wa_id: wa_id.clone(),
             };
             (id, LinkMessage { link: state })
         });
-        let accepted = self.settle(SendResult::Accepted { message_id, response });
+        let accepted = self.settle(SendResult::Accepted { message_id, response, wa_id });
         let awaited = self.slot.is_some();
         let (env, phone) = (self.env.clone(), self.phone.to_string());
         let record_send = async move {

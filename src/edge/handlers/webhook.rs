@@ -22,7 +22,7 @@ use crate::core::webhook::{
 use crate::core::webhook_lanes::{lanes, CONCURRENT_LANES};
 use crate::edge::clock::now_ms;
 use crate::edge::code_check::{check_code, check_or_pass, Checked, CodeCheck, MissingRecord};
-use crate::edge::guard_client::{call, link_object};
+use crate::edge::guard_client::{call, link_object, other_spelling_state};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
 use crate::edge::{budget, codes, outbound};
@@ -140,13 +140,20 @@ async fn handle_event(
                 return Ok(None);
             };
             match &sender.phone {
-                Some(phone) => match keyword(text) {
-                    Some(word) => keyword_from(phone, word, message, env, log).await,
-                    None => match find_code_in_text(text, config.codes.length) {
-                        Some(code) => code_from_number(&code, phone, message, env, config, log).await,
-                        None => Ok(None),
-                    },
-                },
+                Some(phone) => {
+                    let answer = match keyword(text) {
+                        Some(word) => keyword_from(phone, word, message, env, log).await,
+                        None => match find_code_in_text(text, config.codes.length) {
+                            Some(code) => {
+                                let quoted = replying_to.as_deref().zip(sender.wa_id.as_deref());
+                                code_from_number(&code, phone, quoted, message, env, config, log).await
+                            }
+                            None => Ok(None),
+                        },
+                    };
+                    // The chat answer goes to the spelling WhatsApp wrote the sender in.
+                    answer.map(|a| a.map(|(number, text)| (sender.wa_id.clone().unwrap_or(number), text)))
+                }
                 None => {
                     let code = find_code_in_text(text, config.codes.length);
                     match (replying_to, code) {
@@ -184,6 +191,14 @@ async fn handle_event(
         }
         WebhookEvent::OtherNumber { phone_number_id } => {
             log.note(format!("change for phone number id {phone_number_id} skipped"));
+            Ok(None)
+        }
+        WebhookEvent::System { kind, phone, new_phone } => {
+            // Counted by this line (`webhook_system`); nothing in the guards changes.
+            worker::console_log!(
+                "{}",
+                json!({ "webhook_system": kind, "phone": phone.as_deref().map(mask_phone), "new_phone": new_phone.as_deref().map(mask_phone) })
+            );
             Ok(None)
         }
         WebhookEvent::SystemError { code, title } => {
@@ -225,7 +240,8 @@ async fn keyword_from(
     env: &Env,
     log: &mut RequestLog,
 ) -> Result<Option<ChatMessage>, ApiError> {
-    let command = Keyword { number: phone.to_string(), word, message: message.clone() };
+    let other_spelling = other_spelling_state(env, phone).await?;
+    let command = Keyword { number: phone.to_string(), word, message: message.clone(), other_spelling };
     let reply = call(env, phone, &command).await?;
     log.note(format!("{word:?} from {}", mask_phone(phone)));
     if let KeywordReply::NotMe { revoked: Some(id), .. } = &reply {
@@ -234,25 +250,57 @@ async fn keyword_from(
     Ok(answer_to_keyword(word, &reply).map(|text| (phone.to_string(), text)))
 }
 
-/// A code in a message from a number: checked against that number's live requests
-/// (the code it was sent, every live inbound code), with the same attempt budget and
-/// single use as the API.
-async fn code_from_number(
-    code: &str,
-    phone: &str,
+/// The live requests of a number a code from WhatsApp may be for, and its chat locale.
+async fn chat_candidates(
+    number: &str,
     message: &MessageRef,
     env: &Env,
     config: &Config,
-    log: &mut RequestLog,
-) -> Result<Option<ChatMessage>, ApiError> {
-    let lookup = ChatCandidates { number: phone.to_string(), message: message.clone() };
-    let found = call(env, phone, &lookup).await?;
-    let request_ids: Vec<String> = found
+) -> Result<(Vec<String>, Option<String>), ApiError> {
+    let lookup = ChatCandidates { number: number.to_string(), message: message.clone() };
+    let found = call(env, number, &lookup).await?;
+    let request_ids = found
         .candidates
         .into_iter()
         .filter(|c| whatsapp_channel_on(config.codes.verify_via, c.mode))
         .map(|c| c.request_id)
         .collect();
+    Ok((request_ids, found.locale))
+}
+
+/// The number a message quoting ours belongs to, when it comes from the very `wa_id`
+/// Meta answered that send with: the recipient, in a spelling the canonical form does
+/// not fold (a typed `+54 AA 15 …`, say). Asked only when the sender's own guard has
+/// nothing live.
+async fn quoted_by_recipient(quoted: Option<(&str, &str)>, phone: &str, env: &Env) -> Result<Option<String>, ApiError> {
+    let Some((quoted, wa_id)) = quoted else {
+        return Ok(None);
+    };
+    let link = call(env, &link_object(quoted), &ResolveMessage {}).await?;
+    Ok(link.filter(|l| l.wa_id.as_deref() == Some(wa_id) && l.number != phone).map(|l| l.number))
+}
+
+/// A code in a message from a number: checked against that number's live requests
+/// (the code it was sent, every live inbound code), with the same attempt budget and
+/// single use as the API. `quoted`: the message it replies to and the sender's `wa_id`.
+async fn code_from_number(
+    code: &str,
+    sender_phone: &str,
+    quoted: Option<(&str, &str)>,
+    message: &MessageRef,
+    env: &Env,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<Option<ChatMessage>, ApiError> {
+    let (mut phone, (mut request_ids, mut locale)) =
+        (sender_phone.to_string(), chat_candidates(sender_phone, message, env, config).await?);
+    if request_ids.is_empty() {
+        if let Some(owner) = quoted_by_recipient(quoted, sender_phone, env).await? {
+            (request_ids, locale) = chat_candidates(&owner, message, env, config).await?;
+            phone = owner;
+        }
+    }
+    let phone = phone.as_str();
     if request_ids.is_empty() {
         log.note(format!("code from {} with no live request", mask_phone(phone)));
         return Ok(None);
@@ -270,7 +318,7 @@ async fn code_from_number(
     let Some(checked) = check_or_pass(env, config, check).await? else {
         // It belongs to none of the number's live requests: no attempt spent anywhere.
         log.note(format!("code from {} matches no live request", mask_phone(phone)));
-        return Ok(Some((phone.to_string(), chat_text(found.locale.as_deref(), &ChatText::NoMatch))));
+        return Ok(Some((phone.to_string(), chat_text(locale.as_deref(), &ChatText::NoMatch))));
     };
     log.request_id(&checked.request_id);
     log.note(format!("code from {}: {:?}", mask_phone(phone), checked.reply.outcome));

@@ -116,6 +116,7 @@ fn refuse_template(st: &AppState, acc: &Accepted) -> Option<Response> {
 
 /// Puts an accepted send in the inbox and answers like Meta.
 fn accept(st: &Shared, version: String, phone_number_id: String, acc: Accepted) -> Response {
+    let wa_id = st.lock().wa_ids.get(&acc.to_digits).cloned().unwrap_or_else(|| acc.to_digits.clone());
     let id = new_wamid(&acc.to_digits);
     let mut messages = json!({"id": id});
     if acc.kind == "template" {
@@ -123,7 +124,7 @@ fn accept(st: &Shared, version: String, phone_number_id: String, acc: Accepted) 
     }
     let answer = json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": acc.to_input, "wa_id": acc.to_digits}],
+        "contacts": [{"input": acc.to_input, "wa_id": wa_id}],
         "messages": [messages],
     });
     eprintln!(
@@ -133,8 +134,14 @@ fn accept(st: &Shared, version: String, phone_number_id: String, acc: Accepted) 
         mask_phone(&acc.to_digits),
         id
     );
-    let msg =
-        InboxMessage { id, received_at_ms: now_ms(), version, phone_number_id: phone_number_id.clone(), message: acc };
+    let msg = InboxMessage {
+        id,
+        received_at_ms: now_ms(),
+        version,
+        phone_number_id: phone_number_id.clone(),
+        message: acc,
+        wa_id,
+    };
     {
         let mut inner = st.lock();
         inner.last_phone_number_id = Some(phone_number_id);
@@ -159,8 +166,8 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
         }
         let update = StatusUpdate {
             message_id: msg.id.clone(),
-            recipient_id: Some(msg.to().to_string()),
-            recipient_user_id: Some(webhook::user_id_for(msg.to())),
+            recipient_id: Some(msg.wa_id.clone()),
+            recipient_user_id: Some(webhook::user_id_for(&msg.wa_id)),
             status: status.into(),
             timestamp: now_secs(),
             biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),

@@ -72,6 +72,36 @@ pub(super) async fn fail(State(st): State<Shared>, body: Bytes) -> Result<Respon
     Ok(json_response(StatusCode::OK, json!({"queued": queued})))
 }
 
+/// `POST /control/wa-id`: the WhatsApp account a recipient resolves to.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WaIdBody {
+    #[serde(deserialize_with = "field::string_or_number")]
+    to: Option<String>,
+    /// `null` or absent: `to` is its own account again.
+    #[serde(deserialize_with = "field::string_or_number")]
+    wa_id: Option<String>,
+}
+
+/// Meta answers a send with the `wa_id` it resolved the recipient to, which for
+/// Brazilian, Mexican and Argentine numbers is often another spelling of the number:
+/// from now on sends to `to` answer with `wa_id`, and their statuses (and replies
+/// quoting them without a `from`) come from it.
+pub(super) async fn wa_id(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let body: WaIdBody = read_body(&body)?;
+    let digits = |v: String, key: &str| {
+        crate::util::phone_digits(&v).ok_or_else(|| bad_request(format!("'{key}' must be 8 to 15 digits")))
+    };
+    let to = digits(body.to.ok_or_else(|| bad_request("'to' is required"))?, "to")?;
+    let wa_id = body.wa_id.map(|w| digits(w, "wa_id")).transpose()?;
+    let mut inner = st.lock();
+    match &wa_id {
+        Some(w) => inner.wa_ids.insert(to.clone(), w.clone()),
+        None => inner.wa_ids.remove(&to),
+    };
+    Ok(json_response(StatusCode::OK, json!({"to": to, "wa_id": wa_id.unwrap_or(to.clone())})))
+}
+
 /// `POST /control/reset` takes no fields; an empty body or `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +114,7 @@ pub(super) async fn reset(State(st): State<Shared>, body: Bytes) -> Result<Respo
         inner.inbox.clear();
         inner.scripts.clear();
         inner.webhooks.clear();
+        inner.wa_ids.clear();
         inner.reset_templates(&st.config);
     }
     Ok(json_response(StatusCode::OK, json!({"ok": true})))

@@ -36,6 +36,7 @@ pub fn router(state: Shared) -> Router {
         .route("/control/inbox", get(control::inbox))
         .route("/control/webhooks", get(control::webhook_log))
         .route("/control/webhook-url", post(control::webhook_url))
+        .route("/control/wa-id", post(control::wa_id))
         .route("/control/webhook/reply", post(webhooks::reply))
         .route("/control/webhook/status", post(webhooks::status))
         .route("/control/webhook/raw", post(webhooks::raw))

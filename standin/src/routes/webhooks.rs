@@ -127,7 +127,10 @@ pub(super) async fn reply(State(st): State<Shared>, body: Bytes) -> Result<Respo
     let body: ReplyBody = read_command(&st, &body)?;
     let from = match body.from {
         Some(f) => Some(phone_digits(&f).ok_or_else(|| bad_request("'from' must be 8 to 15 digits"))?),
-        None => None,
+        // A reply to one of our messages comes from the account Meta delivered it to.
+        None => {
+            body.context_id.as_ref().and_then(|c| st.lock().inbox.iter().find(|m| &m.id == c).map(|m| m.wa_id.clone()))
+        }
     };
     let user_id = match (user_id(body.user_id, "user_id")?, &from) {
         (Some(u), _) => u,
@@ -210,7 +213,7 @@ fn status_update(st: &AppState, body: StatusBody) -> Result<StatusUpdate, ApiErr
     let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
     let recipient = match body.recipient_id {
         Some(r) => Some(phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?),
-        None => known.as_ref().map(|k| k.to().to_string()),
+        None => known.as_ref().map(|k| k.wa_id.clone()),
     };
     let recipient_user_id = match user_id(body.recipient_user_id, "recipient_user_id")? {
         Some(u) => Some(u),

@@ -85,6 +85,10 @@ pub struct RequestState {
     /// retries: at most one per attempt, so bounded by the attempt budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counted_messages: Vec<String>,
+    /// The `wa_id` Meta answered the send with: WhatsApp's spelling of the number,
+    /// which may differ from the one typed (see `phone::spelling`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
 }
 
 impl RequestState {

@@ -19,6 +19,8 @@ pub enum SendResult {
         message_id: Option<String>,
         #[serde(with = "crate::core::guard::wire::json_text")]
         response: Value,
+        /// The `wa_id` Meta resolved the recipient to (E.164), kept with the request.
+        wa_id: Option<String>,
     },
     /// `refund`: the failure was ours or Meta's, not the user's; the send does not
     /// count against their limits. `error_code`: Meta's, when it answered one.
@@ -100,6 +102,7 @@ impl NumberState {
             delivery: None,
             locale,
             counted_messages: Vec::new(),
+            wa_id: None,
         });
         if self.requests.len() > MAX_REQUESTS_KEPT {
             // Finished requests go first, then a live outbound one (superseded by the
@@ -151,7 +154,10 @@ impl NumberState {
             return false;
         };
         match result {
-            SendResult::Accepted { message_id, response } => self.send_accepted(index, message_id, response, slot),
+            SendResult::Accepted { message_id, response, wa_id } => {
+                self.requests[index].wa_id = wa_id;
+                self.send_accepted(index, message_id, response, slot)
+            }
             SendResult::Failed { refund, error_code } => self.send_failed(index, refund, error_code, slot),
         }
         true
