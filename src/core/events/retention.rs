@@ -101,10 +101,8 @@ pub const DELETE_DAY: &str = "DELETE FROM events WHERE at_ms >= ?1 AND at_ms < ?
 /// to run as one batch (one transaction), `DELETE_DAY` last.
 pub fn fold_day(day_ms: u64) -> Vec<(&'static str, Vec<Param>)> {
     let (start, end) = (Param::Int(day_ms as i64), Param::Int((day_ms + DAY_MS) as i64));
-    let mut statements: Vec<(&'static str, Vec<Param>)> = FOLD_DAY
-        .iter()
-        .map(|sql| (*sql, vec![start.clone(), end.clone(), Param::Text(CHANNEL.to_string())]))
-        .collect();
+    let mut statements: Vec<(&'static str, Vec<Param>)> =
+        FOLD_DAY.iter().map(|sql| (*sql, vec![start.clone(), end.clone(), Param::Text(CHANNEL.to_string())])).collect();
     statements.push((DELETE_DAY, vec![start, end]));
     statements
 }
