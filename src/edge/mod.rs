@@ -15,6 +15,7 @@ mod http;
 mod isolate;
 mod log;
 mod outbound;
+mod retention;
 mod router;
 mod tokens;
 

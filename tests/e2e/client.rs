@@ -127,10 +127,13 @@ pub const PROFILES: &[Profile] = &[
             ("MAX_SENDS_PER_HOUR", "20"),
             ("MAX_SENDS_PER_DAY", "20"),
             ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            // Wrong on purpose: named by /healthz, nothing else changes.
+            ("ANALYTICS_RETENTION_DAYS", "90d"),
         ],
         ..BASE
     },
-    // Events queue, D1 analytics, callbacks to the receiver with 1 s retry delays.
+    // Events queue, D1 analytics (raw events kept 3 days), callbacks to the receiver
+    // with 1 s retry delays.
     Profile {
         name: "analytics",
         vars: &[
@@ -140,6 +143,8 @@ pub const PROFILES: &[Profile] = &[
             ("OTP_MAX_ATTEMPTS", "2"),
             ("CALLBACK_URL", "{receiver}"),
             ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
+            // Short, so the retention test's events need be only days old.
+            ("ANALYTICS_RETENTION_DAYS", "3"),
         ],
         secrets: &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
         own_standin: true,

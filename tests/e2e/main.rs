@@ -34,6 +34,7 @@ mod tests_hardening;
 mod tests_numbers;
 mod tests_otp;
 mod tests_platform;
+mod tests_retention;
 mod tests_templates;
 mod tests_webhook;
 
@@ -84,6 +85,7 @@ impl Test {
 fn all_tests() -> Vec<Test> {
     let tests: Vec<Test> = [
         tests_events::tests(),
+        tests_retention::tests(),
         tests_foundation::tests(),
         tests_otp::tests(),
         tests_webhook::tests(),

@@ -1,11 +1,12 @@
-//! The settings of events, callbacks and the admin routes: `ADMIN_TOKEN` and
-//! `CALLBACK_*`. Read like every other setting, but optional as a group: a wrong one
-//! turns its feature off instead of the service.
+//! The settings of events, callbacks, analytics and the admin routes: `ADMIN_TOKEN`,
+//! `CALLBACK_*` and `ANALYTICS_RETENTION_DAYS`. Read like every other setting, but
+//! optional as a group: a wrong one turns its feature off instead of the service.
 
 use super::reader::{http_url, Reader};
 use crate::core::events::callback::{
     CallbackConfig, CallbackSecret, DEFAULT_CALLBACK_EVENTS, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY_S,
 };
+use crate::core::events::retention::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
 use crate::core::events::EventType;
 use crate::core::secret::Secret;
 
@@ -14,11 +15,26 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// A wrong setting turns its feature off (named in `problems`, shown by
 /// `/healthz`); verification keeps working.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventsConfig {
     pub admin_token: Option<Secret>,
     pub callback: Option<CallbackConfig>,
+    /// `ANALYTICS_RETENTION_DAYS`: how long raw events and dead letters are kept.
+    /// `None` when the setting is wrong: then nothing is deleted (deleting on a
+    /// guess could not be undone), and `/healthz` names it.
+    pub retention_days: Option<u32>,
     pub problems: Vec<&'static str>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            admin_token: None,
+            callback: None,
+            retention_days: Some(DEFAULT_RETENTION_DAYS),
+            problems: Vec::new(),
+        }
+    }
 }
 
 impl EventsConfig {
@@ -40,7 +56,17 @@ impl EventsConfig {
             }
             secret.filter(|_| url_ok).map(|secret| CallbackConfig { url, secret, events, retry_delays })
         });
-        EventsConfig { admin_token, callback, problems: r.finish() }
+        let retention_days = match r.get("ANALYTICS_RETENTION_DAYS") {
+            None => Some(DEFAULT_RETENTION_DAYS),
+            Some(days) => {
+                let valid = days.parse::<u32>().ok().filter(|d| (1..=MAX_RETENTION_DAYS).contains(d));
+                if valid.is_none() {
+                    r.problems.push("ANALYTICS_RETENTION_DAYS");
+                }
+                valid
+            }
+        };
+        EventsConfig { admin_token, callback, retention_days, problems: r.finish() }
     }
 }
 
@@ -132,5 +158,17 @@ mod tests {
         assert_eq!(wrong.problems, ["ADMIN_TOKEN", "CALLBACK_EVENTS", "CALLBACK_RETRY_DELAYS", "CALLBACK_SECRET"]);
         assert_eq!(settings(&[("CALLBACK_URL", "ftp://x"), ("CALLBACK_SECRET", SECRET)]).problems, ["CALLBACK_URL"]);
         assert_eq!(settings(&[("CALLBACK_RETRY_DELAYS", "50000")]).problems, ["CALLBACK_RETRY_DELAYS"]);
+    }
+
+    #[test]
+    fn retention_defaults_to_90_days_and_a_wrong_value_deletes_nothing() {
+        assert_eq!(settings(&[]).retention_days, Some(90));
+        assert_eq!(settings(&[("ANALYTICS_RETENTION_DAYS", " 7 ")]).retention_days, Some(7));
+        assert_eq!(settings(&[("ANALYTICS_RETENTION_DAYS", "1")]).retention_days, Some(1));
+        assert_eq!(settings(&[("ANALYTICS_RETENTION_DAYS", "")]).retention_days, Some(90));
+        for wrong in ["0", "-1", "90d", "1.5", "36501", "99999999999", "٩٠"] {
+            let read = settings(&[("ANALYTICS_RETENTION_DAYS", wrong)]);
+            assert_eq!((read.retention_days, read.problems), (None, vec!["ANALYTICS_RETENTION_DAYS"]), "{wrong:?}");
+        }
     }
 }

@@ -47,6 +47,7 @@ const ORDER: &[&str] = &[
     "CALLBACK_RETRY_DELAYS",
     "CALLBACK_URL",
     "CALLBACK_SECRET",
+    "ANALYTICS_RETENTION_DAYS",
 ];
 
 pub(super) struct Reader<'a> {

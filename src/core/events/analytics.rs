@@ -11,17 +11,19 @@ use super::event::{Event, EventType};
 use crate::core::guard::VerifiedVia;
 use crate::core::time::{parse_rfc3339, rfc3339, DAY_MS, HOUR_MS};
 
-/// The migration `wrangler d1 migrations apply` runs; the worker also runs it once
-/// per isolate (every statement is idempotent), so the file is the only copy.
-const MIGRATION: &str = include_str!("../../../migrations/0001_init.sql");
+/// The migrations `wrangler d1 migrations apply` runs, in order; the worker also runs
+/// them once per isolate (every statement is idempotent), so the files are the only copy.
+const MIGRATIONS: [&str; 2] =
+    [include_str!("../../../migrations/0001_init.sql"), include_str!("../../../migrations/0002_daily_rollups.sql")];
 
 /// The dashboard's hourly series covers at most this many hours.
 pub const MAX_SERIES_HOURS: u64 = 24 * 31;
 
-/// The migration's statements, one by one (D1 prepares one statement at a time).
+/// The migrations' statements, one by one (D1 prepares one statement at a time).
 /// Comments there are whole lines starting with `--`, and may contain `;`.
 pub fn schema() -> Vec<String> {
-    let sql: Vec<&str> = MIGRATION.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+    let sql: Vec<&str> =
+        MIGRATIONS.iter().flat_map(|m| m.lines()).filter(|l| !l.trim_start().starts_with("--")).collect();
     sql.join("\n").split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
@@ -178,37 +180,67 @@ pub fn parse_window(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Re
 }
 
 /// Every query binds `?1` = since and `?2` = until (milliseconds); each counts
-/// distinct requests (events without a request count themselves).
+/// distinct requests (events without a request count themselves). Each reads the
+/// raw events of the window plus the daily rollups (`crate::core::events::retention`)
+/// of the days whose start lies in it: a day's raw events are deleted in the same
+/// transaction that folds them, so nothing is counted twice.
 pub const STATS_QUERIES: [&str; 6] = [
     // 0: per event type
-    "SELECT type AS key, COUNT(DISTINCT COALESCE(request_id, id)) AS n FROM events \
-     WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY type",
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT type AS key, COUNT(DISTINCT COALESCE(request_id, id)) AS n FROM events \
+       WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY type \
+       UNION ALL SELECT type, n FROM daily_rollups WHERE facet = '' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
     // 1: verified by channel
-    "SELECT verified_via AS key, COUNT(DISTINCT request_id) AS n FROM events \
-     WHERE type = 'verification.verified' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY verified_via",
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT verified_via AS key, COUNT(DISTINCT request_id) AS n FROM events \
+       WHERE type = 'verification.verified' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY verified_via \
+       UNION ALL SELECT NULLIF(value, ''), n FROM daily_rollups \
+       WHERE facet = 'via' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
     // 2: failed deliveries by Meta error code
-    "SELECT COALESCE(CAST(error_code AS TEXT), 'unknown') AS key, COUNT(DISTINCT request_id) AS n FROM events \
-     WHERE type = 'verification.failed' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key",
-    // 3: seconds to verify, nearest-rank percentiles over distinct requests
-    "WITH v AS (SELECT request_id, MIN(seconds_to_verify) AS s FROM events \
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT COALESCE(CAST(error_code AS TEXT), 'unknown') AS key, COUNT(DISTINCT request_id) AS n FROM events \
+       WHERE type = 'verification.failed' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key \
+       UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'error_code' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
+    // 3: seconds to verify, nearest-rank percentiles over distinct requests (a
+    // folded day contributes its histogram: each second value with its count)
+    "WITH v AS ( \
+       SELECT MIN(seconds_to_verify) AS s, 1 AS w FROM events \
        WHERE type = 'verification.verified' AND seconds_to_verify IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
-       GROUP BY request_id), \
-     r AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS rn, COUNT(*) OVER () AS total FROM v) \
-     SELECT MIN(CASE WHEN rn * 100 >= total * 50 THEN s END) AS p50, \
-            MIN(CASE WHEN rn * 100 >= total * 95 THEN s END) AS p95 FROM r",
-    // 4: by country
-    "SELECT country_code, \
-       COUNT(DISTINCT CASE WHEN type = 'verification.requested' THEN request_id END) AS requested, \
-       COUNT(DISTINCT CASE WHEN type = 'verification.verified' THEN request_id END) AS verified, \
-       COUNT(DISTINCT CASE WHEN type = 'verification.failed' THEN request_id END) AS failed \
-     FROM events WHERE country_code IS NOT NULL AND request_id IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
-     GROUP BY country_code ORDER BY requested DESC, country_code",
+       GROUP BY request_id \
+       UNION ALL SELECT CAST(value AS INTEGER), n FROM daily_rollups \
+       WHERE facet = 'seconds' AND day_ms >= ?1 AND day_ms < ?2), \
+     r AS (SELECT s, SUM(w) OVER (ORDER BY s ROWS UNBOUNDED PRECEDING) AS upto, SUM(w) OVER () AS total FROM v) \
+     SELECT MIN(CASE WHEN upto * 100 >= total * 50 THEN s END) AS p50, \
+            MIN(CASE WHEN upto * 100 >= total * 95 THEN s END) AS p95 FROM r",
+    // 4: by country (`verification.*` are exactly the types that carry a request)
+    "SELECT country_code, SUM(requested) AS requested, SUM(verified) AS verified, SUM(failed) AS failed FROM ( \
+       SELECT country_code, \
+         COUNT(DISTINCT CASE WHEN type = 'verification.requested' THEN request_id END) AS requested, \
+         COUNT(DISTINCT CASE WHEN type = 'verification.verified' THEN request_id END) AS verified, \
+         COUNT(DISTINCT CASE WHEN type = 'verification.failed' THEN request_id END) AS failed \
+       FROM events WHERE country_code IS NOT NULL AND request_id IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
+       GROUP BY country_code \
+       UNION ALL SELECT country_code, \
+         SUM(CASE WHEN type = 'verification.requested' THEN n ELSE 0 END), \
+         SUM(CASE WHEN type = 'verification.verified' THEN n ELSE 0 END), \
+         SUM(CASE WHEN type = 'verification.failed' THEN n ELSE 0 END) \
+       FROM daily_rollups WHERE facet = '' AND country_code != '' AND type LIKE 'verification.%' \
+         AND day_ms >= ?1 AND day_ms < ?2 \
+       GROUP BY country_code \
+     ) GROUP BY country_code ORDER BY requested DESC, country_code",
     // 5: billed messages by Meta's pricing category
-    "SELECT pricing_category AS key, COUNT(DISTINCT request_id) AS n FROM events \
-     WHERE pricing_category IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 GROUP BY pricing_category",
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT pricing_category AS key, COUNT(DISTINCT request_id) AS n FROM events \
+       WHERE pricing_category IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 GROUP BY pricing_category \
+       UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'pricing' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
 ];
 
-/// Requests and verifications per hour, for the dashboard's conversion chart.
+/// Requests and verifications per hour, for the dashboard's conversion chart: raw
+/// events only (rollups are per day), so the hours of folded days read as zeros.
 pub const SERIES_QUERY: &str = "SELECT at_ms / 3600000 AS hour, \
        COUNT(DISTINCT CASE WHEN type = 'verification.requested' THEN request_id END) AS requested, \
        COUNT(DISTINCT CASE WHEN type = 'verification.verified' THEN request_id END) AS verified \

@@ -6,13 +6,17 @@
 //! - [`event`]: what an event looks like and how a guard's changes become events;
 //! - [`callback`]: how a callback is signed (Standard Webhooks) and retried;
 //! - [`analytics`]: the D1 schema, the rows, the stats queries and their shaping;
+//! - [`retention`]: how old raw events become daily rollups, and are deleted;
 //! - [`admin`]: who may read them.
 
 pub mod admin;
 pub mod analytics;
 pub mod callback;
 pub mod event;
+pub mod retention;
 
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -45,7 +45,7 @@ fn windows_default_to_the_last_day() {
     assert_eq!(field(parse_window(Some("2025-11-26T10:00:00Z"), Some("2025-11-26T10:00:00Z"), NOW)), Err("since"));
 }
 
-fn db() -> Connection {
+pub(super) fn db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     for _ in 0..2 {
         // Twice: the schema is idempotent.
@@ -56,7 +56,7 @@ fn db() -> Connection {
     conn
 }
 
-fn to_sql(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
+pub(super) fn to_sql(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
     params
         .into_iter()
         .map(|p| match p {
@@ -67,13 +67,13 @@ fn to_sql(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-fn insert(conn: &Connection, events: &[Event]) {
+pub(super) fn insert(conn: &Connection, events: &[Event]) {
     for event in events {
         conn.execute(INSERT_EVENT, params_from_iter(to_sql(event_row(event).unwrap()))).unwrap();
     }
 }
 
-fn n(row: &rusqlite::Row, i: usize) -> rusqlite::Result<u64> {
+pub(super) fn n(row: &rusqlite::Row, i: usize) -> rusqlite::Result<u64> {
     Ok(row.get::<_, i64>(i)? as u64)
 }
 
@@ -85,7 +85,7 @@ fn key_counts(conn: &Connection, sql: &str, w: Window) -> Vec<KeyCount> {
     rows.map(Result::unwrap).collect()
 }
 
-fn stats(conn: &Connection, w: Window) -> Value {
+pub(super) fn stats(conn: &Connection, w: Window) -> Value {
     let p = [w.since_ms as i64, w.until_ms as i64];
     let percentiles =
         conn.query_row(STATS_QUERIES[3], p, |r| Ok(Percentiles { p50: r.get(0)?, p95: r.get(1)? })).unwrap();
@@ -109,7 +109,7 @@ fn stats(conn: &Connection, w: Window) -> Value {
 }
 
 /// A scripted day: US and UK numbers, every channel, a failure, a lock, an expiry.
-fn scripted(at: u64) -> Vec<Event> {
+pub(super) fn scripted(at: u64) -> Vec<Event> {
     let mut next = ids();
     let mut all = Vec::new();
     let mut add = |number: &str, offset_s: u64, changes: Vec<Change>| {
@@ -282,6 +282,8 @@ fn the_migration_file_is_the_schema() {
             "CREATE INDEX IF NOT EXISTS events_by_time",
             "CREATE INDEX IF NOT EXISTS events_by_request",
             "CREATE TABLE IF NOT EXISTS dead_letters",
+            "CREATE TABLE IF NOT EXISTS daily_rollups",
+            "CREATE INDEX IF NOT EXISTS dead_letters_by_time",
         ]
     );
     assert!(schema().iter().all(|s| !s.contains("--")));
