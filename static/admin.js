@@ -35,8 +35,8 @@ if (fragment.get("token")) {
   history.replaceState(null, "", location.pathname + location.search);
 }
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) } });
+async function api(path, method = "GET") {
+  const response = await fetch(path, { method, headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error((body.error && body.error.message) || "HTTP " + response.status);
@@ -49,9 +49,11 @@ async function api(path) {
 // Charts are drawn at the width they get, so their text stays readable on a phone.
 const widthOf = (id) => Math.max(280, Math.min(900, $(id).clientWidth || 600));
 
-function bars(rows, { width = 600, label = 90, color = "var(--bar)" } = {}) {
+/** A bar chart; `title` and the rows become its accessible name (screen readers get the numbers too). */
+function bars(rows, { width = 600, label = 90, color = "var(--bar)", title = "Chart" } = {}) {
   const max = Math.max(1, ...rows.map((r) => r.value));
-  const row = 24, svg = el("svg", { viewBox: `0 0 ${width} ${rows.length * row + 4}`, role: "img" });
+  const summary = `${title}: ${rows.map((r) => `${r.label} ${r.value}`).join(", ")}`;
+  const row = 24, svg = el("svg", { viewBox: `0 0 ${width} ${rows.length * row + 4}`, role: "img", "aria-label": summary });
   rows.forEach((r, i) => {
     const y = i * row + 2, w = Math.max(r.value ? 2 : 0, ((width - label - 80) * r.value) / max);
     const g = el("g", { "data-key": r.key });
@@ -75,7 +77,7 @@ function funnel(s) {
   }));
   rows.push({ key: "failed", label: "Failed", value: s.failed, color: "var(--bad)" });
   const box = $("funnel");
-  box.replaceChildren(bars(rows, { width: widthOf("funnel") }));
+  box.replaceChildren(bars(rows, { width: widthOf("funnel"), title: "Funnel" }));
   for (const [key] of steps) box.dataset[key] = s[key];
   box.setAttribute("data-requested", s.requested);
 }
@@ -134,7 +136,7 @@ function failures(s) {
     tr.insertCell().textContent = META_ERRORS[code] || "See Meta's error code list";
     const cell = tr.insertCell(); cell.className = "n"; cell.textContent = n;
   }
-  const chart = bars(rows.map(([code, n]) => ({ key: code, label: code, value: n, color: "var(--bad)" })), { width: widthOf("failures"), label: 60 });
+  const chart = bars(rows.map(([code, n]) => ({ key: code, label: code, value: n, color: "var(--bad)" })), { width: widthOf("failures"), label: 60, title: "Failed deliveries by Meta error code" });
   box.replaceChildren(chart, table);
 }
 
@@ -153,17 +155,69 @@ function countries(s) {
   box.replaceChildren(table);
 }
 
+function spend(s) {
+  $("spend-section").hidden = !s.spend;
+  if (!s.spend) return;
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th>Category</th><th class="n">Messages</th><th class="n">Price</th><th class="n">Estimate</th></tr></thead><tbody></tbody><tfoot><tr><th>Total</th><td></td><td></td><td class="n"></td></tr></tfoot>';
+  for (const [category, c] of Object.entries(s.spend.by_category)) {
+    const tr = table.tBodies[0].insertRow();
+    tr.insertCell().textContent = category;
+    for (const v of [c.messages, c.price ?? "no price set", c.estimate ?? "–"]) {
+      const cell = tr.insertCell(); cell.className = "n"; cell.textContent = v;
+    }
+  }
+  table.tFoot.rows[0].cells[3].textContent = s.spend.total;
+  $("spend").replaceChildren(table);
+}
+
+function deadLetters(body) {
+  const box = $("dead-letters");
+  const letters = body.dead_letters || [];
+  if (!letters.length) { box.innerHTML = '<p class="muted">None: every callback was accepted.</p>'; return; }
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th>Dead since</th><th>Event</th><th>Id</th><th>Action</th></tr></thead><tbody></tbody>';
+  for (const letter of letters) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.messageId = letter.message_id;
+    tr.insertCell().textContent = letter.dead_at;
+    tr.insertCell().textContent = letter.type || "unreadable";
+    tr.insertCell().textContent = letter.event_id || "–";
+    const cell = tr.insertCell();
+    if (letter.resent_at) { cell.textContent = "sent again " + letter.resent_at; continue; }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Send again";
+    button.setAttribute("aria-label", `Send ${letter.type || "event"} ${letter.event_id || ""} again`);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const answer = await api(`/v1/admin/dead-letters/${encodeURIComponent(letter.message_id)}/resend`, "POST");
+        cell.textContent = "sent again " + answer.resent_at;
+        $("resend-status").textContent = `${letter.type || "The event"} ${letter.event_id || ""} is on its way again.`;
+      } catch (e) {
+        button.disabled = false;
+        $("resend-status").textContent = "Could not send it again: " + e.message;
+      }
+    });
+    cell.append(button);
+  }
+  box.replaceChildren(table);
+}
+
 async function load() {
   const hours = Number($("hours").value);
   const until = new Date(), since = new Date(until - hours * 3600e3);
   const query = `?since=${since.toISOString().slice(0, 19)}Z&until=${until.toISOString().slice(0, 19)}Z`;
   try {
-    const [stats, series] = await Promise.all([api("/v1/admin/stats" + query), api("/v1/admin/series" + query)]);
+    const [stats, series, dead] = await Promise.all([
+      api("/v1/admin/stats" + query), api("/v1/admin/series" + query), api("/v1/admin/dead-letters"),
+    ]);
     $("login").hidden = true;
     $("board").hidden = false;
     $("board-error").textContent = "";
     $("window").textContent = `${stats.since} – ${stats.until}`;
-    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats);
+    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats); spend(stats); deadLetters(dead);
   } catch (e) {
     if (e.status === 401) {
       sessionStorage.removeItem(KEY);

@@ -11,6 +11,24 @@ const COUNTRIES = { 1: "the US or Canada", 7: "Russia or Kazakhstan", 20: "Egypt
 let current = null; // { requestId, clientSecret, phone, mode }
 let watcher = null; // AbortController of the running waitForVerification
 let countdown = null;
+let expiry = null; // the interval counting the code's life down
+let busy = false; // a call to the worker is running: the controls wait for it
+
+/** While a call runs, nothing can be clicked twice: buttons are disabled, fields read-only
+ *  (they keep focus), and the page is marked busy; `false` gives back what was taken. */
+function working(on) {
+  busy = on;
+  document.querySelector("main").setAttribute("aria-busy", String(on));
+  if (on) {
+    working.held = [...document.querySelectorAll("main button:not(:disabled), main input[type=radio]:not(:disabled)")];
+    for (const el of working.held) el.disabled = true;
+    for (const el of document.querySelectorAll("main input:not([type=radio])")) el.readOnly = true;
+  } else {
+    for (const el of working.held || []) el.disabled = false;
+    for (const el of document.querySelectorAll("main input:not([type=radio])")) el.readOnly = false;
+    working.held = [];
+  }
+}
 
 function say(text, problem = false) {
   $("status").textContent = text;
@@ -30,7 +48,7 @@ function explain(err) {
     case "invalid_phone":
       return "That doesn't look like a complete phone number. Start with + and the country code, like +44 7700 900123.";
     case "invalid_request":
-      return err.field === "code" ? "Type the code's digits only." : "Please check what you typed and try again.";
+      return err.field === "code" ? "Type the code from the WhatsApp message: its digits only." : "Please check what you typed and try again.";
     case "invalid_code":
       if (err.attemptsLeft === 0) return "That code isn't right, and that was the last try. Ask for a new code.";
       return err.attemptsLeft ? `That code isn't right. You can try ${err.attemptsLeft} more time${err.attemptsLeft === 1 ? "" : "s"}.` : "That code isn't right.";
@@ -84,6 +102,9 @@ function fieldError(id, message) {
 
 function show(section) {
   for (const id of ["phone-form", "code-step", "inbound-step", "done"]) $(id).hidden = id !== section;
+  // An alert left in a hidden step would still be read out by some screen readers.
+  if (section !== "phone-form") fieldError("phone-error", "");
+  if (section !== "code-step") fieldError("code-error", "");
 }
 
 /** Accepts what people type (`0044 …`, `+44 (0) 7700 …`) and explains the country it sees. */
@@ -111,6 +132,24 @@ function startCountdown(seconds) {
   };
   tick();
   countdown = setInterval(tick, 250);
+}
+
+const clock = (seconds) => `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+
+/** Shows when the code expires and counts it down (quietly: the status region speaks once, at the end). */
+function startExpiry(seconds) {
+  clearInterval(expiry);
+  const end = Date.now() + seconds * 1000;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    $("expiry").textContent = left > 0 ? `The code expires in ${clock(left)} (at ${new Date(end).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}).` : "The code has expired.";
+    if (left === 0) {
+      clearInterval(expiry);
+      if (!$("code-step").hidden) say("This code has expired. Ask for a new one.", true);
+    }
+  };
+  tick();
+  expiry = setInterval(tick, 1000);
 }
 
 function showDelivery(view) {
@@ -142,6 +181,7 @@ function deliveryFailed(view) {
 function finish(token) {
   watcher?.abort();
   clearInterval(countdown);
+  clearInterval(expiry);
   $("token").textContent = token;
   show("done");
   say("Your number is verified.");
@@ -167,6 +207,7 @@ async function watch(requestId, clientSecret) {
 }
 
 async function send(mode) {
+  if (busy) return;
   const phone = tidy($("phone").value);
   fieldError("phone-error", "");
   if (!/^\+[\d\s().-]{7,}$/.test(phone)) {
@@ -174,8 +215,10 @@ async function send(mode) {
     return $("phone").focus();
   }
   say(mode === "inbound" ? "Preparing your message…" : "Sending the code…");
+  working(true);
   try {
     const res = await request(phone, { mode });
+    working(false);
     current = { requestId: res.requestId, clientSecret: res.clientSecret, phone, mode };
     $("next-steps").hidden = true;
     if (mode === "inbound") {
@@ -195,10 +238,12 @@ async function send(mode) {
       show("code-step");
       say(`Code sent to ${phone}. Check WhatsApp.`);
       startCountdown(res.resendAfter);
+      startExpiry(res.expiresIn);
       $("code").focus();
     }
     watch(res.requestId, res.clientSecret);
   } catch (err) {
+    working(false);
     if (!(err instanceof OtpError)) throw err;
     const message = explain(err);
     if (current && !$("code-step").hidden) {
@@ -220,14 +265,23 @@ $("phone-form").addEventListener("submit", (e) => {
 
 $("code-form").addEventListener("submit", async (e) => {
   e.preventDefault();
+  if (busy) return;
   const code = $("code").value.replace(/\D/g, "");
   if (!code) return fieldError("code-error", "Type the code from the WhatsApp message.");
+  // Codes have 6 to 10 digits: a shorter one is a typing slip, not a wrong code (no try spent).
+  if (code.length < 6) {
+    fieldError("code-error", `That code is too short: you typed ${code.length} digit${code.length === 1 ? "" : "s"}, the code in the WhatsApp message has at least 6.`);
+    return $("code").focus();
+  }
   fieldError("code-error", "");
   say("Checking the code…");
+  working(true);
   try {
     const res = await verify(current.requestId, code);
+    working(false);
     finish(res.token);
   } catch (err) {
+    working(false);
     if (!(err instanceof OtpError)) throw err;
     fieldError("code-error", explain(err));
     say("");
@@ -243,6 +297,7 @@ for (const button of document.querySelectorAll("[data-restart]")) {
   button.addEventListener("click", () => {
     watcher?.abort();
     clearInterval(countdown);
+    clearInterval(expiry);
     current = null;
     show("phone-form");
     say("");

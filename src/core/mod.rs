@@ -12,6 +12,8 @@ pub mod csp;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod health;
+pub mod locale;
 pub mod net;
 pub mod phone;
 pub mod record;

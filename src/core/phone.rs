@@ -76,6 +76,11 @@ pub fn country_allowed(e164: &str, allowed: &[String]) -> bool {
 /// Normalise and apply the country allow-list in one step.
 pub fn parse_phone(input: &str, allowed: &[String]) -> Result<String, PhoneError> {
     let phone = normalize_phone(input).ok_or(PhoneError::Invalid)?;
+    // An unassigned calling code (+999…) makes no phone number at all: saying its
+    // "country" is refused would send the user looking for another country.
+    if calling_code(&phone).is_none() {
+        return Err(PhoneError::Invalid);
+    }
     if country_allowed(&phone, allowed) {
         Ok(phone)
     } else {
@@ -161,7 +166,9 @@ mod tests {
             assert_eq!(parse_phone(number, &["1".to_string()]), Err(PhoneError::CountryNotAllowed), "{number}");
         }
         for unassigned in ["+21012345678", "+2801234567", "+99912345678"] {
-            assert_eq!(parse_phone(unassigned, &[]), Err(PhoneError::CountryNotAllowed), "{unassigned}");
+            assert!(!country_allowed(unassigned, &[]), "{unassigned}");
+            assert_eq!(parse_phone(unassigned, &[]), Err(PhoneError::Invalid), "{unassigned}: no number at all");
+            assert_eq!(parse_phone(unassigned, &["1".to_string()]), Err(PhoneError::Invalid), "{unassigned}");
         }
         // An operator who really wants a shared range names it.
         assert_eq!(parse_phone("+88212345678", &["882".to_string()]), Ok("+88212345678".into()));

@@ -7,6 +7,7 @@ mod clock;
 mod code_check;
 mod codes;
 mod consumer;
+mod degraded;
 mod events;
 mod guard_client;
 mod guard_object;

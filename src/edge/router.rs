@@ -26,6 +26,7 @@ enum Route {
     AdminStats,
     AdminSeries,
     AdminDeadLetters,
+    AdminResend(String),
     AdminPage,
     AdminScript,
 }
@@ -47,7 +48,10 @@ impl Route {
             "/v1/admin/dead-letters" => Some(Route::AdminDeadLetters),
             "/admin" => Some(Route::AdminPage),
             "/admin.js" => Some(Route::AdminScript),
-            _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())),
+            _ => path.strip_prefix("/v1/otp/status/").map(|id| Route::OtpStatus(id.to_string())).or_else(|| {
+                let id = path.strip_prefix("/v1/admin/dead-letters/")?.strip_suffix("/resend")?;
+                Some(Route::AdminResend(id.to_string()))
+            }),
         }
     }
 
@@ -65,6 +69,7 @@ impl Route {
             Route::AdminStats => "admin_stats",
             Route::AdminSeries => "admin_series",
             Route::AdminDeadLetters => "admin_dead_letters",
+            Route::AdminResend(_) => "admin_resend",
             Route::AdminPage => "admin_page",
             Route::AdminScript => "admin_script",
         }
@@ -76,6 +81,7 @@ impl Route {
                 "GET, HEAD, OPTIONS"
             }
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
+            Route::AdminResend(_) => "POST",
             Route::Webhook => "GET, HEAD, POST",
             Route::AdminStats
             | Route::AdminSeries
@@ -120,13 +126,18 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 Ok(c) => super::tokens::key_problem(c).await,
                 Err(_) => None,
             };
-            Ok(health::healthz(config, key_problem, &settings.features))
+            let degraded = match config {
+                Ok(_) => super::degraded::read(&env).await,
+                Err(_) => None,
+            };
+            Ok(health::healthz(config, key_problem, &settings.features, degraded.as_ref()))
         }
         (Some(Route::OpenApi), Method::Get) => Ok(docs::openapi()),
         // The operator's routes need only their own settings, not a working OTP configuration.
         (Some(Route::AdminStats), Method::Get) => admin::stats(&req, &env).await,
         (Some(Route::AdminSeries), Method::Get) => admin::series(&req, &env).await,
         (Some(Route::AdminDeadLetters), Method::Get) => admin::dead_letters(&req, &env).await,
+        (Some(Route::AdminResend(id)), Method::Post) => admin::resend_dead_letter(id, &req, &env).await,
         (Some(Route::AdminPage), Method::Get) => admin::dashboard(&env),
         (Some(Route::AdminScript), Method::Get) => admin::dashboard_script(&env),
         (Some(Route::Script(path)), Method::Get) => assets::script(path, config),

@@ -242,6 +242,42 @@ for (const viewport of chosen) {
     assert.match(await text(page, "code-error"), /expired/);
   });
 
+  scenario("first tries: a double click, a short code, the expiry counted down, +999", async (page) => {
+    const number = phone();
+    await enterPhone(page, number);
+    // Count the page's code requests, then click Continue twice in one go.
+    await page.run(`window.requests = 0; const f = window.fetch;
+      window.fetch = (...a) => { if (String(a[0].url || a[0]).includes("/v1/otp/request")) window.requests++; return f(...a); };
+      const b = document.getElementById("send"); b.click(); b.click();`);
+    assert.equal(await page.run("return document.getElementById('send').disabled"), true, "Continue waits for the call");
+    await page.waitFor(visible("code-step"), "the code step");
+    await templates(number);
+    assert.equal(await page.run("return window.requests"), 1, "one click's worth of requests");
+    const staleAlerts = `return [...document.querySelectorAll("[role=alert]")]
+      .filter((el) => el.textContent.trim() && el.offsetParent === null).map((el) => el.id)`;
+    assert.deepEqual(await page.run(staleAlerts), [], "no alert is left in a hidden step");
+    assert.equal(await page.run("return document.getElementById('send').disabled"), false, "the controls are back");
+
+    const shown = await text(page, "expiry");
+    assert.match(shown, /The code expires in [45]:\d\d/, "the code's life is shown");
+    await page.waitFor(`document.getElementById("expiry").textContent !== ${JSON.stringify(shown)}`, "the countdown", 5000);
+    assert.match(await text(page, "expiry"), /The code expires in [45]:\d\d/);
+
+    await page.run("document.getElementById('code').focus()");
+    await page.keys("123" + KEY.ENTER);
+    await page.waitFor(hasText("code-error"), "the short-code message");
+    assert.match(await text(page, "code-error"), /too short: you typed 3 digits.*at least 6/);
+    await check(page, "short-code");
+
+    await page.click("[data-restart]");
+    await page.run("const p = document.getElementById('phone'); p.value = ''; p.focus()");
+    await page.keys("+999 1234 5678" + KEY.ENTER);
+    await page.waitFor(hasText("phone-error"), "the +999 message");
+    assert.match(await text(page, "phone-error"), /doesn't look like a complete phone number/, "+999 is no number, not a refused country");
+    await check(page, "unassigned-country-code");
+    assert.deepEqual(await page.run(staleAlerts), [], "no alert is left in a hidden step");
+  });
+
   scenario("refusals explained: opted out, another country, an incomplete number", async (page) => {
     const number = phone();
     await standin("/control/webhook/reply", { from: number.slice(1), text: "STOP" });

@@ -145,6 +145,7 @@ pub const PROFILES: &[Profile] = &[
             ("CALLBACK_RETRY_DELAYS", "1,1,1,1,1,1"),
             // Short, so the retention test's events need be only days old.
             ("ANALYTICS_RETENTION_DAYS", "3"),
+            ("MESSAGE_PRICES", "authentication:0.0135,authentication-international:0.0467"),
         ],
         secrets: &[("ADMIN_TOKEN", Some(ADMIN_TOKEN)), ("CALLBACK_SECRET", Some(CALLBACK_SECRET))],
         own_standin: true,

@@ -29,6 +29,7 @@ mod tests_abuse;
 mod tests_browser;
 mod tests_contract;
 mod tests_events;
+mod tests_firsttry;
 mod tests_foundation;
 mod tests_hardening;
 mod tests_numbers;
@@ -94,6 +95,7 @@ fn all_tests() -> Vec<Test> {
         tests_platform::tests(),
         tests_hardening::tests(),
         tests_templates::tests(),
+        tests_firsttry::tests(),
         tests_contract::tests(),
         tests_browser::tests(),
     ]

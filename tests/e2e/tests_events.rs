@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::{digits, into_resp, random_phone, wrong, Env, Resp, ADMIN_TOKEN, CALLBACK_SECRET};
+use crate::client::{digits, into_resp, random_phone, send, wrong, Env, Resp, ADMIN_TOKEN, CALLBACK_SECRET};
 use crate::harness::root;
 use crate::receiver::{Received, Script};
 
 e2e_tests! {
-    funnel_stats_callbacks_and_dead_letters,
+    funnel_stats_callbacks_and_dead_letters.limit(240),
     admin_routes_need_the_token,
     healthz_reports_optional_features,
 }
@@ -195,6 +195,15 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
             { "country_code": "44", "requested": 2, "verified": 2, "failed": 0, "conversion_rate": 1.0 },
         ],
         "billable": { "authentication": 1 },
+        // MESSAGE_PRICES: the one billable message at its price; a category priced
+        // but not billed shows at zero.
+        "spend": {
+            "by_category": {
+                "authentication": { "messages": 1, "price": 0.0135, "estimate": 0.0135 },
+                "authentication-international": { "messages": 0, "price": 0.0467, "estimate": 0.0 },
+            },
+            "total": 0.0135,
+        },
     });
     let counted = |stats: &Value| expected.as_object().unwrap().iter().all(|(k, v)| &stats[k] == v);
     let stats = poll_admin(env, "/v1/admin/stats", counted).await;
@@ -222,6 +231,7 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
         "seconds_to_verify",
         "by_country",
         "billable",
+        "spend",
     ]
     .into();
     assert_eq!(keys, contract);
@@ -264,12 +274,70 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
     assert_eq!(letters[0]["event"]["country_code"], "44");
     verify_with_reference_library(&received);
 
+    // The receiver works again: the operator sends the dead letter again, and it
+    // arrives once more with the same webhook-id; a second call queues nothing.
+    env.receiver.script("number.opted_out", Script::FailTimes(7));
+    let message_id = letters[0]["message_id"].as_str().expect("a listed letter has its message_id").to_string();
+    let path = format!("/v1/admin/dead-letters/{message_id}/resend");
+    assert_eq!(admin_post(env, &path, None).await.status, 401, "the resend needs the token");
+    let unknown = admin_post(env, "/v1/admin/dead-letters/no-such-letter/resend", Some(ADMIN_TOKEN)).await;
+    assert_eq!((unknown.status, unknown.code()), (404, "not_found"), "{}", unknown.text);
+    let (first, second) =
+        tokio::join!(admin_post(env, &path, Some(ADMIN_TOKEN)), admin_post(env, &path, Some(ADMIN_TOKEN)));
+    assert_eq!((first.status, second.status), (200, 200), "{} {}", first.text, second.text);
+    assert_eq!(first.body, second.body, "both calls answer the one resend");
+    assert_eq!(first.body["event_id"], letters[0]["event_id"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let resent = loop {
+        let o =
+            env.receiver.received().into_iter().filter(|r| r.json["type"] == "number.opted_out").collect::<Vec<_>>();
+        if o.len() > 7 || Instant::now() > deadline {
+            break o;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(resent.len(), 8, "the seven failed attempts and the resend: {resent:?}");
+    assert_eq!((resent[7].answered, resent[7].header("webhook-id")), (204, o[0].header("webhook-id")));
+    let listed = admin_get(env, &env.analytics, "/v1/admin/dead-letters", Some(ADMIN_TOKEN)).await.body;
+    assert_eq!(listed["dead_letters"][0]["resent_at"], first.body["resent_at"], "{listed}");
+
     // B's event reached the consumer three times and O's seven: still counted once.
     let again = admin_get(env, &env.analytics, "/v1/admin/stats", Some(ADMIN_TOKEN)).await.body;
     assert_eq!((&again["verified"], &again["opted_out"]), (&json!(3), &json!(1)));
     assert!(e_id.starts_with("otp_") && l_id != e_id);
 
     dashboard_renders_with_data(env);
+    dashboard_is_clean_under_axe(env).await;
+    let o = env.receiver.received().into_iter().filter(|r| r.json["type"] == "number.opted_out").count();
+    assert_eq!(o, 8, "the second resend call queued nothing");
+}
+
+async fn admin_post(env: &Env, path: &str, token: Option<&str>) -> Resp {
+    let mut request = env.http.post(format!("{}{path}", env.analytics));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    send(request).await
+}
+
+/// The dashboard with this data, at 1280 and 390 px, through chromedriver and
+/// axe-core (`tests/browser/admin.test.js`).
+async fn dashboard_is_clean_under_axe(env: &Env) {
+    let mut command = Command::new("node");
+    command
+        .current_dir(root())
+        .args(["--test", "tests/browser/admin.test.js"])
+        .env("OTP_ADMIN_URL", &env.analytics)
+        .env("OTP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SCREENSHOT_DIR", root().join("target/screenshots"));
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the dashboard's browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("# pass 2"), "both viewports ran: {stdout}");
 }
 
 /// The dashboard in headless Chromium at 390 px, after the scripted mix: the DOM

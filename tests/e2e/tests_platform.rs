@@ -136,7 +136,7 @@ pub async fn statuses_are_matched_by_message_id_and_keep_the_billing_category(en
     assert_eq!(body["delivery"]["pricing_category"], "authentication-international");
 }
 
-/// No approved translation in the request's language: one retry in the default one.
+/// No approved translation in the request's language: its base language, then the default one.
 pub async fn a_missing_translation_falls_back_to_the_default_language(env: Arc<Env>) {
     // The stand-in's template has no French translation, as Meta would answer.
     let phone = random_phone();
@@ -152,13 +152,14 @@ pub async fn a_missing_translation_falls_back_to_the_default_language(env: Arc<E
     let resp = env.request(&env.main, json!({ "phone": spanish, "locale": "es" })).await;
     assert_eq!(resp.body["locale"], "es", "{}", resp.text);
 
-    // Missing in the default language too: 502, and no loop (two sends tried, no more).
+    // Missing in the default language too: 502, and no loop (three sends tried, fr_FR,
+    // fr and en_US, no more).
     let both = random_phone();
-    env.script_failure(json!({ "code": 132001, "count": 3, "to": digits(&both) })).await;
+    env.script_failure(json!({ "code": 132001, "count": 4, "to": digits(&both) })).await;
     let resp = env.request(&env.main, json!({ "phone": both, "locale": "fr_FR" })).await;
     assert_eq!((resp.status, resp.code()), (502, "whatsapp_rejected"), "{}", resp.text);
-    // The third scripted failure is still queued: only two sends were tried. (A
+    // The fourth scripted failure is still queued: only three sends were tried. (A
     // rejected template is our fault, so no cooldown stands in the way.)
     let next = env.request(&env.main, json!({ "phone": both })).await;
-    assert_eq!((next.status, next.code()), (502, "whatsapp_rejected"), "the third failure was left for this send");
+    assert_eq!((next.status, next.code()), (502, "whatsapp_rejected"), "the fourth failure was left for this send");
 }

@@ -7,6 +7,7 @@ use crate::core::events::callback::{
     CallbackConfig, CallbackSecret, DEFAULT_CALLBACK_EVENTS, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY_S,
 };
 use crate::core::events::retention::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
+use crate::core::events::spend::parse_prices;
 use crate::core::events::EventType;
 use crate::core::secret::Secret;
 
@@ -23,6 +24,9 @@ pub struct EventsConfig {
     /// `None` when the setting is wrong: then nothing is deleted (deleting on a
     /// guess could not be undone), and `/healthz` names it.
     pub retention_days: Option<u32>,
+    /// `MESSAGE_PRICES`: price per billable message by pricing category, for the
+    /// stats' spend estimate; empty (no estimate) when unset or wrong.
+    pub message_prices: Vec<(String, f64)>,
     pub problems: Vec<&'static str>,
 }
 
@@ -32,6 +36,7 @@ impl Default for EventsConfig {
             admin_token: None,
             callback: None,
             retention_days: Some(DEFAULT_RETENTION_DAYS),
+            message_prices: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -66,7 +71,14 @@ impl EventsConfig {
                 valid
             }
         };
-        EventsConfig { admin_token, callback, retention_days, problems: r.finish() }
+        let message_prices = match r.get("MESSAGE_PRICES") {
+            None => Vec::new(),
+            Some(setting) => parse_prices(&setting).unwrap_or_else(|| {
+                r.problems.push("MESSAGE_PRICES");
+                Vec::new()
+            }),
+        };
+        EventsConfig { admin_token, callback, retention_days, message_prices, problems: r.finish() }
     }
 }
 
@@ -158,6 +170,15 @@ mod tests {
         assert_eq!(wrong.problems, ["ADMIN_TOKEN", "CALLBACK_EVENTS", "CALLBACK_RETRY_DELAYS", "CALLBACK_SECRET"]);
         assert_eq!(settings(&[("CALLBACK_URL", "ftp://x"), ("CALLBACK_SECRET", SECRET)]).problems, ["CALLBACK_URL"]);
         assert_eq!(settings(&[("CALLBACK_RETRY_DELAYS", "50000")]).problems, ["CALLBACK_RETRY_DELAYS"]);
+    }
+
+    #[test]
+    fn message_prices_are_optional_and_a_wrong_list_is_named() {
+        assert_eq!(settings(&[]).message_prices, vec![]);
+        let set = settings(&[("MESSAGE_PRICES", "authentication:0.0135")]);
+        assert_eq!((set.message_prices, set.problems), (vec![("authentication".to_string(), 0.0135)], vec![]));
+        let wrong = settings(&[("MESSAGE_PRICES", "authentication:cheap")]);
+        assert_eq!((wrong.message_prices, wrong.problems), (vec![], vec!["MESSAGE_PRICES"]));
     }
 
     #[test]

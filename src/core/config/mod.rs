@@ -328,3 +328,6 @@ impl Config {
 
 #[cfg(test)]
 pub mod tests;
+
+#[cfg(test)]
+mod docs_tests;

@@ -13,8 +13,11 @@ use crate::core::time::{parse_rfc3339, rfc3339, DAY_MS, HOUR_MS};
 
 /// The migrations `wrangler d1 migrations apply` runs, in order; the worker also runs
 /// them once per isolate (every statement is idempotent), so the files are the only copy.
-const MIGRATIONS: [&str; 2] =
-    [include_str!("../../../migrations/0001_init.sql"), include_str!("../../../migrations/0002_daily_rollups.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../../../migrations/0001_init.sql"),
+    include_str!("../../../migrations/0002_daily_rollups.sql"),
+    include_str!("../../../migrations/0003_dead_letter_resends.sql"),
+];
 
 /// The dashboard's hourly series covers at most this many hours.
 pub const MAX_SERIES_HOURS: u64 = 24 * 31;

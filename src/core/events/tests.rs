@@ -284,6 +284,7 @@ fn the_migration_file_is_the_schema() {
             "CREATE TABLE IF NOT EXISTS dead_letters",
             "CREATE TABLE IF NOT EXISTS daily_rollups",
             "CREATE INDEX IF NOT EXISTS dead_letters_by_time",
+            "CREATE TABLE IF NOT EXISTS dead_letter_resends",
         ]
     );
     assert!(schema().iter().all(|s| !s.contains("--")));
@@ -324,4 +325,48 @@ fn dead_letters_keep_their_event() {
     assert_eq!(items[1]["type"], "number.opted_out");
     assert_eq!(items[1]["dead_at"], "2025-11-26T10:00:00Z");
     assert_eq!(items[1]["event"], serde_json::to_value(&event).unwrap());
+}
+
+#[test]
+fn a_dead_letter_is_resent_once() {
+    use super::resend::{claim_params, decide, LetterRow, Resend, CLAIM, FIND, LIST_RESENDS, RELEASE};
+    let conn = db();
+    let letter = DeadLetter::new("msg-1", r#"{"x":1}"#, NOW);
+    conn.execute(INSERT_DEAD_LETTER, params_from_iter(to_sql(letter.params()))).unwrap();
+    let find = |id: &str| -> Option<LetterRow> {
+        conn.query_row(FIND, [id], |r| {
+            Ok(LetterRow {
+                message_id: r.get(0)?,
+                event_id: r.get(1)?,
+                body: r.get(2)?,
+                resent_at_ms: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                claim: r.get(4)?,
+            })
+        })
+        .ok()
+    };
+    let claim = |id: &str, at: u64, token: &str| {
+        conn.execute(CLAIM, params_from_iter(to_sql(claim_params(id, at, token)))).unwrap()
+    };
+    assert_eq!(claim("msg-1", NOW, "a"), 1);
+    assert_eq!(decide(find("msg-1").as_ref(), "a"), Resend::Queue { body: r#"{"x":1}"#.into() });
+    assert_eq!(claim("msg-1", NOW + 5, "b"), 0, "the second call claims nothing");
+    assert_eq!(decide(find("msg-1").as_ref(), "b"), Resend::Done);
+    assert_eq!(find("msg-1").unwrap().resent_at_ms, Some(NOW), "the first resend's time stays");
+    assert_eq!(claim("msg-9", NOW, "c"), 0);
+    assert_eq!(decide(find("msg-9").as_ref(), "c"), Resend::Unknown);
+    let listed: Vec<(String, i64)> = conn
+        .prepare(LIST_RESENDS)
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(listed, [("msg-1".to_string(), NOW as i64)]);
+    // A queue that refused the event gives the claim back, so a retry can send it.
+    conn.execute(RELEASE, ["msg-1", "b"]).unwrap();
+    assert_eq!(find("msg-1").unwrap().claim.as_deref(), Some("a"), "only the holder releases");
+    conn.execute(RELEASE, ["msg-1", "a"]).unwrap();
+    assert_eq!(find("msg-1").unwrap().claim, None);
+    assert_eq!(claim("msg-1", NOW + 9, "d"), 1);
 }

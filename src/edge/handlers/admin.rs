@@ -1,19 +1,27 @@
 //! The operator's view: `GET /v1/admin/stats`, `/v1/admin/series`,
-//! `/v1/admin/dead-letters` (bearer `ADMIN_TOKEN`) and the `/admin` dashboard.
+//! `/v1/admin/dead-letters`, `POST /v1/admin/dead-letters/{message_id}/resend`
+//! (bearer `ADMIN_TOKEN`) and the `/admin` dashboard.
 //! Absent `ADMIN_TOKEN` or D1 binding, none of them exists (404).
 
 use serde::de::DeserializeOwned;
-use worker::{D1Database, D1Result, Env, Request};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1Result, Env, QueueContentType, RawMessageBuilder, Request};
 
 use crate::core::error::ApiError;
 use crate::core::events::admin::bearer_matches;
 use crate::core::events::analytics::{
-    parse_window, shape_dead_letters, shape_series, shape_stats, CountryRow, DeadLetter, HourRow, KeyCount, Param,
-    Percentiles, StatsRows, Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
+    parse_window, shape_series, shape_stats, CountryRow, DeadLetter, HourRow, KeyCount, Param, Percentiles, StatsRows,
+    Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
 };
+use crate::core::events::resend::{
+    answer, claim_params, decide, is_message_id, shape_with_resends, LetterRow, Resend, ResendRow, CLAIM, FIND,
+    LIST_RESENDS, RELEASE,
+};
+use crate::core::events::spend::estimate;
 use crate::edge::analytics::batch;
 use crate::edge::http::{header, Handled, Reply};
-use crate::edge::isolate::{settings, DB_BINDING};
+use crate::edge::isolate::{settings, DB_BINDING, QUEUE_BINDING};
 
 /// The database, once the caller has shown the admin token.
 fn authorize(req: &Request, env: &Env) -> Result<D1Database, ApiError> {
@@ -69,7 +77,12 @@ pub async fn stats(req: &Request, env: &Env) -> Handled {
         countries: rows::<CountryRow>(results.get(4))?,
         billable: rows::<KeyCount>(results.get(5))?,
     };
-    Ok(Reply::Json(200, shape_stats(window, &stats)))
+    let mut body = shape_stats(window, &stats);
+    let prices = &settings(env).events.message_prices;
+    if !prices.is_empty() {
+        body["spend"] = estimate(&body["billable"], prices);
+    }
+    Ok(Reply::Json(200, body))
 }
 
 pub async fn series(req: &Request, env: &Env) -> Handled {
@@ -81,8 +94,48 @@ pub async fn series(req: &Request, env: &Env) -> Handled {
 
 pub async fn dead_letters(req: &Request, env: &Env) -> Handled {
     let db = authorize(req, env)?;
-    let results = batch(&db, &[(LIST_DEAD_LETTERS, Vec::new())]).await.map_err(unavailable)?;
-    Ok(Reply::Json(200, shape_dead_letters(&rows::<DeadLetter>(results.first())?)))
+    let results =
+        batch(&db, &[(LIST_DEAD_LETTERS, Vec::new()), (LIST_RESENDS, Vec::new())]).await.map_err(unavailable)?;
+    let letters = rows::<DeadLetter>(results.first())?;
+    Ok(Reply::Json(200, shape_with_resends(&letters, &rows::<ResendRow>(results.get(1))?)))
+}
+
+/// `POST /v1/admin/dead-letters/{message_id}/resend`: the letter's event back on the
+/// events queue, once (`core::events::resend`).
+pub async fn resend_dead_letter(message_id: &str, req: &Request, env: &Env) -> Handled {
+    let db = authorize(req, env)?;
+    if !is_message_id(message_id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|_| ApiError::internal())?;
+    let claim = hex::encode(random);
+    let id = Param::Text(message_id.to_string());
+    let now = crate::edge::clock::now_ms();
+    let statements = [(CLAIM, claim_params(message_id, now, &claim)), (FIND, vec![id.clone()])];
+    let results = batch(&db, &statements).await.map_err(unavailable)?;
+    let found = rows::<LetterRow>(results.get(1))?.into_iter().next();
+    let body = match decide(found.as_ref(), &claim) {
+        Resend::Unknown => return Err(ApiError::not_found("dead letter")),
+        Resend::Done => None,
+        Resend::Queue { body } => Some(body),
+    };
+    let Some(letter) = found else { return Err(ApiError::not_found("dead letter")) };
+    if let Some(body) = body {
+        let message = RawMessageBuilder::new(JsValue::from_str(&body)).build_with_content_type(QueueContentType::Text);
+        let queued = match env.queue(QUEUE_BINDING) {
+            Ok(queue) => queue.send_raw_batch(vec![message]).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = queued {
+            // Give the claim back, so the next call can try again.
+            let _ = batch(&db, &[(RELEASE, vec![id, Param::Text(claim)])]).await;
+            worker::console_error!("{}", json!({ "dead_letter": "not queued again", "error": error }));
+            return Err(ApiError::storage_unavailable());
+        }
+        worker::console_log!("{}", json!({ "dead_letter": "queued again", "event_id": letter.event_id }));
+    }
+    Ok(Reply::Json(200, answer(&letter)))
 }
 
 /// The page itself carries no data: it asks for the token and calls the routes above.

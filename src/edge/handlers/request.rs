@@ -19,6 +19,7 @@ use crate::core::guard::address::Allowance;
 use crate::core::guard::number::{ReserveOk, SendResult};
 use crate::core::guard::protocol::{LinkMessage, Reserve, ReserveReply, Settle};
 use crate::core::guard::{LinkState, Mode, RETENTION_MS};
+use crate::core::locale::template_languages;
 use crate::core::phone::{canonical_phone, mask_phone};
 use crate::core::record::CodeRecord;
 use crate::core::verification::inbound_business_number;
@@ -27,7 +28,7 @@ use crate::edge::guard_client::{call, link_object, other_spelling_state};
 use crate::edge::handlers::caller::{charge_address, client_address};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{budget, codes, outbound, tokens};
+use crate::edge::{budget, codes, degraded, outbound, tokens};
 
 fn random_failure(e: RandomUnavailable) -> ApiError {
     worker::console_error!("{}", serde_json::json!({ "random": "failed", "error": e.to_string() }));
@@ -136,7 +137,7 @@ impl Issue<'_> {
                 body["code"] = code.into();
                 None
             }
-            None => match send_code(config, otp, &code, self.request_id, log).await {
+            None => match send_and_report(config, otp, self.request_id, ctx, env, &code, log).await {
                 Ok((sent, locale)) => {
                     if config.meta.message_mode == MessageMode::Template {
                         body["locale"] = locale.into();
@@ -163,6 +164,21 @@ impl Issue<'_> {
     }
 }
 
+/// Sends the code, and notes the outcome for `/healthz`'s `degraded` after the response.
+async fn send_and_report(
+    config: &Config,
+    otp: &OtpRequest,
+    request_id: &str,
+    ctx: &Context,
+    env: &Env,
+    code: &str,
+    log: &mut RequestLog,
+) -> Result<(SentMessage, String), SendFailure> {
+    let outcome = send_code(config, otp, code, request_id, log).await;
+    ctx.wait_until(degraded::record_send(env.clone(), outcome.as_ref().err().cloned()));
+    outcome
+}
+
 /// The language the owner's chat texts use until the send settles it: an inbound
 /// request sends no template, so the service's default template language.
 fn chat_locale(config: &Config, otp: &OtpRequest) -> Option<String> {
@@ -172,9 +188,10 @@ fn chat_locale(config: &Config, otp: &OtpRequest) -> Option<String> {
     }
 }
 
-/// Sends the code, to the number as typed, in the request's language; when Meta has
-/// no approved translation in it (132001), once more in the default language. Returns
-/// the message (id and `wa_id`) and the language used.
+/// Sends the code, to the number as typed, in the request's language: the exact
+/// code, else its base language, else the default (`core::locale`), moving on only
+/// when Meta has no approved translation in one (132001). Returns the message (id
+/// and `wa_id`) and the language used.
 async fn send_code(
     config: &Config,
     otp: &OtpRequest,
@@ -182,17 +199,20 @@ async fn send_code(
     request_id: &str,
     log: &mut RequestLog,
 ) -> Result<(SentMessage, String), SendFailure> {
-    let asked = otp.language.clone().unwrap_or_else(|| config.meta.template_language.clone());
-    let message = otp_message(config, &otp.recipient, code, request_id, Some(&asked));
-    match outbound::send_message(config, &message).await {
-        Ok(sent) => Ok((sent, asked)),
-        Err(failure) if failure.is_missing_translation() && asked != config.meta.template_language => {
-            log.field("locale_fallback", asked);
-            let fallback = otp_message(config, &otp.recipient, code, request_id, Some(&config.meta.template_language));
-            let sent = outbound::send_message(config, &fallback).await?;
-            Ok((sent, config.meta.template_language.clone()))
+    let mut languages = template_languages(otp.language.as_deref(), &config.meta.template_language).into_iter();
+    let mut language = languages.next().unwrap_or_else(|| config.meta.template_language.clone());
+    loop {
+        let message = otp_message(config, &otp.recipient, code, request_id, Some(&language));
+        match outbound::send_message(config, &message).await {
+            Ok(sent) => return Ok((sent, language)),
+            Err(failure) if failure.is_missing_translation() => match languages.next() {
+                Some(next) => {
+                    log.field("locale_fallback", std::mem::replace(&mut language, next));
+                }
+                None => return Err(failure),
+            },
+            Err(failure) => return Err(failure),
         }
-        Err(failure) => Err(failure),
     }
 }
 

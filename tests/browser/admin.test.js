@@ -1,0 +1,50 @@
+// The operator dashboard in a real headless Chromium, with data (the analytics
+// worker after the end-to-end funnel test): at 1280 and 390 px, axe-core finds no
+// serious or critical violation, nothing scrolls sideways, and the dead letters are
+// listed with the resend done. OTP_ADMIN_URL, OTP_ADMIN_TOKEN; SCREENSHOT_DIR.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { Driver } from "./webdriver.js";
+
+const ADMIN = process.env.OTP_ADMIN_URL;
+const TOKEN = process.env.OTP_ADMIN_TOKEN;
+if (!ADMIN || !TOKEN) throw new Error("set OTP_ADMIN_URL and OTP_ADMIN_TOKEN");
+const SHOTS = process.env.SCREENSHOT_DIR || fileURLToPath(new URL("../../target/screenshots/", import.meta.url));
+const axeSource = readFile(fileURLToPath(new URL("node_modules/axe-core/axe.min.js", import.meta.url)), "utf8");
+
+let driver;
+before(async () => {
+  driver = await Driver.start();
+  await mkdir(SHOTS, { recursive: true });
+});
+after(() => driver?.stop());
+
+for (const [name, size] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844, mobile: true }]]) {
+  test(`${name}: the dashboard with data is clean under axe-core`, async () => {
+    const page = await driver.session(size);
+    try {
+      await page.go(`${ADMIN}/admin#token=${encodeURIComponent(TOKEN)}`);
+      await page.waitFor("!document.getElementById('board').hidden && document.querySelector('#dead-letters table, #dead-letters p')", "the board with its data");
+      const seen = await page.run(`return {
+        funnel: !!document.querySelector('#funnel svg[role=img][aria-label^="Funnel: Requested"]'),
+        failures: !!document.querySelector('#failures svg[aria-label]'),
+        letters: [...document.querySelectorAll('#dead-letters tbody tr')].map((tr) => tr.textContent),
+      }`);
+      assert.ok(seen.funnel, "the funnel chart has a name with its numbers");
+      assert.ok(seen.failures, "the failures chart has a name");
+      assert.ok(seen.letters.length >= 1 && seen.letters.every((t) => /sent again|Send again/.test(t)), `dead letters: ${seen.letters}`);
+      await writeFile(`${SHOTS}/${name}-admin.png`, await page.screenshot());
+      const layout = await page.run("return { scrollWidth: document.documentElement.scrollWidth, innerWidth }");
+      assert.ok(layout.scrollWidth <= layout.innerWidth, `sideways scroll (${layout.scrollWidth} > ${layout.innerWidth})`);
+      await page.run(await axeSource);
+      const violations = await page.runAsync(`return (await axe.run(document, { resultTypes: ["violations"] })).violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));`);
+      assert.deepEqual(violations, [], "axe-core violations");
+    } finally {
+      await page.quit();
+    }
+  });
+}
