@@ -15,12 +15,26 @@ pub fn parse_prices(setting: &str) -> Option<Vec<(String, f64)>> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (category, price) = pair.split_once(':')?;
-            let price: f64 = price.trim().parse().ok().filter(|p: &f64| p.is_finite() && *p >= 0.0)?;
+            let price = decimal(price.trim())?;
             let category = category.trim();
             (!category.is_empty()).then(|| (category.to_string(), price))
         })
         .collect::<Option<Vec<_>>>()
         .filter(|prices| !prices.is_empty())
+}
+
+/// A non-negative decimal with at most 6 places (`0.0135`), read by hand: `str::parse::<f64>`
+/// would ship the general float parser (kilobytes of wasm) for one setting.
+fn decimal(text: &str) -> Option<f64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 9 || fraction.len() > 6 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let fraction_value: u64 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let micros = whole * 1_000_000 + fraction_value * 10u64.pow(6 - fraction.len() as u32);
+    Some(micros as f64 / 1_000_000.0)
 }
 
 /// Rounds to a hundredth of a cent, so sums print as people write money.
@@ -57,7 +71,19 @@ mod tests {
             parse_prices("authentication:0.0135, authentication-international : 0.05"),
             Some(vec![("authentication".into(), 0.0135), ("authentication-international".into(), 0.05)])
         );
-        for wrong in ["", "authentication", "authentication:x", "authentication:-1", ":0.1", "a:0.1,b:NaN", "a:inf"] {
+        assert_eq!(parse_prices("a:1,b:0.5,c:.5"), None, "a leading point is refused");
+        assert_eq!(parse_prices("a:1,b:0.5"), Some(vec![("a".into(), 1.0), ("b".into(), 0.5)]));
+        for wrong in [
+            "",
+            "authentication",
+            "authentication:x",
+            "authentication:-1",
+            ":0.1",
+            "a:0.1,b:NaN",
+            "a:inf",
+            "a:0.1234567",
+            "a:1e3",
+        ] {
             assert_eq!(parse_prices(wrong), None, "{wrong:?}");
         }
     }
