@@ -60,13 +60,13 @@ fn retry(message: &SysMessage, delay_s: u32) {
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &"delaySeconds".into(), &JsValue::from(delay_s));
     if let Err(e) = message.retry(options.into()) {
-        worker::console_error!("queue retry failed: {e:?}");
+        worker::console_error!("{}", json!({ "queue": "retry failed", "error": e.as_string() }));
     }
 }
 
 fn ack(message: &SysMessage) {
     if let Err(e) = message.ack() {
-        worker::console_error!("queue ack failed: {e:?}");
+        worker::console_error!("{}", json!({ "queue": "ack failed", "error": e.as_string() }));
     }
 }
 

@@ -163,6 +163,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     };
     if let Err(e) = &handled {
         log.outcome = Some(e.code.as_str().to_string());
+        // Which limit refused it (`rate_limited`), so refused traffic can be counted by reason.
+        if let Some(reason) = e.extra.get("reason") {
+            log.field("reason", reason.clone());
+        }
     }
     let mut resp = to_response(handled)?;
     if !matches!(route, Some(Route::Webhook)) {

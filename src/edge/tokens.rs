@@ -85,7 +85,7 @@ async fn signing_key(key: &SigningKey) -> Result<JsValue, ()> {
     }
     let result = import_checked(key).await.map_err(|e| {
         // The runtime's reason, never the key.
-        worker::console_error!("TOKEN_SIGNING_KEY was refused: {:?}", e.as_string().unwrap_or_default());
+        worker::console_error!("TOKEN_SIGNING_KEY was refused: {}", e.as_string().unwrap_or_default());
     });
     KEY.with(|k| *k.borrow_mut() = Some((key.kid.clone(), result.clone())));
     result
@@ -124,7 +124,7 @@ pub async fn issue(
     let input = es256_signing_input(&key.kid, &claims);
     let private = signing_key(key).await.map_err(|_| ApiError::misconfigured(&["TOKEN_SIGNING_KEY"]))?;
     let signature = sign_bytes(&private, input.as_bytes()).await.map_err(|e| {
-        worker::console_error!("ES256 signing failed: {:?}", e.as_string().unwrap_or_default());
+        worker::console_error!("ES256 signing failed: {}", e.as_string().unwrap_or_default());
         ApiError::misconfigured(&["TOKEN_SIGNING_KEY"])
     })?;
     Ok(IssuedToken { token: finish(&input, &signature), expires_ms: exp * 1000 })

@@ -181,6 +181,9 @@ async fn handle_event(
                 pricing_category: pricing_category.clone(),
             };
             let reply = call(env, &number, &command).await?;
+            if let Some(id) = request_id {
+                log.request_id(id);
+            }
             if *status == DeliveryStatus::Failed || reply == DeliveryReply::UnknownMessage {
                 worker::console_log!(
                     "{}",
@@ -243,7 +246,12 @@ async fn keyword_from(
     let other_spelling = other_spelling_state(env, phone).await?;
     let command = Keyword { number: phone.to_string(), word, message: message.clone(), other_spelling };
     let reply = call(env, phone, &command).await?;
-    log.note(format!("{word:?} from {}", mask_phone(phone)));
+    let said = match word {
+        Word::Stop => "STOP",
+        Word::Start => "START",
+        Word::NotMe => "NOT ME",
+    };
+    log.note(format!("{said} from {}", mask_phone(phone)));
     if let KeywordReply::NotMe { revoked: Some(id), .. } = &reply {
         log.request_id(id);
     }
@@ -321,7 +329,8 @@ async fn code_from_number(
         return Ok(Some((phone.to_string(), chat_text(locale.as_deref(), &ChatText::NoMatch))));
     };
     log.request_id(&checked.request_id);
-    log.note(format!("code from {}: {:?}", mask_phone(phone), checked.reply.outcome));
+    log.note(format!("code from {}", mask_phone(phone)));
+    log.field("attempt", serde_json::to_value(checked.reply.outcome).unwrap_or_default());
     chat_answer(&checked, env, config).await
 }
 
@@ -353,7 +362,8 @@ async fn code_quoting(
         missing: MissingRecord::NotYetVisible,
     };
     let checked = check_code(env, config, check).await?;
-    log.note(format!("code quoting our message: {:?}", checked.reply.outcome));
+    log.note("code quoting our message");
+    log.field("attempt", serde_json::to_value(checked.reply.outcome).unwrap_or_default());
     chat_answer(&checked, env, config).await
 }
 
