@@ -222,6 +222,7 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
         "seconds_to_verify",
         "by_country",
         "billable",
+        "test_verifications",
     ]
     .into();
     assert_eq!(keys, contract);
