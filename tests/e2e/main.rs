@@ -30,6 +30,7 @@ mod tests_browser;
 mod tests_contract;
 mod tests_events;
 mod tests_foundation;
+mod tests_golive;
 mod tests_hardening;
 mod tests_numbers;
 mod tests_otp;
@@ -95,6 +96,7 @@ fn all_tests() -> Vec<Test> {
         tests_hardening::tests(),
         tests_templates::tests(),
         tests_contract::tests(),
+        tests_golive::tests(),
         tests_browser::tests(),
     ]
     .into_iter()
