@@ -170,7 +170,9 @@ async fn doctor_json(env: &Env, vars: &[(&str, String)]) -> (Option<i32>, Vec<St
 }
 
 pub async fn doctor_passes_a_healthy_set_up_and_fails_exactly_what_is_broken(env: Arc<Env>) {
-    let standin = OwnStandIn(StandIn::start(&env.run_dir.join("doctor"), &format!("{}/webhook", env.main)));
+    let dir = env.run_dir.join("doctor");
+    std::fs::create_dir_all(&dir).expect("stand-in dir");
+    let standin = OwnStandIn(StandIn::start(&dir, &format!("{}/webhook", env.main)));
     let api = standin.0.url.clone();
     let healthy = doctor_settings(&api);
     let run = otpctl(&["doctor", "--worker", &env.main], &healthy).await;
@@ -186,7 +188,7 @@ pub async fn doctor_passes_a_healthy_set_up_and_fails_exactly_what_is_broken(env
         let (env, url) = (env.clone(), format!("{api}{path}"));
         async move {
             let resp = env.post(&url, &body).await;
-            assert_eq!(resp.status, 200, "{path}: {}", resp.text);
+            assert_eq!(resp.status, 200, "{url}: {}", resp.text);
         }
     };
     let breaks: [(&str, Value, &str); 4] = [
