@@ -72,7 +72,8 @@ fn ms(a: &net::Answer) -> String {
 
 fn smoke(worker: &str, phone: &str, code: &str, expect: &Expect) -> Result<(), String> {
     let body = json!({ "phone": phone }).to_string();
-    let requested = net::post(&format!("{worker}/v1/otp/request"), &[JSON], &body).map_err(|e| format!("request: {e}"))?;
+    let requested =
+        net::post(&format!("{worker}/v1/otp/request"), &[JSON], &body).map_err(|e| format!("request: {e}"))?;
     let v: Value = serde_json::from_str(&requested.body).unwrap_or(Value::Null);
     if requested.status != 202 {
         return Err(format!("request     HTTP {} in {}: {}", requested.status, ms(&requested), error_of(&v)));
@@ -129,9 +130,10 @@ fn check_token(worker: &str, token: &str, expect: &Expect) -> Result<Value, Stri
     let input = &token[..token.rfind('.').unwrap_or(0)];
     match header["alg"].as_str() {
         Some("HS256") => {
-            let secret = expect.secret.as_deref().ok_or(
-                "token       HS256, but TOKEN_SECRET is not set here (export it, or put it in .dev.vars)",
-            )?;
+            let secret = expect
+                .secret
+                .as_deref()
+                .ok_or("token       HS256, but TOKEN_SECRET is not set here (export it, or put it in .dev.vars)")?;
             use hmac::Mac;
             let mut mac = hmac_sha256(secret.as_bytes());
             mac.update(input.as_bytes());
@@ -185,7 +187,11 @@ fn check_claims(claims: &Value, phone: &str, request_id: &str, expect: &Expect, 
         (Some(aud), Some(got)) if got == aud.as_str() => {}
         (None, None) => {}
         (want, got) => {
-            return Err(format!("claims      aud is {}, TOKEN_AUDIENCE says {}", got.map_or("absent".into(), Value::to_string), want.as_deref().unwrap_or("unset")))
+            return Err(format!(
+                "claims      aud is {}, TOKEN_AUDIENCE says {}",
+                got.map_or("absent".into(), Value::to_string),
+                want.as_deref().unwrap_or("unset")
+            ))
         }
     }
     if claims["sub"] != phone {
@@ -212,7 +218,13 @@ mod tests {
     fn claims_are_checked_like_a_backend_would() {
         let good = json!({"iss": "iss", "aud": "aud", "sub": "+15550100001", "jti": "otp_1", "exp": 200});
         assert!(check_claims(&good, "+15550100001", "otp_1", &expect(), 100).is_ok());
-        for (key, value) in [("iss", json!("x")), ("aud", json!("x")), ("sub", json!("+1")), ("jti", json!("otp_2")), ("exp", json!(100))] {
+        for (key, value) in [
+            ("iss", json!("x")),
+            ("aud", json!("x")),
+            ("sub", json!("+1")),
+            ("jti", json!("otp_2")),
+            ("exp", json!(100)),
+        ] {
             let mut bad = good.clone();
             bad[key] = value;
             assert!(check_claims(&bad, "+15550100001", "otp_1", &expect(), 100).is_err(), "{key}");
@@ -223,10 +235,15 @@ mod tests {
 
     #[test]
     fn hs256_signatures_are_checked_against_token_secret() {
-        use whatsapp_otp_worker::core::token::{token_claims, sign_token, TokenSettings};
-        use whatsapp_otp_worker::core::secret::Secret;
         use whatsapp_otp_worker::core::guard::VerifiedVia;
-        let settings = TokenSettings { secret: Secret::new("s".repeat(32)), ttl_s: 600, issuer: "iss".into(), audience: Some("aud".into()) };
+        use whatsapp_otp_worker::core::secret::Secret;
+        use whatsapp_otp_worker::core::token::{sign_token, token_claims, TokenSettings};
+        let settings = TokenSettings {
+            secret: Secret::new("s".repeat(32)),
+            ttl_s: 600,
+            issuer: "iss".into(),
+            audience: Some("aud".into()),
+        };
         let claims = token_claims(&settings, "+15550100001", "otp_1", 1_000, VerifiedVia::Code);
         let token = sign_token(settings.secret.expose(), &claims);
         let got = check_token("http://unused", &token, &expect()).unwrap();

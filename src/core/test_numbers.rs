@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn entries_are_read_and_canonical() {
-        let t = TestNumbers::parse(" +1 415 555 0100:123456:2026-12-01 , +5511987654321:000000:2027-01-31,", 6).unwrap();
+        let t =
+            TestNumbers::parse(" +1 415 555 0100:123456:2026-12-01 , +5511987654321:000000:2027-01-31,", 6).unwrap();
         assert_eq!(t.0.len(), 2);
         assert_eq!(t.0[0].phone, "+14155550100");
         assert_eq!(t.0[0].until_ms, DEC_1);

@@ -108,8 +108,7 @@ impl Account {
 
     /// `GET /{version}/debug_token?input_token=…` for the stand-in's own token.
     pub fn debug_token(&self, waba_id: &str, now_s: u64) -> Value {
-        let granular: Vec<Value> =
-            self.scopes.iter().map(|s| json!({"scope": s, "target_ids": [waba_id]})).collect();
+        let granular: Vec<Value> = self.scopes.iter().map(|s| json!({"scope": s, "target_ids": [waba_id]})).collect();
         json!({"data": {
             "app_id": APP_ID,
             "type": "SYSTEM_USER",
@@ -155,7 +154,8 @@ impl Account {
             business["additional_info"] =
                 json!(["Your business is not verified: messages can reach 250 new customers in a rolling 24 hours."]);
         }
-        let overall = if overall == "AVAILABLE" && business["can_send_message"] == "LIMITED" { "LIMITED" } else { overall };
+        let overall =
+            if overall == "AVAILABLE" && business["can_send_message"] == "LIMITED" { "LIMITED" } else { overall };
         json!({"can_send_message": overall, "entities": [
             phone,
             {"entity_type": "WABA", "id": waba_id, "can_send_message": "AVAILABLE"},
@@ -245,7 +245,10 @@ mod tests {
 
         a.apply(serde_json::from_value(json!({"status": "disconnected"})).unwrap(), NOW);
         let p = a.phone_number("106", "42", "x", Some("status,health_status"));
-        assert_eq!((&p["status"], &p["health_status"]["can_send_message"]), (&json!("DISCONNECTED"), &json!("BLOCKED")));
+        assert_eq!(
+            (&p["status"], &p["health_status"]["can_send_message"]),
+            (&json!("DISCONNECTED"), &json!("BLOCKED"))
+        );
         assert_eq!(p["health_status"]["entities"][0]["errors"][0]["error_code"], 141000);
 
         let mut b = Account::default();

@@ -110,7 +110,11 @@ async fn otpctl(args: &[&str], vars: &[(&str, String)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     for secret in [ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN, TOKEN_SECRET] {
-        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "otpctl printed a secret:\n{}", run.stdout);
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "otpctl printed a secret:\n{}",
+            run.stdout
+        );
     }
     run
 }
@@ -151,7 +155,8 @@ const ALL_CHECKS: [&str; 7] = [
 /// `doctor --json`: its exit code and the names of the failed checks (each with a fix).
 async fn doctor_json(env: &Env, vars: &[(&str, String)]) -> (Option<i32>, Vec<String>, Value) {
     let run = otpctl(&["doctor", "--worker", &env.main, "--json"], vars).await;
-    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("not JSON: {}{}", run.stdout, run.stderr));
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("not JSON: {}{}", run.stdout, run.stderr));
     let checks = report["checks"].as_array().expect("checks").clone();
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ALL_CHECKS, "{report}");
@@ -193,7 +198,11 @@ pub async fn doctor_passes_a_healthy_set_up_and_fails_exactly_what_is_broken(env
     };
     let breaks: [(&str, Value, &str); 4] = [
         ("/control/account", json!({"subscribed": false}), "webhook_subscription"),
-        ("/control/templates/review", json!({"name": "otp_code", "language": "en_US", "status": "PENDING"}), "template"),
+        (
+            "/control/templates/review",
+            json!({"name": "otp_code", "language": "en_US", "status": "PENDING"}),
+            "template",
+        ),
         ("/control/account", json!({"token_expires_in_days": 2}), "token"),
         ("/control/account", json!({"status": "DISCONNECTED"}), "phone_number"),
     ];
@@ -248,7 +257,8 @@ pub async fn smoke_passes_with_a_test_number_and_fails_with_a_wrong_code(env: Ar
     let vars = vec![("TOKEN_SECRET", TOKEN_SECRET.to_string()), ("TOKEN_AUDIENCE", "e2e-backend".to_string())];
     let run = otpctl(&["smoke", "--worker", &env.main, "--phone", "+15550100004", "--code", "445566"], &vars).await;
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
-    for step in ["✔ request", "✔ verify", "✔ signature   HS256", "✔ claims", "test: true", "Smoke test passed."] {
+    for step in ["✔ request", "✔ verify", "✔ signature   HS256", "✔ claims", "test: true", "Smoke test passed."]
+    {
         assert!(run.stdout.contains(step), "{step} missing:\n{}", run.stdout);
     }
     assert!(run.stdout.lines().filter(|l| l.contains(" ms")).count() >= 2, "latencies:\n{}", run.stdout);
@@ -271,7 +281,11 @@ fn tree_files() -> Vec<PathBuf> {
         .current_dir(root())
         .output()
         .expect("git ls-files");
-    out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned())).collect()
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+        .collect()
 }
 
 fn copy_tree(to: &Path) {

@@ -62,7 +62,11 @@ fn graph_failure(name: &'static str, answer: Answer, base: &str, wrong_id: &str)
         );
     };
     let Some(e) = parse_error(status, body) else {
-        return Check::fail(name, format!("HTTP {status} without a Graph error"), "Run again; if it persists, check WHATSAPP_API_BASE.");
+        return Check::fail(
+            name,
+            format!("HTTP {status} without a Graph error"),
+            "Run again; if it persists, check WHATSAPP_API_BASE.",
+        );
     };
     let said = format!(
         "Meta refused: HTTP {status}, code {}{}: {}",
@@ -82,7 +86,8 @@ fn graph_failure(name: &'static str, answer: Answer, base: &str, wrong_id: &str)
 /// `token`: `GET /{version}/debug_token?input_token=…`.
 pub fn token(answer: Answer, base: &str, now_s: u64) -> Check {
     const NAME: &str = "token";
-    let new_token = "Create a system user's token with expiry Never (Business settings > System users > Generate new token, \
+    let new_token =
+        "Create a system user's token with expiry Never (Business settings > System users > Generate new token, \
                      with whatsapp_business_messaging and whatsapp_business_management) and set WHATSAPP_ACCESS_TOKEN.";
     let body = match answer {
         Some((200, body)) => json(body),
@@ -166,9 +171,14 @@ pub fn phone_number(answer: Answer, base: &str, business_number: Option<&str>) -
              or POST /{version}/{phone-number-id}/register with its two-step PIN).",
         )
     } else if text(&p, "platform_type") != "CLOUD_API" {
-        Check::fail(NAME, saw, "The number is not on the Cloud API: migrate it, or register a number with the Cloud API.")
+        Check::fail(
+            NAME,
+            saw,
+            "The number is not on the Cloud API: migrate it, or register a number with the Cloud API.",
+        )
     } else if can_send == "BLOCKED" {
-        let fix = first_solution.unwrap_or("Meta blocks sends from this number: see WhatsApp Manager > Account quality.");
+        let fix =
+            first_solution.unwrap_or("Meta blocks sends from this number: see WhatsApp Manager > Account quality.");
         Check::fail(NAME, format!("{saw}; {}", problems.join("; ")), fix)
     } else if let Some(expected) = business_number.filter(|b| digits(b) != digits(text(&p, "display_phone_number"))) {
         Check::fail(
@@ -197,7 +207,9 @@ pub fn phone_number(answer: Answer, base: &str, business_number: Option<&str>) -
         check.warnings.push(format!("Meta limits sends: {}", problems.join("; ")).trim_end_matches(": ").to_string());
     }
     if matches!(text(&p, "quality_rating"), "YELLOW" | "RED") {
-        check.warnings.push(format!("quality rating {}: users block or report these messages", text(&p, "quality_rating")));
+        check
+            .warnings
+            .push(format!("quality rating {}: users block or report these messages", text(&p, "quality_rating")));
     }
     check
 }
@@ -257,7 +269,10 @@ pub fn template(answer: Answer, base: &str, name: &str, language: &str, ttl_s: u
         let languages: Vec<&str> = all.iter().map(|t| text(t, "language")).collect();
         return Check::fail(
             NAME,
-            format!("no template '{name}' in {language} (has: {})", if languages.is_empty() { "none".into() } else { languages.join(", ") }),
+            format!(
+                "no template '{name}' in {language} (has: {})",
+                if languages.is_empty() { "none".into() } else { languages.join(", ") }
+            ),
             format!("Create it: otpctl templates --name {name} --languages {language}"),
         );
     };
@@ -281,13 +296,23 @@ pub fn template(answer: Answer, base: &str, name: &str, language: &str, ttl_s: u
     match status {
         "APPROVED" => {}
         "PENDING" | "IN_APPEAL" => {
-            return Check::fail(NAME, saw, "Wait for Meta's review (usually minutes, at most a day); `otpctl templates list` shows it.")
+            return Check::fail(
+                NAME,
+                saw,
+                "Wait for Meta's review (usually minutes, at most a day); `otpctl templates list` shows it.",
+            )
         }
         "REJECTED" => {
             let reason = t["rejected_reason"].as_str().unwrap_or("no reason given");
             return Check::fail(NAME, format!("{saw}, reason {reason}"), format!("Fix the cause, then edit it in WhatsApp Manager or create it under a new name: otpctl templates --name <new> --languages {language}."));
         }
-        _ => return Check::fail(NAME, saw, "WhatsApp Manager > Message templates shows why it is not usable; create a new one if it stays so."),
+        _ => {
+            return Check::fail(
+                NAME,
+                saw,
+                "WhatsApp Manager > Message templates shows why it is not usable; create a new one if it stays so.",
+            )
+        }
     }
     if otp_button.is_none() {
         return Check::fail(NAME, saw, format!("An authentication template needs a one-time-password button: create one with otpctl templates --name <new> --languages {language}."));
@@ -306,7 +331,11 @@ pub fn template(answer: Answer, base: &str, name: &str, language: &str, ttl_s: u
 pub fn worker_health(answer: Answer, worker: &str) -> Check {
     const NAME: &str = "worker_health";
     let Some((status, body)) = answer else {
-        return Check::fail(NAME, format!("no answer from {worker}"), "Check --worker; deploy with `npx wrangler deploy`.");
+        return Check::fail(
+            NAME,
+            format!("no answer from {worker}"),
+            "Check --worker; deploy with `npx wrangler deploy`.",
+        );
     };
     let v = json(body);
     let mut check = match (status, v["ok"].as_bool()) {
@@ -319,7 +348,11 @@ pub fn worker_health(answer: Answer, worker: &str) -> Check {
                 "Set each named setting (`npx wrangler secret put NAME`, or [vars] in wrangler.toml; bindings in wrangler.toml), then deploy again.",
             )
         }
-        _ => Check::fail(NAME, format!("HTTP {status} from {worker}/healthz"), "Check --worker: it must be the worker's own URL."),
+        _ => Check::fail(
+            NAME,
+            format!("HTTP {status} from {worker}/healthz"),
+            "Check --worker: it must be the worker's own URL.",
+        ),
     };
     check.warnings.extend(v["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
     check

@@ -35,9 +35,12 @@ fn token_expiring_within_a_week_or_without_a_scope_fails_with_a_fix() {
     let narrow = debug_token(0, &["whatsapp_business_messaging"]);
     let c = token(Some((200, &narrow)), BASE, NOW);
     assert!(!c.ok && c.detail.contains("whatsapp_business_management"), "{c:?}");
-    let invalid = ok(json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Session has expired"}, "scopes": []}}));
+    let invalid = ok(
+        json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Session has expired"}, "scopes": []}}),
+    );
     assert!(!token(Some((200, &invalid)), BASE, NOW).ok);
-    let refused = ok(json!({"error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}}));
+    let refused =
+        ok(json!({"error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}}));
     let c = token(Some((401, &refused)), BASE, NOW);
     assert!(!c.ok && c.detail.contains("code 190") && c.fix.unwrap().contains("system user"));
     let c = token(None, BASE, NOW);
@@ -122,7 +125,9 @@ fn template_approved_authentication_with_otp_button_and_long_enough_expiry() {
 
 #[test]
 fn worker_checks_read_the_workers_answers() {
-    let healthy = ok(json!({"ok": true, "version": "0.1.0", "features": {}, "warnings": ["TEST_NUMBERS: +1********02 expired on 2020-01-01"]}));
+    let healthy = ok(
+        json!({"ok": true, "version": "0.1.0", "features": {}, "warnings": ["TEST_NUMBERS: +1********02 expired on 2020-01-01"]}),
+    );
     let c = worker_health(Some((200, &healthy)), "http://w");
     assert!(c.ok && c.warnings.len() == 1);
     let broken = ok(json!({"ok": false, "problems": ["TOKEN_SECRET"]}));

@@ -235,7 +235,10 @@ fn an_operators_tool_reads_metas_settings_with_the_same_rules() {
     m.remove("TOKEN_SECRET");
     let read = |m: &HashMap<&'static str, String>| Config::meta_from_lookup(|k| m.get(k).cloned());
     let (meta, ttl) = read(&m).unwrap();
-    assert_eq!((meta.phone_number_id.as_str(), meta.template_language.as_str(), ttl), ("106540352242922", "en_US", 300));
+    assert_eq!(
+        (meta.phone_number_id.as_str(), meta.template_language.as_str(), ttl),
+        ("106540352242922", "en_US", 300)
+    );
     m.insert("WHATSAPP_APP_SECRET", "short".into());
     m.insert("OTP_TTL_SECONDS", "900".into());
     assert_eq!(read(&m).unwrap_err(), vec!["WHATSAPP_APP_SECRET", "OTP_TTL_SECONDS"]);

@@ -124,7 +124,9 @@ struct Version {
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
     let unreadable = |e: serde_json::Error| LoadError::Unreadable(e.to_string());
     match serde_json::from_str::<Version>(text).map_err(unreadable)?.v {
-        Some(v) if (SAME_SHAPE_SINCE..=STATE_VERSION).contains(&v) => serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable),
+        Some(v) if (SAME_SHAPE_SINCE..=STATE_VERSION).contains(&v) => {
+            serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable)
+        }
         Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
         Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
         None => serde_json::from_str::<V1>(text).map(V1::migrate).map_err(unreadable),

@@ -70,7 +70,8 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
     log.phone(&checked.record.phone);
     match checked.reply.outcome {
         AttemptOutcome::Verified { at_ms, via } => {
-            let token = tokens::issue(config, &checked.number, &checked.request_id, at_ms, via, checked.record.test).await?;
+            let token =
+                tokens::issue(config, &checked.number, &checked.request_id, at_ms, via, checked.record.test).await?;
             Ok(Reply::Json(200, verified_body(&checked.request_id, &token)))
         }
         // By phone every failure reads alike (see `ApiError::invalid_code_by_phone`).

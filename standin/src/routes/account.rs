@@ -49,10 +49,11 @@ pub(super) async fn debug_token(
             meta_errors::new_graph_error("(#100) The parameter input_token is required", 100, None, None, None, None),
         ),
         // Another token than the stand-in's: not one it can parse.
-        Some(input) if *input != st.config.access_token => {
-            json_response(StatusCode::OK, json!({"data": {"error": {"code": 190,
-                "message": "Invalid OAuth access token - Cannot parse access token"}, "is_valid": false, "scopes": []}}))
-        }
+        Some(input) if *input != st.config.access_token => json_response(
+            StatusCode::OK,
+            json!({"data": {"error": {"code": 190,
+                "message": "Invalid OAuth access token - Cannot parse access token"}, "is_valid": false, "scopes": []}}),
+        ),
         Some(_) => {
             let account = st.lock().account.clone();
             json_response(StatusCode::OK, account.debug_token(&waba_id(&st), now_secs()))
