@@ -204,7 +204,15 @@ pub fn phone_number(answer: Answer, base: &str, business_number: Option<&str>) -
         );
     }
     if can_send == "LIMITED" {
-        check.warnings.push(format!("Meta limits sends: {}", problems.join("; ")).trim_end_matches(": ").to_string());
+        // Why, in Meta's words: each entity's errors and `additional_info`.
+        let info = health["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|e| e["additional_info"].as_array().into_iter().flatten().filter_map(Value::as_str))
+            .map(str::to_string);
+        let why: Vec<String> = problems.iter().cloned().chain(info).collect();
+        check.warnings.push(format!("Meta limits sends: {}", why.join("; ")).trim_end_matches(": ").to_string());
     }
     if matches!(text(&p, "quality_rating"), "YELLOW" | "RED") {
         check
