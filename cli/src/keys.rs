@@ -12,8 +12,27 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::SecretKey;
 use serde_json::{json, Value};
 
-pub fn run(args: &[String]) -> ExitCode {
-    match parse(args) {
+/// `otpctl keys generate [--kid K]`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "keys")]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    action: KeysAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysAction {
+    /// Prints the private JWK (TOKEN_SIGNING_KEY), then its public JWK.
+    Generate {
+        /// The key id (default: today's date and 4 random hex digits).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+}
+
+pub fn run(args: KeysArgs) -> ExitCode {
+    let KeysAction::Generate { kid } = args.action;
+    match checked_kid(kid) {
         Ok(kid) => match generate(&kid) {
             Ok((private, public)) => {
                 eprintln!("# line 1: the secret TOKEN_SIGNING_KEY (npx wrangler secret put TOKEN_SIGNING_KEY)");
@@ -36,22 +55,8 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// The `kid` to use: `--kid K`, or today's date and 4 random hex digits.
-fn parse(args: &[String]) -> Result<String, String> {
-    let mut args = args.iter().map(String::as_str);
-    if args.next() != Some("generate") {
-        return Err("the only subcommand is 'generate'".into());
-    }
-    let mut kid = None;
-    while let Some(arg) = args.next() {
-        match arg {
-            "--kid" => kid = Some(args.next().ok_or("--kid needs a value")?.to_string()),
-            other => match other.strip_prefix("--kid=") {
-                Some(value) => kid = Some(value.to_string()),
-                None => return Err(format!("unknown option '{other}'")),
-            },
-        }
-    }
+/// The `kid` to use: the one given, or today's date and 4 random hex digits.
+fn checked_kid(kid: Option<String>) -> Result<String, String> {
     let kid = match kid {
         Some(kid) => kid,
         None => default_kid()?,
@@ -136,14 +141,20 @@ mod tests {
 
     #[test]
     fn options() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(parse(&args(&["generate", "--kid", "2026-11"])).unwrap(), "2026-11");
-        assert_eq!(parse(&args(&["generate", "--kid=a"])).unwrap(), "a");
-        let default = parse(&args(&["generate"])).unwrap();
+        use clap::Parser;
+        let kid = |a: &[&str]| {
+            let args = KeysArgs::try_parse_from(std::iter::once("keys").chain(a.iter().copied()))
+                .map_err(|e| e.to_string())?;
+            let KeysAction::Generate { kid } = args.action;
+            checked_kid(kid)
+        };
+        assert_eq!(kid(&["generate", "--kid", "2026-11"]).unwrap(), "2026-11");
+        assert_eq!(kid(&["generate", "--kid=a"]).unwrap(), "a");
+        let default = kid(&["generate"]).unwrap();
         assert_eq!(default.len(), "2026-11-26-abcd".len(), "{default}");
-        assert!(parse(&args(&[])).is_err());
-        assert!(parse(&args(&["generate", "--kid"])).is_err());
-        assert!(parse(&args(&["generate", "--kid", "has space"])).is_err());
-        assert!(parse(&args(&["generate", "--nope"])).is_err());
+        assert!(kid(&[]).is_err());
+        assert!(kid(&["generate", "--kid"]).is_err());
+        assert!(kid(&["generate", "--kid", "has space"]).is_err());
+        assert!(kid(&["generate", "--nope"]).is_err());
     }
 }

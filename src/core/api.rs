@@ -454,6 +454,7 @@ mod tests {
             mode: Mode::Outbound,
             locale: Some("es".into()),
             client_secret_hash: None,
+            test: false,
         };
         let forgotten = AttemptReply { outcome: A::NotFound, retry_after_s: 0 };
         assert_eq!(verify_error(&forgotten, &record, 5_000).code.as_str(), "expired");

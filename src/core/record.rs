@@ -19,6 +19,9 @@ pub struct CodeRecord {
     /// written before client secrets: those never hand out a token by status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
+    /// A test number's request (`TEST_NUMBERS`): its token says `"test": true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 pub fn kv_key(request_id: &str) -> String {
@@ -52,6 +55,7 @@ mod tests {
             mode: Mode::Outbound,
             locale: None,
             client_secret_hash: Some(crate::core::code::hash_client_secret("k", "otp_x", "cs_abc")),
+            test: false,
         };
         let json = serde_json::to_string(&r).unwrap();
         assert!(!json.contains("123456") && !json.contains("cs_abc"));

@@ -26,6 +26,10 @@ pub struct Claims<'a> {
     pub jti: &'a str,
     pub amr: [&'static str; 1],
     pub verified_via: VerifiedVia,
+    /// A test number's verification (`TEST_NUMBERS`): no message proved anything, so
+    /// a backend may refuse it where that matters. Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// Signs the claims. Deterministic: the same verification always yields the same
@@ -74,6 +78,7 @@ pub fn token_claims<'a>(
         jti: request_id,
         amr: ["otp"],
         verified_via: via,
+        test: false,
     }
 }
 
@@ -218,6 +223,7 @@ mod tests {
             jti: "otp_AAAAAAAAAAAAAAAAAAAAAA",
             amr: ["otp"],
             verified_via: VerifiedVia::Code,
+            test: false,
         }
     }
 

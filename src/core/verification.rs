@@ -95,6 +95,7 @@ mod tests {
                 mode: Mode::Inbound,
                 locale: None,
                 client_secret_hash: None,
+                test: false,
             },
         }
     }

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use serde_json::json;
 use worker::{Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
 
-use crate::core::events::{event_id, events_from_changes, Event};
+use crate::core::events::{event_id, events_from_changes, mark_test_events, Event};
 use crate::core::guard::Change;
 use crate::core::phone::mask_phone;
 use crate::edge::clock::now_ms;
@@ -39,7 +39,8 @@ pub async fn publish_now(env: &Env, number: &str, changes: Vec<Change>) {
 /// The hook the `PhoneGuard` object calls with the changes one command made to
 /// `number`'s state. Returns at once; the queue send runs in the background (the
 /// object outlives the command that changed it).
-pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
+/// `test_ids`: the requests of test numbers, whose events are marked.
+pub fn publish(env: &Env, number: &str, changes: Vec<Change>, test_ids: &[String]) {
     let masked = (!number.is_empty()).then(|| mask_phone(number));
     for change in changes.iter().filter(|c| matches!(c, Change::BudgetWarning { .. } | Change::Revoked { .. })) {
         worker::console_warn!("{}", json!({ "guard_change": change, "phone": masked }));
@@ -50,7 +51,8 @@ pub fn publish(env: &Env, number: &str, changes: Vec<Change>) {
     let Ok(queue) = env.queue(QUEUE_BINDING) else {
         return;
     };
-    let events = events_from_changes(number, &changes, now_ms(), new_event_id);
+    let mut events = events_from_changes(number, &changes, now_ms(), new_event_id);
+    mark_test_events(&mut events, test_ids);
     worker::wasm_bindgen_futures::spawn_local(send(queue, events));
 }
 

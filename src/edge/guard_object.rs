@@ -56,7 +56,7 @@ impl PhoneGuard {
             let object = cache.get_or_insert_with(GuardObject::default);
             let before = object.clone();
             change(object);
-            let changes = object.take_changes();
+            let changes = (object.take_changes(), object.test_request_ids());
             let snapshot = (always_store || *object != before)
                 .then(|| (stored::save(object), object.is_empty(), object.next_wakeup()));
             if snapshot.as_ref().is_some_and(|(_, empty, _)| *empty) {
@@ -83,9 +83,9 @@ impl PhoneGuard {
                 }
             }
         }
-        let (number, changes) = changes;
+        let ((number, changes), test_ids) = changes;
         if !changes.is_empty() {
-            super::events::publish(&self.env, &number, changes);
+            super::events::publish(&self.env, &number, changes, &test_ids);
         }
         Ok(())
     }

@@ -79,5 +79,13 @@ fn features(env: &Env, events: &EventsConfig) -> Value {
     if !events.problems.is_empty() {
         body["problems"] = json!(events.problems);
     }
+    // Optional bindings absent (a queue not created, the binding removed), by name.
+    let missing: Vec<&str> = [(QUEUE_BINDING, queue), (DB_BINDING, analytics)]
+        .into_iter()
+        .filter_map(|(name, bound)| (!bound).then_some(name))
+        .collect();
+    if !missing.is_empty() {
+        body["missing"] = json!(missing);
+    }
     body
 }

@@ -12,7 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::VerifiedVia;
-use crate::core::token::{es256_signing_input, finish, issue_token, token_claims, IssuedToken, SigningKey};
+use crate::core::token::{es256_signing_input, finish, sign_token, token_claims, IssuedToken, SigningKey};
 
 #[wasm_bindgen]
 extern "C" {
@@ -115,12 +115,14 @@ pub async fn issue(
     request_id: &str,
     verified_at_ms: u64,
     via: VerifiedVia,
+    test: bool,
 ) -> Result<IssuedToken, ApiError> {
-    let Some(key) = &config.keys.token_signing_key else {
-        return Ok(issue_token(&config.tokens, phone, request_id, verified_at_ms, via));
-    };
-    let claims = token_claims(&config.tokens, phone, request_id, verified_at_ms, via);
+    let mut claims = token_claims(&config.tokens, phone, request_id, verified_at_ms, via);
+    claims.test = test;
     let exp = claims.exp;
+    let Some(key) = &config.keys.token_signing_key else {
+        return Ok(IssuedToken { token: sign_token(config.tokens.secret.expose(), &claims), expires_ms: exp * 1000 });
+    };
     let input = es256_signing_input(&key.kid, &claims);
     let private = signing_key(key).await.map_err(|_| ApiError::misconfigured(&["TOKEN_SIGNING_KEY"]))?;
     let signature = sign_bytes(&private, input.as_bytes()).await.map_err(|e| {

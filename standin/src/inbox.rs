@@ -129,6 +129,8 @@ pub struct Inner {
     /// `/control/wa-id`: recipients (digits) whose WhatsApp account has another
     /// spelling, as Meta resolves Brazilian, Mexican and Argentine numbers.
     pub wa_ids: std::collections::HashMap<String, String>,
+    /// What Graph says of the token, the phone number and the webhook subscription.
+    pub account: crate::account::Account,
 }
 
 /// A review outcome scripted through `/control/templates/review`.

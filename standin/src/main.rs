@@ -4,6 +4,7 @@
 //! (JSON and HTML), replays scripted failures, and sends signed webhooks (replies,
 //! statuses, raw deliveries) to the worker. Nothing here talks to Meta.
 
+mod account;
 #[cfg(test)]
 mod fixtures;
 mod inbox;

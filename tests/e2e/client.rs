@@ -44,6 +44,12 @@ pub fn service_groups() -> Vec<u32> {
     SERVICES.lock().unwrap_or_else(|e| e.into_inner()).iter().map(Service::group).collect()
 }
 
+/// The main worker's test numbers (`tests_golive`): one per test that uses them (each
+/// request supersedes the number's previous one), and one past its date.
+pub const TEST_NUMBERS: &str = "+15550100001:135790:2099-01-01,+15550100002:246802:2020-01-01,\
+    +15550100003:112233:2099-01-01,+15550100004:445566:2099-01-01,+15550100005:778899:2099-01-01,\
+    +15550100006:990011:2099-01-01";
+
 /// The template the `lifecycle` worker sends; the stand-in does not seed it.
 pub const LIFECYCLE_TEMPLATE: &str = "otp_lifecycle";
 
@@ -80,6 +86,7 @@ pub const PROFILES: &[Profile] = &[
             ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
             ("DEMO_PAGE", "true"),
         ],
+        secrets: &[("TEST_NUMBERS", Some(TEST_NUMBERS))],
         ..BASE
     },
     // Its template exists only once `otpctl` creates it.

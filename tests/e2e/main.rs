@@ -31,6 +31,7 @@ mod tests_contract;
 mod tests_events;
 mod tests_firsttry;
 mod tests_foundation;
+mod tests_golive;
 mod tests_hardening;
 mod tests_numbers;
 mod tests_otp;
@@ -97,6 +98,7 @@ fn all_tests() -> Vec<Test> {
         tests_templates::tests(),
         tests_firsttry::tests(),
         tests_contract::tests(),
+        tests_golive::tests(),
         tests_browser::tests(),
     ]
     .into_iter()

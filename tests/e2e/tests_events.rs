@@ -232,6 +232,7 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
         "by_country",
         "billable",
         "spend",
+        "test_verifications",
     ]
     .into();
     assert_eq!(keys, contract);
@@ -418,7 +419,8 @@ pub async fn admin_routes_need_the_token(env: Arc<Env>) {
 /// `/healthz` names the optional features: off without the bindings, on with them.
 pub async fn healthz_reports_optional_features(env: Arc<Env>) {
     let env = env.as_ref();
-    let off = json!({ "events": false, "analytics": false, "callbacks": false, "admin": false });
+    let off = json!({ "events": false, "analytics": false, "callbacks": false, "admin": false,
+        "missing": ["EVENTS", "ANALYTICS_DB"] });
     for base in [&env.main, &env.short_ttl, &env.strict] {
         let resp = env.get(&format!("{base}/healthz")).await;
         assert_eq!((resp.status, &resp.body["features"]), (200, &off), "{}", resp.text);

@@ -30,7 +30,8 @@ pub async fn healthz_is_200_with_full_configuration(env: Arc<Env>) {
 pub async fn healthz_is_503_naming_a_missing_secret(env: Arc<Env>) {
     let resp = env.get(&format!("{}/healthz", env.broken)).await;
     assert_eq!(resp.status, 503, "{}", resp.text);
-    let off = json!({ "events": false, "analytics": false, "callbacks": false, "admin": false });
+    let off = json!({ "events": false, "analytics": false, "callbacks": false, "admin": false,
+        "missing": ["EVENTS", "ANALYTICS_DB"] });
     assert_eq!(resp.body, json!({ "ok": false, "problems": ["TOKEN_SECRET"], "features": off }));
     // The API refuses clearly too, naming the setting and never a value.
     let resp = env.request(&env.broken, json!({ "phone": random_phone() })).await;

@@ -1,10 +1,10 @@
 //! `otpctl templates`: creates the WhatsApp authentication template through the Graph
 //! API, one call per language, and lists templates with each language's review status.
 
-mod explain;
+pub(crate) mod explain;
 mod graph;
 mod payload;
-mod settings;
+pub(crate) mod settings;
 
 use std::collections::HashMap;
 use std::process::ExitCode;

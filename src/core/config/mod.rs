@@ -9,6 +9,7 @@ pub use self::events::{EventsConfig, MIN_ADMIN_TOKEN_LEN};
 use self::reader::{api_version, digits, http_url, language, Reader};
 use super::guard::SendPolicy;
 use super::secret::Secret;
+use super::test_numbers::TestNumbers;
 pub use super::token::TokenSettings;
 use super::token::{parse_public_keys, parse_signing_key, SigningKey};
 
@@ -80,6 +81,8 @@ pub struct CodeSettings {
     pub ttl_s: u64,
     pub max_attempts: u32,
     pub verify_via: VerifyVia,
+    /// `TEST_NUMBERS`: numbers that get a fixed code and no message until a date.
+    pub test_numbers: TestNumbers,
 }
 
 /// Sends and checks allowed per number, per address and per day.
@@ -227,12 +230,19 @@ impl CodeSettings {
                 let on = |name: &str| v.split(',').any(|c| c.trim() == name);
                 VerifyVia { code: on("code"), reply: on("reply"), inbound: on("inbound") }
             });
+        let length = r.number("OTP_LENGTH", 6usize, MIN_OTP_LENGTH, 10);
+        // Checked against the length in force (the default when OTP_LENGTH is wrong).
+        let test_numbers = r
+            .optional("TEST_NUMBERS", |v| TestNumbers::parse(v, length).is_some())
+            .and_then(|v| TestNumbers::parse(&v, length))
+            .unwrap_or_default();
         CodeSettings {
             otp_secret: Secret::new(r.required("OTP_SECRET", long_key)),
-            length: r.number("OTP_LENGTH", 6usize, MIN_OTP_LENGTH, 10),
+            length,
             ttl_s: r.number("OTP_TTL_SECONDS", 300u64, 1, MAX_OTP_TTL_S),
             max_attempts: r.number("OTP_MAX_ATTEMPTS", 5u32, 1, MAX_OTP_ATTEMPTS),
             verify_via,
+            test_numbers,
         }
     }
 }
@@ -301,6 +311,20 @@ impl Config {
             return Err(problems);
         }
         Ok(Config { meta, codes, limits, tokens, web, keys })
+    }
+
+    /// Only what an operator's tool needs of Meta's account (`otpctl doctor` and
+    /// `smoke`): Meta's settings and the code's life, read with the worker's very rules,
+    /// so a value the worker would refuse is refused there too, by the same name.
+    pub fn meta_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<(MetaSettings, u64), Problems> {
+        let mut r = Reader::new(&lookup);
+        let meta = MetaSettings::read(&mut r, "");
+        let ttl_s = r.number("OTP_TTL_SECONDS", 300u64, 1, MAX_OTP_TTL_S);
+        let problems = r.finish();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok((meta, ttl_s))
     }
 
     pub fn send_policy(&self) -> SendPolicy {

@@ -48,6 +48,7 @@ const ORDER: &[&str] = &[
     "CALLBACK_URL",
     "CALLBACK_SECRET",
     "ANALYTICS_RETENTION_DAYS",
+    "TEST_NUMBERS",
 ];
 
 pub(super) struct Reader<'a> {

@@ -209,3 +209,37 @@ fn debug_shows_no_secret() {
     }
     assert!(text.contains("106540352242922"), "plain settings still show");
 }
+
+#[test]
+fn test_numbers_are_checked_against_the_code_length_without_echoing_codes() {
+    let mut m = full();
+    m.insert("TEST_NUMBERS", "+14155550100:123456:2026-12-01,+447700900123:654321:2027-01-01".into());
+    let c = parse(&m).unwrap();
+    assert_eq!(c.codes.test_numbers.0.len(), 2);
+    assert_eq!(c.codes.test_numbers.0[1].phone, "+447700900123");
+    for bad in ["+14155550100:12345:2026-12-01", "+14155550100:123456:2026-12-32", "+14155550100:123456"] {
+        m.insert("TEST_NUMBERS", bad.into());
+        assert_eq!(parse(&m).unwrap_err(), vec!["TEST_NUMBERS"], "{bad}");
+    }
+    // Eight-digit codes when OTP_LENGTH says 8.
+    m.insert("OTP_LENGTH", "8".into());
+    m.insert("TEST_NUMBERS", "+14155550100:12345678:2026-12-01".into());
+    assert_eq!(parse(&m).unwrap().codes.test_numbers.0[0].code, "12345678");
+    assert!(!format!("{:?}", parse(&m).unwrap().codes).contains("12345678"));
+}
+
+#[test]
+fn an_operators_tool_reads_metas_settings_with_the_same_rules() {
+    let mut m = full();
+    m.remove("OTP_SECRET");
+    m.remove("TOKEN_SECRET");
+    let read = |m: &HashMap<&'static str, String>| Config::meta_from_lookup(|k| m.get(k).cloned());
+    let (meta, ttl) = read(&m).unwrap();
+    assert_eq!(
+        (meta.phone_number_id.as_str(), meta.template_language.as_str(), ttl),
+        ("106540352242922", "en_US", 300)
+    );
+    m.insert("WHATSAPP_APP_SECRET", "short".into());
+    m.insert("OTP_TTL_SECONDS", "900".into());
+    assert_eq!(read(&m).unwrap_err(), vec!["WHATSAPP_APP_SECRET", "OTP_TTL_SECONDS"]);
+}

@@ -211,6 +211,21 @@ pub fn events_from_changes(
         .collect()
 }
 
+/// Marks the events of test numbers' requests (`TEST_NUMBERS`) with `"test": true`
+/// in `data`: callbacks see it, and the stats count them apart (`analytics`).
+pub fn mark_test_events(events: &mut [Event], test_ids: &[String]) {
+    for event in events.iter_mut() {
+        if event.request_id.as_ref().is_some_and(|id| test_ids.contains(id)) {
+            event.data.insert("test".into(), true.into());
+        }
+    }
+}
+
+/// Whether an event is a test number's.
+pub fn is_test(event: &Event) -> bool {
+    event.data.get("test").and_then(Value::as_bool) == Some(true)
+}
+
 /// `evt_` and 22 url-safe characters from 16 random bytes.
 pub fn event_id(random: [u8; 16]) -> String {
     format!("evt_{}", URL_SAFE_NO_PAD.encode(random))

@@ -25,4 +25,4 @@ mod retention_tests;
 pub(crate) mod tests;
 
 // What the rest of the worker uses; everything else is reached through its submodule.
-pub use event::{event_id, events_from_changes, Event, EventType};
+pub use event::{event_id, events_from_changes, mark_test_events, Event, EventType};

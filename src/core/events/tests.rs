@@ -5,7 +5,7 @@ use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Value};
 
 use super::analytics::*;
-use super::event::{event_id, events_from_changes, Event, EventType};
+use super::event::{event_id, events_from_changes, mark_test_events, Event, EventType};
 use crate::core::config::EventsConfig;
 use crate::core::guard::{Change, DeliveryStatus, Mode, VerifiedVia};
 use crate::core::time::{DAY_MS, HOUR_MS};
@@ -185,12 +185,47 @@ fn stats_count_the_scripted_day_exactly() {
             { "country_code": "44", "requested": 2, "verified": 1, "failed": 0, "conversion_rate": 0.5 },
         ],
         "billable": { "authentication": 2 },
+        "test_verifications": 0,
     });
     assert_eq!(stats(&conn, window), expected);
 
     // The same events delivered again (a queue retry) change nothing.
     insert(&conn, &events);
     assert_eq!(stats(&conn, window), expected);
+}
+
+#[test]
+fn test_numbers_are_counted_apart_and_never_in_the_funnel() {
+    let conn = db();
+    insert(&conn, &scripted(NOW));
+    let window = Window { since_ms: NOW - HOUR_MS, until_ms: NOW + HOUR_MS };
+    let before = stats(&conn, window);
+    // Ids of their own: the scripted day's start at 1.
+    let mut n = 200u8;
+    let mut next = move || {
+        n += 1;
+        event_id([n; 16])
+    };
+    let mut test_events = Vec::new();
+    for (i, id) in ["t1", "t2"].into_iter().enumerate() {
+        let changes = [
+            Change::Requested { request_id: id.into(), mode: Mode::Outbound },
+            Change::Verified { request_id: id.into(), via: VerifiedVia::Code, seconds: 3 },
+        ];
+        let mut events = events_from_changes("+14155550109", &changes, NOW + i as u64, &mut next);
+        mark_test_events(&mut events, &["t1".into(), "t2".into(), "other".into()]);
+        test_events.extend(events);
+    }
+    assert!(test_events.iter().all(|e| e.data["test"] == true));
+    // Events of other requests are not marked.
+    let mut plain = events_from_changes("+14155550109", &[Change::OptedIn], NOW, &mut next);
+    mark_test_events(&mut plain, &["t1".into()]);
+    assert!(plain[0].data.get("test").is_none());
+    insert(&conn, &test_events);
+    let mut after = stats(&conn, window);
+    assert_eq!(after["test_verifications"], 2);
+    after["test_verifications"] = 0.into();
+    assert_eq!(after, before, "test numbers changed the funnel");
 }
 
 #[test]

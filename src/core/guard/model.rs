@@ -158,6 +158,7 @@ fn run_reserve(
         policy: POLICY,
         idempotency: None,
         other_spelling: None,
+        test: false,
     };
     if let ReserveReply::Reserved(_) = execute(object, call, now).unwrap() {
         prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");

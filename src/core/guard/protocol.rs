@@ -41,6 +41,9 @@ pub struct Reserve {
     /// What the guard of the number's other spelling holds (`ReadOtherSpelling`),
     /// merged the first time (see `number::spelling`).
     pub other_spelling: Option<OtherSpellingState>,
+    /// A test number (`TEST_NUMBERS`): the request is marked for good, so that no
+    /// channel ever sends for it, whatever the list says later.
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,9 @@ impl GuardCall for Reserve {
         let reserved = state.reserve(self.request_id.clone(), self.mode, self.locale, &self.policy, now_ms);
         Ok(match reserved {
             Ok(ok) => {
+                if self.test {
+                    state.mark_test(&self.request_id);
+                }
                 if let Some(key) = self.idempotency {
                     state.remember_key(key.slot, key.fingerprint, self.request_id, ok.expires_ms);
                 }

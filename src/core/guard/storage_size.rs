@@ -71,6 +71,7 @@ impl Number {
             policy: self.policy,
             idempotency: idempotency.clone(),
             other_spelling: None,
+            test: false,
         };
         let ReserveReply::Reserved(ok) = self.run(reserve, now) else { return None };
         let message_id = self.wamid();

@@ -10,7 +10,13 @@ use super::budget::{BudgetOutcome, BudgetState};
 use super::number::{KeywordStamp, NumberState, RequestState};
 use super::{Change, LinkState};
 
-pub const STATE_VERSION: u64 = 2;
+/// Version 3 marks test numbers' requests (`test`); version 2 is the same shape
+/// without them and reads with the same reader. The bump is for the code of
+/// version 2: it would read a version 3 state and drop the mark (then send for a
+/// test number), so it must refuse it instead (`NewerVersion`).
+pub const STATE_VERSION: u64 = 3;
+/// The oldest versioned state the reader of `STATE_VERSION` reads as it is.
+const SAME_SHAPE_SINCE: u64 = 2;
 
 /// One object's state; which kind it is follows from the object's name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -118,7 +124,9 @@ struct Version {
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
     let unreadable = |e: serde_json::Error| LoadError::Unreadable(e.to_string());
     match serde_json::from_str::<Version>(text).map_err(unreadable)?.v {
-        Some(STATE_VERSION) => serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable),
+        Some(v) if (SAME_SHAPE_SINCE..=STATE_VERSION).contains(&v) => {
+            serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable)
+        }
         Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
         Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
         None => serde_json::from_str::<V1>(text).map(V1::migrate).map_err(unreadable),
@@ -220,6 +228,16 @@ impl GuardObject {
             GuardObject::Address(state) => state.next_wakeup(),
             GuardObject::Link(link) => Some(link.until_ms),
             GuardObject::Budget(budget) => budget.next_wakeup(),
+        }
+    }
+
+    /// The requests marked as a test number's, whose events say `"test": true`.
+    pub fn test_request_ids(&self) -> Vec<String> {
+        match self {
+            GuardObject::Number(state) => {
+                state.requests.iter().filter(|r| r.test).map(|r| r.request_id.clone()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ fn reserve_as(o: &mut GuardObject, id: &str, mode: Mode, now: u64) -> ReserveRep
         policy: POLICY,
         idempotency: None,
         other_spelling: None,
+        test: false,
     };
     run(o, call, now)
 }
@@ -262,6 +263,7 @@ fn the_chat_speaks_the_language_the_template_went_out_in() {
         policy: POLICY,
         idempotency: None,
         other_spelling: None,
+        test: false,
     };
     run(&mut o, call("a", Mode::Outbound, "hi"), T0);
     // Meta had no Hindi translation: the 202 body names the fallback.
@@ -546,6 +548,7 @@ fn idempotency_keys_are_scoped_and_bound_to_the_body() {
         policy: POLICY,
         idempotency,
         other_spelling: None,
+        test: false,
     };
     assert!(is_reserved(&run(&mut o, call("a", key("s1", "f1")), T0)));
     assert_eq!(run(&mut o, call("b", key("s1", "f1")), T0 + 1), ReserveReply::InProgress);
@@ -658,7 +661,7 @@ fn state_written_before_versions_loads_with_its_limits_and_opt_out() {
     number(&mut o).opted_out = false;
     assert_eq!(limited(reserve(&mut o, "new", now)).1, LimitReason::ResendCooldown);
     // And it is written back in the new, versioned form.
-    assert!(save(&o).starts_with("{\"v\":2,"));
+    assert!(save(&o).starts_with("{\"v\":3,"));
     let old_address = r#"{"sends":[],"requests":[],"opted_out":false,"seen_messages":[],"idempotency":[],"ip_minutes":[{"minute":30000002,"count":7}]}"#;
     assert!(matches!(load(old_address).unwrap(), GuardObject::Address(a) if a.requests.minutes[0].count == 7));
 }
@@ -674,13 +677,14 @@ fn state_written_by_version_2_reads_and_writes_back_unchanged() {
     ] {
         let object = load(fixture).expect("a version 2 state loads");
         assert!(matches!(&object, GuardObject::Number(n) if !n.requests.is_empty() || !n.sends.is_empty()));
-        assert_eq!(save(&object), fixture.trim_end());
+        // Version 3 only adds the test mark: the same bytes under the new version.
+        assert_eq!(save(&object), fixture.trim_end().replacen("{\"v\":2,", "{\"v\":3,", 1));
     }
 }
 
 #[test]
 fn state_that_cannot_be_read_is_refused_not_reset() {
-    assert!(matches!(load(r#"{"v":3,"object":{"kind":"empty"}}"#), Err(stored::LoadError::NewerVersion(3))));
+    assert!(matches!(load(r#"{"v":4,"object":{"kind":"empty"}}"#), Err(stored::LoadError::NewerVersion(4))));
     assert!(load("not json").is_err());
     assert!(load(r#"{"v":2,"object":{"kind":"number","requests":"garbage"}}"#).is_err());
     assert!(load(r#"{"requests":[{"request_id":5}]}"#).is_err());
@@ -695,4 +699,43 @@ fn state_that_cannot_be_read_is_refused_not_reset() {
     assert!(load(&unstamped.replace(r#"{"state":"verified"}"#, r#"{"state":"live"}"#)).is_ok());
     let stamped = r#"{"state":"verified","at_ms":2,"via":"code"}"#;
     assert!(load(&unstamped.replace(r#"{"state":"verified"}"#, stamped)).is_ok());
+}
+
+/// A test number's request is marked in the stored state (version 3), for good: the
+/// mark survives settling, attempts and a save and load, and it reports no `sent`.
+/// The pinned fixture is rewritten with `UPDATE_STATE_FIXTURE=1`.
+#[test]
+fn a_test_numbers_request_is_marked_and_sends_nothing_to_report() {
+    let mut o = GuardObject::default();
+    let call = Reserve {
+        number: NUMBER.into(),
+        request_id: "otp_test".into(),
+        mode: Mode::Outbound,
+        locale: None,
+        policy: POLICY,
+        idempotency: None,
+        other_spelling: None,
+        test: true,
+    };
+    assert!(matches!(run(&mut o, call, T0), ReserveReply::Reserved(_)));
+    // Limits still apply: the send counts against the number's quota.
+    assert_eq!(limited(reserve(&mut o, "otp_next", T0 + 1_000)).1, LimitReason::ResendCooldown);
+    let result = SendResult::Accepted { message_id: None, response: json!({}), wa_id: None };
+    assert_eq!(settle(&mut o, "otp_test", result, T0 + 10), SettleReply::Settled);
+    let changes = o.take_changes().1;
+    assert!(changes.iter().all(|c| !matches!(c, Change::Sent { .. })), "{changes:?}");
+    assert_eq!(attempt(&mut o, "otp_test", false, T0 + 20), A::Wrong { attempts_left: 4 });
+    assert!(number(&mut o).requests[0].test);
+
+    let text = save(&o);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guard-state-v3-test.json");
+    if std::env::var_os("UPDATE_STATE_FIXTURE").is_some() {
+        std::fs::write(&path, format!("{text}\n")).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, pinned.trim_end(), "the stored state changed: bump STATE_VERSION and rewrite the fixture");
+    let mut back = load(&pinned).unwrap();
+    assert!(number(&mut back).requests[0].test);
+    // Ordinary requests carry no mark at all: version 2 states stay byte for byte.
+    assert!(!save(&GuardObject::default()).contains("test"));
 }

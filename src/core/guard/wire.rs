@@ -11,7 +11,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub const WIRE_VERSION: &str = "w3";
+pub const WIRE_VERSION: &str = "w4";
 pub const WIRE_CONTENT_TYPE: &str = "application/x-postcard";
 
 /// A command or reply that could not be written or read in the wire format.
@@ -128,6 +128,7 @@ mod tests {
                 policy: POLICY,
                 idempotency: Some(key),
                 other_spelling: Some(other_spelling()),
+                test: true,
             },
         );
         check(
@@ -141,6 +142,7 @@ mod tests {
                 policy: POLICY,
                 idempotency: None,
                 other_spelling: None,
+                test: false,
             },
         );
         check(out, "reserve reply reserved", ReserveReply::Reserved(ok));

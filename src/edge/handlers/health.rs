@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use crate::core::config::{Config, Problems};
 use crate::core::health::{warnings, Degradation};
+use crate::edge::clock::now_ms;
 use crate::edge::http::Reply;
 
 /// `key_problem`: a signing key the runtime refuses, named like any other setting.
@@ -22,7 +23,9 @@ pub fn healthz(
             if let Some(degraded) = degraded {
                 body["degraded"] = json!([degraded.view()]);
             }
-            let warnings = warnings(config);
+            // Settings that work but need the operator's eye ("NAME: what").
+            let mut warnings = warnings(config);
+            warnings.extend(config.codes.test_numbers.warnings(now_ms()));
             if !warnings.is_empty() {
                 body["warnings"] = json!(warnings);
             }

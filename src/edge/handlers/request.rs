@@ -50,6 +50,8 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     // Made before the reservation, so its failure has nothing to settle. Never logged.
     let client_secret = generate_client_secret(&mut OsRandom).map_err(random_failure)?;
     let idempotency = idempotency_key.map(|key| idempotency_scope(&key, &address, &otp));
+    // A test number (`TEST_NUMBERS`): its fixed code, and nothing sent by any channel.
+    let fixed_code = config.codes.test_numbers.fixed_code(&otp.phone, otp.mode, now_ms()).map(str::to_string);
     let reserve = Reserve {
         number: otp.phone.clone(),
         request_id: request_id.clone(),
@@ -58,6 +60,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         policy: config.send_policy(),
         idempotency: idempotency.clone(),
         other_spelling: other_spelling_state(env, &otp.phone).await?,
+        test: fixed_code.is_some(),
     };
     let reply = call(env, &otp.phone, &reserve).await?;
     if let ReserveReply::Replay { response } = reply {
@@ -79,7 +82,8 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         slot: idempotency.map(|i| i.slot),
         budget_spent: false,
     };
-    let issue = Issue { config, otp: &otp, request_id: &request_id, client_secret, reservation, business_number };
+    let issue =
+        Issue { config, otp: &otp, request_id: &request_id, client_secret, reservation, business_number, fixed_code };
     issue.run(ctx, pending, log).await
 }
 
@@ -91,12 +95,13 @@ struct Issue<'a> {
     client_secret: String,
     reservation: ReserveOk,
     business_number: Option<String>,
+    fixed_code: Option<String>,
 }
 
 impl Issue<'_> {
     async fn run(self, ctx: &Context, mut pending: Pending<'_>, log: &mut RequestLog) -> Handled {
         let (config, otp, env) = (self.config, self.otp, pending.env);
-        if otp.mode == Mode::Outbound {
+        if otp.mode == Mode::Outbound && self.fixed_code.is_none() {
             if let Some(max) = config.limits.max_sends_per_day_global {
                 match budget::spend(env, &otp.phone, max).await {
                     Ok(()) => pending.budget_spent = true,
@@ -104,7 +109,7 @@ impl Issue<'_> {
                 }
             }
         }
-        let code = match generate_code(config.codes.length, &mut OsRandom) {
+        let code = match self.fixed_code.clone().map_or_else(|| generate_code(config.codes.length, &mut OsRandom), Ok) {
             Ok(code) => code,
             Err(e) => return Err(pending.fail(true, None, random_failure(e)).await),
         };
@@ -121,6 +126,7 @@ impl Issue<'_> {
                 self.request_id,
                 &self.client_secret,
             )),
+            test: self.fixed_code.is_some(),
         };
         if let Err(e) = codes::put(env, self.request_id, &record, config.codes.ttl_s).await {
             return Err(pending.fail(true, None, e).await);
@@ -132,6 +138,10 @@ impl Issue<'_> {
         // event or log line carries): whoever holds it may collect the token.
         body["client_secret"] = self.client_secret.into();
         let sent = match &self.business_number {
+            _ if self.fixed_code.is_some() => {
+                log.note("test number: nothing sent");
+                None
+            }
             Some(number) => {
                 body["wa_link"] = wa_link(number, &config.meta.service_name, &code).into();
                 body["code"] = code.into();

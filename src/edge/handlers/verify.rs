@@ -70,7 +70,8 @@ pub async fn verify(req: &mut Request, env: &Env, config: &Config, log: &mut Req
     log.phone(&checked.record.phone);
     match checked.reply.outcome {
         AttemptOutcome::Verified { at_ms, via } => {
-            let token = tokens::issue(config, &checked.number, &checked.request_id, at_ms, via).await?;
+            let token =
+                tokens::issue(config, &checked.number, &checked.request_id, at_ms, via, checked.record.test).await?;
             Ok(Reply::Json(200, verified_body(&checked.request_id, &token)))
         }
         // By phone every failure reads alike (see `ApiError::invalid_code_by_phone`).
@@ -94,7 +95,7 @@ pub async fn status_with_token(req: &mut Request, env: &Env, config: &Config, lo
     log.request_id(&request_id);
     let (view, record) = find_status(&request_id, req, env, config, Some(&client_secret)).await?;
     let token = match view.verified {
-        Some((at, via)) => Some(tokens::issue(config, &record.phone, &request_id, at, via).await?),
+        Some((at, via)) => Some(tokens::issue(config, &record.phone, &request_id, at, via, record.test).await?),
         None => None,
     };
     Ok(Reply::Json(200, status_body(&view, token.as_ref())))

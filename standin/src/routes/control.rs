@@ -115,6 +115,7 @@ pub(super) async fn reset(State(st): State<Shared>, body: Bytes) -> Result<Respo
         inner.scripts.clear();
         inner.webhooks.clear();
         inner.wa_ids.clear();
+        inner.account = Default::default();
         inner.reset_templates(&st.config);
     }
     Ok(json_response(StatusCode::OK, json!({"ok": true})))

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per surface: the Cloud API send, Graph's message templates,
 //! the control calls tests drive, webhook deliveries to the worker, and Turnstile.
 
+mod account;
 mod cloud_api;
 mod control;
 mod control_body;
@@ -31,6 +32,14 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
         .route("/{version}/{object_id}/messages", post(cloud_api::send_message))
         .route("/{version}/{object_id}/message_templates", get(message_templates::list).post(message_templates::create))
+        .route("/{version}/debug_token", get(account::debug_token))
+        .route("/{version}/{object_id}", get(account::phone_number))
+        .route(
+            "/{version}/{object_id}/subscribed_apps",
+            get(account::subscribed_apps).post(account::subscribed_apps).delete(account::subscribed_apps),
+        )
+        .route("/control/account", post(account::control))
+        .route("/control/account/reset", post(account::reset))
         .route("/control/fail", post(control::fail))
         .route("/control/reset", post(control::reset))
         .route("/control/inbox", get(control::inbox))

@@ -89,6 +89,10 @@ pub struct RequestState {
     /// which may differ from the one typed (see `phone::spelling`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
+    /// A test number's request (`TEST_NUMBERS`): nothing is ever sent for it, by any
+    /// channel; its code is the fixed one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl RequestState {

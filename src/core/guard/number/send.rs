@@ -103,6 +103,7 @@ impl NumberState {
             locale,
             counted_messages: Vec::new(),
             wa_id: None,
+            test: false,
         });
         if self.requests.len() > MAX_REQUESTS_KEPT {
             // Finished requests go first, then a live outbound one (superseded by the
@@ -122,6 +123,13 @@ impl NumberState {
             Mode::Inbound => 0,
         };
         Ok(ReserveOk { expires_ms, resend_after_s, attempts_left: policy.max_attempts })
+    }
+
+    /// Marks a request as a test number's (see `RequestState::test`).
+    pub fn mark_test(&mut self, request_id: &str) {
+        if let Some(index) = self.position(request_id) {
+            self.requests[index].test = true;
+        }
     }
 
     /// Inbound requests send nothing and never push each other out (a stranger's must
@@ -188,6 +196,7 @@ impl NumberState {
                 }
             }
             let request_id = request.request_id.clone();
+            let test = request.test;
             // The new code is out: older live codes end now, not before (a failed
             // resend leaves the previous code valid).
             // Inbound requests are not ours to end: each stays valid until its expiry.
@@ -196,7 +205,10 @@ impl NumberState {
                     older.outcome = Outcome::Superseded;
                 }
             }
-            self.changes.push(Change::Sent { request_id, message_id });
+            // A test number's code went nowhere: no `sent` to report.
+            if !test {
+                self.changes.push(Change::Sent { request_id, message_id });
+            }
         }
         if let Some(entry) = slot.and_then(|s| self.idempotency.iter_mut().find(|i| i.slot == s)) {
             entry.response = Some(response);
