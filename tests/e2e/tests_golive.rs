@@ -61,8 +61,12 @@ pub async fn a_test_number_past_its_date_is_ordinary_and_warned_masked(env: Arc<
     let health = env.get(&format!("{}/healthz", env.main)).await;
     assert_eq!((health.status, &health.body["ok"]), (200, &json!(true)), "{}", health.text);
     // Other warnings (risky settings of the test profile) may stand beside it.
-    let test_warnings: Vec<&Value> =
-        health.body["warnings"].as_array().unwrap().iter().filter(|w| w.as_str().unwrap().starts_with("TEST_NUMBERS")).collect();
+    let test_warnings: Vec<&Value> = health.body["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w.as_str().unwrap().starts_with("TEST_NUMBERS"))
+        .collect();
     assert_eq!(test_warnings, [&json!("TEST_NUMBERS: +1********02 expired on 2020-01-01")], "{}", health.text);
     for secret in ["246802", "135790", "5550100002", "5550100001"] {
         assert!(!health.text.contains(secret), "/healthz shows {secret}");
