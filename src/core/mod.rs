@@ -16,6 +16,7 @@ pub mod net;
 pub mod phone;
 pub mod record;
 pub mod secret;
+pub mod sms;
 pub mod time;
 pub mod token;
 pub mod verification;

@@ -17,6 +17,7 @@ mod log;
 mod outbound;
 mod retention;
 mod router;
+mod sms;
 mod tokens;
 
 #[allow(unused_imports)]

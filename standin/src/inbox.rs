@@ -129,6 +129,12 @@ pub struct Inner {
     /// `/control/wa-id`: recipients (digits) whose WhatsApp account has another
     /// spelling, as Meta resolves Brazilian, Mexican and Argentine numbers.
     pub wa_ids: std::collections::HashMap<String, String>,
+    /// SMS the Twilio endpoint took, and its scripted failures.
+    pub sms: Vec<crate::routes::twilio::Sms>,
+    pub sms_scripts: VecDeque<crate::routes::twilio::SmsScript>,
+    /// `/control/whatsapp/delivery`: recipients (digits) whose WhatsApp messages
+    /// stay `sent` or fail.
+    pub whatsapp_outcomes: std::collections::HashMap<String, String>,
 }
 
 /// A review outcome scripted through `/control/templates/review`.

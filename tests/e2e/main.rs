@@ -35,6 +35,7 @@ mod tests_numbers;
 mod tests_otp;
 mod tests_platform;
 mod tests_retention;
+mod tests_sms;
 mod tests_templates;
 mod tests_webhook;
 
@@ -96,6 +97,7 @@ fn all_tests() -> Vec<Test> {
         tests_templates::tests(),
         tests_contract::tests(),
         tests_browser::tests(),
+        tests_sms::tests(),
     ]
     .into_iter()
     .flatten()

@@ -10,7 +10,10 @@ use super::budget::{BudgetOutcome, BudgetState};
 use super::number::{KeywordStamp, NumberState, RequestState};
 use super::{Change, LinkState};
 
-pub const STATE_VERSION: u64 = 2;
+/// 3: requests gained their SMS leg and the sealed code of a possible fallback
+/// (optional fields: a version 2 state reads as it is). Bumped so that an older
+/// worker refuses a state it would silently strip of them.
+pub const STATE_VERSION: u64 = 3;
 
 /// One object's state; which kind it is follows from the object's name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -118,7 +121,7 @@ struct Version {
 pub fn load(text: &str) -> Result<GuardObject, LoadError> {
     let unreadable = |e: serde_json::Error| LoadError::Unreadable(e.to_string());
     match serde_json::from_str::<Version>(text).map_err(unreadable)?.v {
-        Some(STATE_VERSION) => serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable),
+        Some(2 | STATE_VERSION) => serde_json::from_str::<Stored>(text).map(|s| s.object).map_err(unreadable),
         Some(v) if v > STATE_VERSION => Err(LoadError::NewerVersion(v)),
         Some(v) => Err(LoadError::Unreadable(format!("unknown version {v}"))),
         None => serde_json::from_str::<V1>(text).map(V1::migrate).map_err(unreadable),
@@ -220,6 +223,14 @@ impl GuardObject {
             GuardObject::Address(state) => state.next_wakeup(),
             GuardObject::Link(link) => Some(link.until_ms),
             GuardObject::Budget(budget) => budget.next_wakeup(),
+        }
+    }
+
+    /// The alarm's fallbacks: the SMS every request past its deadline now gets.
+    pub fn take_due_fallbacks(&mut self, now_ms: u64) -> Vec<super::leg::SmsJob> {
+        match self {
+            GuardObject::Number(state) => state.take_due_fallbacks(now_ms),
+            _ => Vec::new(),
         }
     }
 
