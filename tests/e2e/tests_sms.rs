@@ -377,8 +377,14 @@ pub async fn a_storm_of_fallbacks_sends_one_sms_per_request(env: Arc<Env>) {
     // 100 numbers at once, none of whose WhatsApp messages is ever delivered: each
     // gets exactly one SMS, with its own WhatsApp code.
     let phones: Vec<String> = (0..100).map(|_| random_phone()).collect();
-    let answers: Vec<Resp> =
-        stream::iter(&phones).map(|p| request(&env, json!({ "phone": p }))).buffer_unordered(50).collect().await;
+    let answers: Vec<Resp> = stream::iter(phones.clone())
+        .map(|p| {
+            let env = env.clone();
+            async move { request(&env, json!({ "phone": p })).await }
+        })
+        .buffer_unordered(50)
+        .collect()
+        .await;
     assert!(answers.iter().all(|r| r.status == 202), "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
     let started = Instant::now();
     for phone in &phones {
@@ -400,17 +406,17 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
     // 950 ms of sending the request was applied before the deadline (set while the
     // request was handled): that request must never get an SMS.
     let phones: Vec<String> = (0..40).map(|_| random_phone()).collect();
-    let runs = stream::iter(phones.iter().enumerate()).map(|(i, phone)| {
+    let runs = stream::iter(phones.clone().into_iter().enumerate()).map(|(i, phone)| {
         let env = env.clone();
         async move {
             let asked = Instant::now();
             let resp = request(&env, json!({ "phone": phone })).await;
             assert_eq!(resp.status, 202, "{}", resp.text);
             let id = resp.body["request_id"].as_str().unwrap().to_string();
-            let code = whatsapp_to(&env, phone).await[0]["code"].as_str().unwrap().to_string();
+            let code = whatsapp_to(&env, &phone).await[0]["code"].as_str().unwrap().to_string();
             tokio::time::sleep(Duration::from_millis((i as u64 * 37) % 900)).await;
             let verified = verify(&env, &id, &code).await;
-            (verified.status, asked.elapsed(), phone.clone())
+            (verified.status, asked.elapsed(), phone)
         }
     });
     let verified: Vec<(u16, Duration, String)> = runs.buffer_unordered(40).collect().await;
