@@ -302,7 +302,8 @@ pub async fn a_twilio_outage_costs_the_user_nothing(env: Arc<Env>) {
     let started = Instant::now();
     let st = loop {
         let st = status(&env, &id).await;
-        if st["deliveries"].as_array().is_some_and(|l| l.len() == 2) || started.elapsed() > Duration::from_secs(15) {
+        let settled = st["deliveries"][1]["status"].as_str().is_some_and(|s| s != "accepted");
+        if settled || started.elapsed() > Duration::from_secs(15) {
             break st;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -405,7 +406,7 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
     // is due, while the alarms of the others fire around it. A verify answered within
     // 950 ms of sending the request was applied before the deadline (set while the
     // request was handled): that request must never get an SMS.
-    let phones: Vec<String> = (0..40).map(|_| random_phone()).collect();
+    let phones: Vec<String> = (0..30).map(|_| random_phone()).collect();
     let runs = stream::iter(phones.clone().into_iter().enumerate()).map(|(i, phone)| {
         let env = env.clone();
         async move {
@@ -419,14 +420,14 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
             (verified.status, asked.elapsed(), phone)
         }
     });
-    let verified: Vec<(u16, Duration, String)> = runs.buffer_unordered(40).collect().await;
+    let verified: Vec<(u16, Duration, String)> = runs.buffer_unordered(10).collect().await;
     assert!(
         verified.iter().all(|(status, _, _)| *status == 200),
         "every code verified (the SMS, if any, carries the same one)"
     );
     let in_time: Vec<&String> =
         verified.iter().filter(|(_, took, _)| *took < Duration::from_millis(950)).map(|(_, _, p)| p).collect();
-    println!("race: {} of 40 verified before their deadline", in_time.len());
+    println!("race: {} of 30 verified before their deadline", in_time.len());
     assert!(in_time.len() >= 10, "too few verifies beat their deadline to test anything: {}", in_time.len());
     // Past every deadline and alarm: still no SMS for them.
     let started = Instant::now();
