@@ -375,9 +375,9 @@ pub async fn the_webhook_provider_request_verifies_with_standard_webhooks(env: A
 }
 
 pub async fn a_storm_of_fallbacks_sends_one_sms_per_request(env: Arc<Env>) {
-    // 100 numbers at once, none of whose WhatsApp messages is ever delivered: each
+    // 200 numbers at once, none of whose WhatsApp messages is ever delivered: each
     // gets exactly one SMS, with its own WhatsApp code.
-    let phones: Vec<String> = (0..100).map(|_| random_phone()).collect();
+    let phones: Vec<String> = (0..200).map(|_| random_phone()).collect();
     let answers: Vec<Resp> = stream::iter(phones.clone())
         .map(|p| {
             let env = env.clone();
@@ -398,7 +398,7 @@ pub async fn a_storm_of_fallbacks_sends_one_sms_per_request(env: Arc<Env>) {
     for phone in &phones {
         assert_eq!(sms_to(&env, phone).await.len(), 1, "{phone}");
     }
-    println!("storm: 100 fallbacks in {:.1}s", started.elapsed().as_secs_f64());
+    println!("storm: 200 fallbacks in {:.1}s", started.elapsed().as_secs_f64());
 }
 
 pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<Env>) {
