@@ -8,11 +8,13 @@ use sha2::{Digest, Sha256};
 use super::code::{is_request_id, normalize_typed_code};
 use super::config::Config;
 use super::error::ApiError;
+use super::guard::number::DeliveryView;
 use super::guard::number::{AttemptOutcome, ReserveOk};
 use super::guard::protocol::{AttemptReply, IdempotencyKey, ReserveReply};
 use super::guard::{Mode, RequestStatus, RequestView};
 use super::phone::{canonical_phone, parse_phone, PhoneError};
 use super::record::CodeRecord;
+use super::sms::ChannelChoice;
 use super::time::{rfc3339, secs_until};
 use super::token::IssuedToken;
 
@@ -29,6 +31,8 @@ pub struct OtpRequest {
     pub language: Option<String>,
     pub mode: Mode,
     pub turnstile_token: Option<String>,
+    /// `channel`: `auto` unless asked otherwise.
+    pub channel: ChannelChoice,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,9 +121,15 @@ pub fn parse_otp_request(content_type: Option<&str>, body: &[u8], config: &Confi
     if turnstile_token.as_ref().is_some_and(|t| t.len() > 2048) {
         return Err(ApiError::invalid_request("turnstile_token", "`turnstile_token` is too long."));
     }
+    let channel = match optional_string(&body, "channel")? {
+        None => ChannelChoice::Auto,
+        Some(word) => ChannelChoice::parse(word).ok_or_else(|| {
+            ApiError::invalid_request("channel", "`channel` must be \"auto\", \"whatsapp\" or \"sms\".")
+        })?,
+    };
     let recipient = phone_field(&body, config)?;
     let phone = canonical_phone(&recipient);
-    Ok(OtpRequest { phone, recipient, language, mode, turnstile_token })
+    Ok(OtpRequest { phone, recipient, language, mode, turnstile_token, channel })
 }
 
 pub fn parse_verify_request(
@@ -178,6 +188,12 @@ pub fn idempotency_scope(key: &str, address_key: &str, request: &OtpRequest) -> 
     };
     for part in [request.phone.as_str(), "\0", mode, "\0", request.language.as_deref().unwrap_or("")] {
         fingerprint.update(part.as_bytes());
+    }
+    // `auto` adds nothing, so keys given before channels existed keep their meaning.
+    match request.channel {
+        ChannelChoice::Auto => {}
+        ChannelChoice::WhatsApp => fingerprint.update(b"\0whatsapp"),
+        ChannelChoice::Sms => fingerprint.update(b"\0sms"),
     }
     IdempotencyKey {
         slot: hex::encode(&slot.finalize()[..16]),
@@ -245,6 +261,7 @@ pub fn forgotten_view(request_id: &str, record: &CodeRecord, now_ms: u64) -> Req
         attempts_left: 0,
         resend_after_s: 0,
         delivery: None,
+        deliveries: Vec::new(),
         verified: None,
         locale: record.locale.clone(),
     }
@@ -283,6 +300,25 @@ pub fn verified_body(request_id: &str, token: &IssuedToken) -> Value {
     })
 }
 
+/// One leg of a request, as the status routes show it.
+fn delivery_body(delivery: &DeliveryView) -> Value {
+    let mut d = json!({
+        "channel": delivery.channel.as_str(),
+        "status": delivery.status.as_str(),
+        "updated_at": rfc3339(delivery.updated_ms),
+    });
+    if let Some(code) = delivery.error_code {
+        d["error_code"] = code.into();
+    }
+    if let Some(category) = &delivery.pricing_category {
+        d["pricing_category"] = category.clone().into();
+    }
+    if let Some(reason) = delivery.fallback_reason {
+        d["fallback_reason"] = reason.as_str().into();
+    }
+    d
+}
+
 /// The 200 body of the status routes (the token only from `POST /v1/otp/status`).
 pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
     let mut body = json!({
@@ -293,14 +329,11 @@ pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
         "attempts_left": view.attempts_left,
     });
     if let Some(delivery) = &view.delivery {
-        let mut d = json!({ "status": delivery.status.as_str(), "updated_at": rfc3339(delivery.updated_ms) });
-        if let Some(code) = delivery.error_code {
-            d["error_code"] = code.into();
-        }
-        if let Some(category) = &delivery.pricing_category {
-            d["pricing_category"] = category.clone().into();
-        }
-        body["delivery"] = d;
+        body["delivery"] = delivery_body(delivery);
+        body["channel"] = delivery.channel.as_str().into();
+    }
+    if !view.deliveries.is_empty() {
+        body["deliveries"] = view.deliveries.iter().map(delivery_body).collect();
     }
     if let Some((_, via)) = view.verified {
         body["verified_via"] = json!(via);
@@ -316,7 +349,6 @@ pub fn status_body(view: &RequestView, token: Option<&IssuedToken>) -> Value {
 mod tests {
     use super::*;
     use crate::core::config::tests::full;
-    use crate::core::guard::number::DeliveryView;
     use crate::core::guard::{DeliveryStatus, LimitReason, VerifiedVia};
 
     fn config() -> Config {
@@ -478,11 +510,14 @@ mod tests {
             attempts_left: 4,
             resend_after_s: 12,
             delivery: Some(DeliveryView {
+                channel: crate::core::guard::Leg::Sms,
+                fallback_reason: Some(crate::core::guard::FallbackReason::NotOnWhatsapp),
                 status: DeliveryStatus::Failed,
                 error_code: Some(131026),
                 pricing_category: Some("authentication".into()),
                 updated_ms: 0,
             }),
+            deliveries: vec![],
             verified: Some((0, VerifiedVia::Reply)),
             locale: None,
         };
@@ -495,6 +530,11 @@ mod tests {
         assert!(body["delivery"].get("message_id").is_none());
         assert_eq!(body["delivery"]["pricing_category"], "authentication");
         assert_eq!(body["resend_after"], 12);
+        assert_eq!(
+            (&body["channel"], &body["delivery"]["fallback_reason"]),
+            (&json!("sms"), &json!("not_on_whatsapp"))
+        );
+        assert!(body.get("deliveries").is_none());
     }
 
     #[test]

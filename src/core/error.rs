@@ -36,6 +36,8 @@ pub enum ErrorCode {
     TooManyAttempts,
     WhatsAppUnavailable,
     WhatsAppRejected,
+    /// The SMS provider did not take an SMS-only request's message.
+    SmsUnavailable,
     Misconfigured,
     WhatsAppAuthFailed,
     WhatsAppThrottled,
@@ -46,7 +48,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::InvalidJson,
         Self::InvalidRequest,
         Self::InvalidPhone,
@@ -72,6 +74,7 @@ impl ErrorCode {
         Self::TooManyAttempts,
         Self::WhatsAppUnavailable,
         Self::WhatsAppRejected,
+        Self::SmsUnavailable,
         Self::Misconfigured,
         Self::WhatsAppAuthFailed,
         Self::WhatsAppThrottled,
@@ -108,6 +111,7 @@ impl ErrorCode {
             Self::TooManyAttempts => "too_many_attempts",
             Self::WhatsAppUnavailable => "whatsapp_unavailable",
             Self::WhatsAppRejected => "whatsapp_rejected",
+            Self::SmsUnavailable => "sms_unavailable",
             Self::Misconfigured => "misconfigured",
             Self::WhatsAppAuthFailed => "whatsapp_auth_failed",
             Self::WhatsAppThrottled => "whatsapp_throttled",
@@ -133,7 +137,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => 415,
             Self::NotOnWhatsApp | Self::IdempotencyKeyReused => 422,
             Self::RateLimited | Self::TooManyAttempts => 429,
-            Self::WhatsAppUnavailable | Self::WhatsAppRejected => 502,
+            Self::WhatsAppUnavailable | Self::WhatsAppRejected | Self::SmsUnavailable => 502,
             Self::Misconfigured
             | Self::WhatsAppAuthFailed
             | Self::WhatsAppThrottled
@@ -353,6 +357,15 @@ impl ApiError {
     pub fn whatsapp_unavailable(whatsapp_code: Option<i64>) -> Self {
         Self::new(ErrorCode::WhatsAppUnavailable, "WhatsApp could not be reached in time; try again.")
             .with_meta(whatsapp_code)
+    }
+
+    /// An SMS-only request whose SMS the provider did not take (`sms_code`: its error).
+    pub fn sms_unavailable(sms_code: Option<i64>) -> Self {
+        let error = Self::new(ErrorCode::SmsUnavailable, "The SMS could not be sent; try again or use WhatsApp.");
+        match sms_code {
+            Some(code) => error.with("sms_code", code),
+            None => error,
+        }
     }
 
     fn with_meta(self, whatsapp_code: Option<i64>) -> Self {

@@ -16,12 +16,15 @@
 
 pub mod address;
 pub mod budget;
+pub mod leg;
 pub mod link;
 pub mod number;
 pub mod protocol;
 pub mod stored;
 pub mod wire;
 
+#[cfg(test)]
+mod fallback_tests;
 #[cfg(test)]
 mod model;
 #[cfg(test)]
@@ -33,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 pub use address::AddressState;
 pub use budget::BudgetState;
+pub use leg::{FallbackReason, Leg};
 pub use link::LinkState;
 pub use number::{NumberState, RequestStatus, RequestView, RETENTION_MS};
 
@@ -170,14 +174,49 @@ pub struct MessageRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    Requested { request_id: String, mode: Mode },
-    Sent { request_id: String, message_id: Option<String> },
-    Delivery { request_id: String, status: DeliveryStatus, error_code: Option<i64>, pricing_category: Option<String> },
-    Verified { request_id: String, via: VerifiedVia, seconds: u64 },
-    Locked { request_id: String },
-    Expired { request_id: String },
-    Revoked { request_id: String },
+    Requested {
+        request_id: String,
+        mode: Mode,
+    },
+    Sent {
+        request_id: String,
+        message_id: Option<String>,
+        #[serde(default)]
+        channel: Leg,
+    },
+    Delivery {
+        request_id: String,
+        status: DeliveryStatus,
+        error_code: Option<i64>,
+        pricing_category: Option<String>,
+        #[serde(default)]
+        channel: Leg,
+    },
+    /// The code went by SMS after WhatsApp (`verification.fallback`).
+    Fallback {
+        request_id: String,
+        from: Leg,
+        to: Leg,
+        reason: FallbackReason,
+    },
+    Verified {
+        request_id: String,
+        via: VerifiedVia,
+        seconds: u64,
+    },
+    Locked {
+        request_id: String,
+    },
+    Expired {
+        request_id: String,
+    },
+    Revoked {
+        request_id: String,
+    },
     OptedOut,
     OptedIn,
-    BudgetWarning { sends: u32, max: u32 },
+    BudgetWarning {
+        sends: u32,
+        max: u32,
+    },
 }

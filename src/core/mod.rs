@@ -18,6 +18,7 @@ pub mod net;
 pub mod phone;
 pub mod record;
 pub mod secret;
+pub mod sms;
 pub mod test_numbers;
 pub mod time;
 pub mod token;

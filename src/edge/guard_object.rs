@@ -150,6 +150,8 @@ impl DurableObject for PhoneGuard {
             p::ResolveMessage::OP => parse::<p::ResolveMessage>(&body),
             p::SpendBudget::OP => parse::<p::SpendBudget>(&body),
             p::RefundBudget::OP => parse::<p::RefundBudget>(&body),
+            p::SettleSms::OP => parse::<p::SettleSms>(&body),
+            p::SmsStatus::OP => parse::<p::SmsStatus>(&body),
             other => return Response::error(format!("unknown guard command {other}"), 404),
         };
         match parsed {
@@ -159,9 +161,28 @@ impl DurableObject for PhoneGuard {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        // Stored even when nothing aged out, so the next alarm is always set.
+        // Stored even when nothing aged out, so the next alarm is always set. Requests
+        // whose WhatsApp message saw no `delivered`/`read` in time get their SMS: each
+        // claimed here, in the same synchronous step as the pruning, so a request that
+        // ended (verified, expired, ...) is never claimed and none is claimed twice.
         self.alarm_at.set(None);
-        self.update(true, &mut |object| object.prune(now_ms())).await?;
+        let settings = super::isolate::settings(&self.env);
+        let mut jobs = Vec::new();
+        self.update(true, &mut |object| {
+            let now = now_ms();
+            object.prune(now);
+            jobs = object.take_due_fallbacks(now);
+        })
+        .await?;
+        for job in jobs {
+            let result = super::sms::run_job(&self.env, settings.config.as_ref().ok(), &job).await;
+            self.update(false, &mut |object| {
+                if let Ok(state) = object.number(&job.number) {
+                    state.settle_sms(&job.request_id, result.clone(), now_ms());
+                }
+            })
+            .await?;
+        }
         Response::ok("pruned")
     }
 }

@@ -18,6 +18,7 @@ mod log;
 mod outbound;
 mod retention;
 mod router;
+mod sms;
 mod tokens;
 
 #[allow(unused_imports)]

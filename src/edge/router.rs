@@ -4,7 +4,7 @@
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use super::clock::now_ms;
-use super::handlers::{admin, assets, docs, health, request, verify, webhook};
+use super::handlers::{admin, assets, docs, health, request, twilio, verify, webhook};
 use super::http::{apply_cors, header, to_response, Handled, Reply};
 use super::isolate;
 use super::log::RequestLog;
@@ -21,6 +21,7 @@ enum Route {
     OtpStatus(String),
     OtpStatusWithToken,
     Webhook,
+    TwilioWebhook,
     OpenApi,
     Jwks,
     AdminStats,
@@ -41,6 +42,7 @@ impl Route {
             "/v1/otp/verify" => Some(Route::OtpVerify),
             "/v1/otp/status" => Some(Route::OtpStatusWithToken),
             "/webhook" => Some(Route::Webhook),
+            "/webhook/twilio" => Some(Route::TwilioWebhook),
             "/openapi.json" => Some(Route::OpenApi),
             "/.well-known/jwks.json" => Some(Route::Jwks),
             "/v1/admin/stats" => Some(Route::AdminStats),
@@ -64,6 +66,7 @@ impl Route {
             Route::OtpVerify => "otp_verify",
             Route::OtpStatus(_) | Route::OtpStatusWithToken => "otp_status",
             Route::Webhook => "webhook",
+            Route::TwilioWebhook => "webhook_twilio",
             Route::OpenApi => "openapi",
             Route::Jwks => "jwks",
             Route::AdminStats => "admin_stats",
@@ -83,6 +86,7 @@ impl Route {
             Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
             Route::AdminResend(_) => "POST",
             Route::Webhook => "GET, HEAD, POST",
+            Route::TwilioWebhook => "POST",
             Route::AdminStats
             | Route::AdminSeries
             | Route::AdminDeadLetters
@@ -157,6 +161,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 (Route::Webhook, Method::Get) => webhook::handshake(&req, config),
                 (Route::Jwks, Method::Get) => docs::jwks(config),
                 (Route::Webhook, Method::Post) => webhook::deliver(&mut req, &env, &ctx, config, &mut log).await,
+                (Route::TwilioWebhook, Method::Post) => twilio::status_callback(&mut req, &env, config, &mut log).await,
                 (route, _) => Err(ApiError::method_not_allowed(route.allow())),
             },
         },
@@ -169,7 +174,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         }
     }
     let mut resp = to_response(handled)?;
-    if !matches!(route, Some(Route::Webhook)) {
+    if !matches!(route, Some(Route::Webhook | Route::TwilioWebhook)) {
         let allowed = config.as_ref().map_or(AllowedOrigins::List(Vec::new()), |c| c.web.allowed_origins.clone());
         apply_cors(&mut resp, origin.as_deref(), &allowed, method == Method::Options)?;
     }

@@ -131,6 +131,12 @@ pub struct Inner {
     pub wa_ids: std::collections::HashMap<String, String>,
     /// What Graph says of the token, the phone number and the webhook subscription.
     pub account: crate::account::Account,
+    /// SMS the Twilio endpoint took, and its scripted failures.
+    pub sms: Vec<crate::routes::twilio::Sms>,
+    pub sms_scripts: VecDeque<crate::routes::twilio::SmsScript>,
+    /// `/control/whatsapp/delivery`: recipients (digits) whose WhatsApp messages
+    /// stay `sent` or fail.
+    pub whatsapp_outcomes: std::collections::HashMap<String, String>,
 }
 
 /// A review outcome scripted through `/control/templates/review`.

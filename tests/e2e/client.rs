@@ -60,7 +60,8 @@ pub struct Profile {
     /// Its folder under the run's, and `otp-e2e-NAME` to wrangler.
     pub name: &'static str,
     pub like: Option<&'static str>,
-    /// `{standin}` and `{receiver}` stand for its stand-in's and the callback receiver's addresses.
+    /// `{standin}`, `{receiver}` and `{self}` stand for its stand-in's, the callback
+    /// receiver's and its own addresses.
     pub vars: &'static [(&'static str, &'static str)],
     pub secrets: &'static [Secret],
     /// A stand-in of its own, so only its tests' traffic reaches it (the shared one
@@ -159,6 +160,29 @@ pub const PROFILES: &[Profile] = &[
         bindings: ANALYTICS_BINDINGS,
         ..BASE
     },
+    // SMS fallback through the stand-in's Twilio: the shortest allowed wait (1 s, codes
+    // of 61 s), status callbacks to itself (`{self}`), WhatsApp statuses from its own
+    // stand-in.
+    Profile {
+        name: "sms",
+        vars: &[
+            ("SMS_PROVIDER", "twilio"),
+            ("TWILIO_ACCOUNT_SID", crate::tests_sms::TWILIO_ACCOUNT_SID),
+            ("TWILIO_FROM", "+15005550006"),
+            ("TWILIO_API_BASE", "{standin}"),
+            ("PUBLIC_URL", "{self}"),
+            ("SMS_COUNTRY_CODES", "1,44"),
+            ("ALLOWED_COUNTRY_CODES", "1,44,49"),
+            ("OTP_TTL_SECONDS", "61"),
+            ("FALLBACK_AFTER_SECONDS", "1"),
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+            ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
+            ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
+        ],
+        secrets: &[("TWILIO_AUTH_TOKEN", Some(crate::tests_sms::TWILIO_AUTH_TOKEN))],
+        own_standin: true,
+        ..BASE
+    },
 ];
 
 /// A secret's name and value (`None`: left out).
@@ -170,14 +194,14 @@ impl Profile {
     }
 
     /// Its settings over the base, `like`'s first, with this run's addresses in.
-    fn settings(&self, standin: &str, receiver: &str) -> (Vec<(&'static str, String)>, Vec<Secret>) {
+    fn settings(&self, standin: &str, receiver: &str, own: &str) -> (Vec<(&'static str, String)>, Vec<Secret>) {
         let (mut vars, mut secrets) = match self.like {
-            Some(like) => Profile::named(like).settings(standin, receiver),
+            Some(like) => Profile::named(like).settings(standin, receiver, own),
             None => (Vec::new(), Vec::new()),
         };
-        vars.extend(
-            self.vars.iter().map(|(k, v)| (*k, v.replace("{standin}", standin).replace("{receiver}", receiver))),
-        );
+        vars.extend(self.vars.iter().map(|(k, v)| {
+            (*k, v.replace("{standin}", standin).replace("{receiver}", receiver).replace("{self}", own))
+        }));
         secrets.extend(self.secrets.iter().copied());
         (vars, secrets)
     }
@@ -222,6 +246,9 @@ pub struct Env {
     pub analytics: String,
     /// `analytics`' own stand-in.
     pub analytics_standin: String,
+    pub sms: String,
+    /// `sms`' own stand-in (its Twilio too).
+    pub sms_standin: String,
     /// The customer's backend that `analytics` sends callbacks to.
     pub receiver: Arc<Receiver>,
     pub main_log: PathBuf,
@@ -321,7 +348,7 @@ impl Env {
             } else {
                 api.clone()
             };
-            let (vars, secrets) = profile.settings(&standin, &receiver.url);
+            let (vars, secrets) = profile.settings(&standin, &receiver.url, &format!("http://127.0.0.1:{port}"));
             let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let worker = Worker::start_with(&dir, profile.name, *port, &standin, &vars, &secrets, profile.bindings);
             booting.push((profile, standin, worker));
@@ -351,6 +378,8 @@ impl Env {
             lenient: url("lenient"),
             analytics: url("analytics"),
             analytics_standin: standins.remove("analytics").expect("analytics' stand-in"),
+            sms: url("sms"),
+            sms_standin: standins.remove("sms").expect("sms' stand-in"),
             receiver,
             main_log: dir.join("main/wrangler.log"),
             main_state: dir.join("main/state"),

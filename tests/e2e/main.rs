@@ -37,6 +37,7 @@ mod tests_numbers;
 mod tests_otp;
 mod tests_platform;
 mod tests_retention;
+mod tests_sms;
 mod tests_templates;
 mod tests_webhook;
 
@@ -100,6 +101,7 @@ fn all_tests() -> Vec<Test> {
         tests_contract::tests(),
         tests_golive::tests(),
         tests_browser::tests(),
+        tests_sms::tests(),
     ]
     .into_iter()
     .flatten()

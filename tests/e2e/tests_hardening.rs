@@ -268,7 +268,7 @@ pub async fn unknown_methods_get_405_and_head_works_like_get(env: Arc<Env>) {
 }
 
 /// Stops a worker started by one test when the test ends, pass or fail.
-pub struct Stopping(Service);
+pub struct Stopping(pub Service);
 
 impl Drop for Stopping {
     fn drop(&mut self) {

@@ -3,8 +3,10 @@
 
 mod events;
 mod reader;
+pub mod sms;
 
 pub use self::events::{EventsConfig, MIN_ADMIN_TOKEN_LEN};
+pub use self::sms::SmsSettings;
 
 use self::reader::{api_version, digits, http_url, language, Reader};
 use super::guard::SendPolicy;
@@ -51,6 +53,8 @@ pub struct Config {
     pub web: WebSettings,
     /// Rotation and ES256 tokens (see `docs/operations.md`).
     pub keys: Keys,
+    /// The SMS fallback: `None` when `SMS_PROVIDER` is unset.
+    pub sms: Option<SmsSettings>,
 }
 
 /// The WhatsApp Business account and what the worker sends through it.
@@ -306,11 +310,12 @@ impl Config {
         let codes = CodeSettings::read(&mut r);
         let limits = Limits::read(&mut r);
         let web = WebSettings::read(&mut r);
+        let sms = SmsSettings::read(&mut r, codes.ttl_s);
         let problems = r.finish();
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Config { meta, codes, limits, tokens, web, keys })
+        Ok(Config { meta, codes, limits, tokens, web, keys, sms })
     }
 
     /// Only what an operator's tool needs of Meta's account (`otpctl doctor` and

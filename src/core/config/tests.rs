@@ -243,3 +243,87 @@ fn an_operators_tool_reads_metas_settings_with_the_same_rules() {
     m.insert("OTP_TTL_SECONDS", "900".into());
     assert_eq!(read(&m).unwrap_err(), vec!["WHATSAPP_APP_SECRET", "OTP_TTL_SECONDS"]);
 }
+
+fn with_sms(pairs: &[(&'static str, &str)]) -> HashMap<&'static str, String> {
+    let mut m = full();
+    m.insert("SMS_PROVIDER", "twilio".into());
+    m.insert("TWILIO_ACCOUNT_SID", format!("AC{}", "a".repeat(32)));
+    m.insert("TWILIO_AUTH_TOKEN", "twilio-auth-token-0123456789".into());
+    m.insert("TWILIO_FROM", "+15005550006".into());
+    m.insert("PUBLIC_URL", "https://otp.example.com/".into());
+    m.insert("SMS_COUNTRY_CODES", "1, +44".into());
+    for (k, v) in pairs {
+        m.insert(k, v.to_string());
+    }
+    m
+}
+
+#[test]
+fn sms_is_off_unless_a_provider_is_named() {
+    let c = parse(&full()).unwrap();
+    assert!(c.sms.is_none());
+    // A wrong fallback delay is named even while SMS is off.
+    let mut m = full();
+    m.insert("FALLBACK_AFTER_SECONDS", "soon".into());
+    assert_eq!(parse(&m).unwrap_err(), vec!["FALLBACK_AFTER_SECONDS"]);
+}
+
+#[test]
+fn twilio_settings_default_and_validate() {
+    let c = parse(&with_sms(&[])).unwrap();
+    let sms = c.sms.expect("sms on");
+    assert_eq!(sms.country_codes, ["1", "44"]);
+    assert!(sms.allows_number("+447700900123") && !sms.allows_number("+4915112345678"));
+    assert_eq!((sms.fallback_after_s, sms.max_per_day_global, sms.webotp_domain), (45, None, None));
+    let sms::SmsProvider::Twilio(t) = sms.provider else { panic!("twilio") };
+    assert_eq!(
+        t.messages_url(),
+        format!("https://api.twilio.com/2010-04-01/Accounts/AC{}/Messages.json", "a".repeat(32))
+    );
+    assert_eq!(t.status_callback_url(), "https://otp.example.com/webhook/twilio");
+    assert_eq!(t.sender, sms::TwilioSender::From("+15005550006".into()));
+    assert_eq!(format!("{:?}", t.auth_token), "Secret(..)");
+    let service = format!("MG{}", "b".repeat(32));
+    let c = parse(&with_sms(&[("TWILIO_MESSAGING_SERVICE_SID", &service)])).unwrap();
+    let Some(sms::SmsProvider::Twilio(t)) = c.sms.map(|s| s.provider) else { panic!("twilio") };
+    assert_eq!(t.sender, sms::TwilioSender::MessagingService(service));
+}
+
+#[test]
+fn sms_settings_problems_are_named() {
+    let mut m = with_sms(&[("TWILIO_ACCOUNT_SID", "nope"), ("PUBLIC_URL", "otp.example.com")]);
+    m.remove("TWILIO_FROM");
+    m.remove("SMS_COUNTRY_CODES");
+    m.remove("TWILIO_AUTH_TOKEN");
+    assert_eq!(
+        parse(&m).unwrap_err(),
+        vec!["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "PUBLIC_URL", "SMS_COUNTRY_CODES"]
+    );
+    let webhook = with_sms(&[("SMS_PROVIDER", "webhook"), ("SMS_WEBHOOK_URL", "https://sms.example.com/send")]);
+    assert_eq!(parse(&webhook).unwrap_err(), vec!["SMS_WEBHOOK_SECRET"]);
+    let webhook = with_sms(&[
+        ("SMS_PROVIDER", "webhook"),
+        ("SMS_WEBHOOK_URL", "https://sms.example.com/send"),
+        ("SMS_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ]);
+    assert!(matches!(parse(&webhook).unwrap().sms.unwrap().provider, sms::SmsProvider::Webhook(_)));
+    assert_eq!(parse(&with_sms(&[("SMS_PROVIDER", "carrier-pigeon")])).unwrap_err(), vec!["SMS_PROVIDER"]);
+    assert_eq!(parse(&with_sms(&[("SMS_COUNTRY_CODES", "1,999")])).unwrap_err(), vec!["SMS_COUNTRY_CODES"]);
+    assert_eq!(parse(&with_sms(&[("MAX_SMS_PER_DAY_GLOBAL", "0")])).unwrap_err(), vec!["MAX_SMS_PER_DAY_GLOBAL"]);
+    assert_eq!(parse(&with_sms(&[("SMS_WEBOTP_DOMAIN", "https://x.com/")])).unwrap_err(), vec!["SMS_WEBOTP_DOMAIN"]);
+    assert_eq!(
+        parse(&with_sms(&[("SMS_WEBOTP_DOMAIN", "app.example.com")])).unwrap().sms.unwrap().webotp_domain.as_deref(),
+        Some("app.example.com")
+    );
+}
+
+#[test]
+fn the_fallback_leaves_a_minute_to_type_the_code() {
+    // 300 s codes: up to 240 s of waiting.
+    assert_eq!(parse(&with_sms(&[("FALLBACK_AFTER_SECONDS", "240")])).unwrap().sms.unwrap().fallback_after_s, 240);
+    assert_eq!(parse(&with_sms(&[("FALLBACK_AFTER_SECONDS", "241")])).unwrap_err(), vec!["FALLBACK_AFTER_SECONDS"]);
+    // The default 45 s needs codes of at least 105 s.
+    assert_eq!(parse(&with_sms(&[("OTP_TTL_SECONDS", "100")])).unwrap_err(), vec!["FALLBACK_AFTER_SECONDS"]);
+    let quick = with_sms(&[("OTP_TTL_SECONDS", "61"), ("FALLBACK_AFTER_SECONDS", "1")]);
+    assert_eq!(parse(&quick).unwrap().sms.unwrap().fallback_after_s, 1);
+}

@@ -29,10 +29,12 @@ pub enum EventType {
     OptedOut,
     OptedIn,
     BudgetWarning,
+    /// The code went by SMS after WhatsApp.
+    Fallback,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         Self::Requested,
         Self::Sent,
         Self::Delivered,
@@ -45,6 +47,7 @@ impl EventType {
         Self::OptedOut,
         Self::OptedIn,
         Self::BudgetWarning,
+        Self::Fallback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl EventType {
             Self::OptedOut => "number.opted_out",
             Self::OptedIn => "number.opted_in",
             Self::BudgetWarning => "budget.warning",
+            Self::Fallback => "verification.fallback",
         }
     }
 }
@@ -138,8 +142,18 @@ fn describe<'a>(change: &'a Change, data: &mut Map<String, Value>) -> Option<(Ev
             data.insert("mode".into(), json!(mode));
             (EventType::Requested, Some(request_id))
         }
-        Change::Sent { request_id, .. } => (EventType::Sent, Some(request_id)),
-        Change::Delivery { request_id, status, error_code, pricing_category } => {
+        Change::Sent { request_id, channel, .. } => {
+            data.insert("channel".into(), channel.as_str().into());
+            (EventType::Sent, Some(request_id))
+        }
+        Change::Fallback { request_id, from, to, reason } => {
+            data.insert("from".into(), from.as_str().into());
+            data.insert("to".into(), to.as_str().into());
+            data.insert("reason".into(), reason.as_str().into());
+            (EventType::Fallback, Some(request_id))
+        }
+        Change::Delivery { request_id, status, error_code, pricing_category, channel } => {
+            data.insert("channel".into(), channel.as_str().into());
             let kind = match status {
                 // The accept already said `sent`; Meta's own `sent` adds only pricing.
                 DeliveryStatus::Accepted => return None,
@@ -270,7 +284,8 @@ mod tests {
                 "verification.revoked",
                 "number.opted_out",
                 "number.opted_in",
-                "budget.warning"
+                "budget.warning",
+                "verification.fallback"
             ]
         );
         for kind in EventType::ALL {
@@ -284,24 +299,31 @@ mod tests {
     fn changes_become_events_without_the_full_number() {
         let changes = vec![
             Change::Requested { request_id: "otp_a".into(), mode: Mode::Outbound },
-            Change::Sent { request_id: "otp_a".into(), message_id: Some("wamid.1".into()) },
+            Change::Sent {
+                request_id: "otp_a".into(),
+                message_id: Some("wamid.1".into()),
+                channel: crate::core::guard::Leg::WhatsApp,
+            },
             Change::Delivery {
                 request_id: "otp_a".into(),
                 status: DeliveryStatus::Delivered,
                 error_code: None,
                 pricing_category: Some("authentication".into()),
+                channel: crate::core::guard::Leg::WhatsApp,
             },
             Change::Delivery {
                 request_id: "otp_a".into(),
                 status: DeliveryStatus::Failed,
                 error_code: Some(131026),
                 pricing_category: None,
+                channel: crate::core::guard::Leg::WhatsApp,
             },
             Change::Delivery {
                 request_id: "otp_a".into(),
                 status: DeliveryStatus::Accepted,
                 error_code: None,
                 pricing_category: None,
+                channel: crate::core::guard::Leg::WhatsApp,
             },
             Change::Verified { request_id: "otp_a".into(), via: VerifiedVia::Reply, seconds: 42 },
             Change::Revoked { request_id: "otp_a".into() },

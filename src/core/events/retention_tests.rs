@@ -207,7 +207,11 @@ fn a_request_across_midnight_counts_once_per_folded_day() {
     let sent = |at: u64, next: &mut dyn FnMut() -> String| {
         events_from_changes(
             "+14155550101",
-            &[Change::Sent { request_id: "r-midnight".into(), message_id: None }],
+            &[Change::Sent {
+                request_id: "r-midnight".into(),
+                message_id: None,
+                channel: crate::core::guard::Leg::WhatsApp,
+            }],
             at,
             next,
         )

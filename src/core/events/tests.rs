@@ -116,12 +116,14 @@ pub(super) fn scripted(at: u64) -> Vec<Event> {
         all.extend(events_from_changes(number, &changes, at + offset_s * 1000, &mut next));
     };
     let req = |id: &str| Change::Requested { request_id: id.into(), mode: Mode::Outbound };
-    let sent = |id: &str| Change::Sent { request_id: id.into(), message_id: None };
+    let sent =
+        |id: &str| Change::Sent { request_id: id.into(), message_id: None, channel: crate::core::guard::Leg::WhatsApp };
     let delivered = |id: &str| Change::Delivery {
         request_id: id.into(),
         status: DeliveryStatus::Delivered,
         error_code: None,
         pricing_category: Some("authentication".into()),
+        channel: crate::core::guard::Leg::WhatsApp,
     };
     let verified = |id: &str, via, seconds| Change::Verified { request_id: id.into(), via, seconds };
     // US: typed (10 s), replied (30 s), a failed delivery, a lock.
@@ -139,6 +141,7 @@ pub(super) fn scripted(at: u64) -> Vec<Event> {
                 status: DeliveryStatus::Read,
                 error_code: None,
                 pricing_category: Some("authentication".into()),
+                channel: crate::core::guard::Leg::WhatsApp,
             },
         ],
     );
@@ -152,6 +155,7 @@ pub(super) fn scripted(at: u64) -> Vec<Event> {
             status: DeliveryStatus::Failed,
             error_code: Some(131026),
             pricing_category: None,
+            channel: crate::core::guard::Leg::WhatsApp,
         }],
     );
     add("+14155550104", 70, vec![req("r4"), sent("r4")]);

@@ -15,8 +15,10 @@ pub struct LinkState {
     /// When the link may be forgotten (the request's expiry plus retention).
     pub until_ms: u64,
     /// The `wa_id` Meta answered the send with (E.164): a reply that quotes this message
-    /// from that `wa_id` is the recipient's, whatever spelling it arrives in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// from that `wa_id` is the recipient's, whatever spelling it arrives in. Always
+    /// written: the guard's wire format (postcard) cannot skip a field, and a skipped
+    /// `None` made a link without one unreadable (every SMS link has none).
+    #[serde(default)]
     pub wa_id: Option<String>,
 }
 

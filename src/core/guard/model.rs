@@ -100,7 +100,14 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let id = pick(&model, i).unwrap();
                 let result =
                     SendResult::Accepted { message_id: Some(format!("wamid.{id}")), response: json!({}), wa_id: None };
-                let call = Settle { number: NUMBER.into(), request_id: id, result, idempotency_slot: None };
+                let call = Settle {
+                    number: NUMBER.into(),
+                    request_id: id,
+                    result,
+                    idempotency_slot: None,
+                    sms: None,
+                    fallback: None,
+                };
                 execute(&mut object, call, now).unwrap();
             }
             Step::Fail(i, refund) => {
@@ -177,6 +184,8 @@ fn run_failed_send(object: &mut GuardObject, model: &mut Model, id: String, refu
         request_id: id.clone(),
         result: SendResult::Failed { refund, error_code: None },
         idempotency_slot: None,
+        sms: None,
+        fallback: None,
     };
     let state_before = format!("{object:?}");
     execute(object, call, now).unwrap();

@@ -15,6 +15,7 @@ use super::{Change, LimitReason, DAY_MS, HOUR_MS};
 
 mod attempt;
 mod delivery;
+mod fallback;
 mod keyword;
 mod outcomes;
 mod request;
@@ -138,7 +139,7 @@ impl NumberState {
         });
         let block = self.blocked.map(|b| b.until_ms);
         let keyword = self.last_keyword.as_ref().map(|k| k.sent_ms + KEYWORD_MEMORY_MS);
-        sends.chain(idem).chain(requests).chain(block).chain(keyword).min()
+        sends.chain(idem).chain(requests).chain(block).chain(keyword).chain(self.next_fallback()).min()
     }
 
     /// Drops whatever has aged out; live requests past their expiry become expired.
@@ -152,6 +153,7 @@ impl NumberState {
             }
         }
         self.requests.retain(|r| r.expires_ms + RETENTION_MS > now_ms);
+        self.drop_spent_seals(now_ms);
         if self.blocked.is_some_and(|b| b.until_ms <= now_ms) {
             self.blocked = None;
         }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::address::Allowance;
 use super::budget::BudgetOutcome;
+use super::leg::{FallbackArm, SmsJob, SmsResult, SmsSent};
 use super::number::{AttemptOutcome, NotMeOutcome, OtherSpellingState, ReserveOk, ReserveRefusal, SendResult};
 use super::stored::{GuardObject, WrongObject};
 use super::{Channel, DeliveryStatus, LimitReason, LinkState, MessageRef, Mode, RequestView, SendPolicy};
@@ -104,6 +105,10 @@ pub struct Settle {
     pub request_id: String,
     pub result: SendResult,
     pub idempotency_slot: Option<String>,
+    /// The code went by SMS with this send (explicit `sms`, or Meta refused WhatsApp).
+    pub sms: Option<SmsSent>,
+    /// The WhatsApp message may fall back to SMS: the sealed code and its deadline.
+    pub fallback: Option<FallbackArm>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +123,9 @@ impl GuardCall for Settle {
     type Reply = SettleReply;
     fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<SettleReply, WrongObject> {
         let state = object.number(&self.number)?;
-        Ok(match state.settle(&self.request_id, self.result, self.idempotency_slot.as_deref()) {
+        let settled =
+            state.settle(&self.request_id, self.result, self.idempotency_slot.as_deref(), self.sms, self.fallback);
+        Ok(match settled {
             true => SettleReply::Settled,
             false => SettleReply::UnknownRequest,
         })
@@ -254,10 +261,12 @@ pub struct Delivery {
     pub pricing_category: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryReply {
     Applied,
+    /// Applied: the message failed, and its code goes by SMS now (claimed here, once).
+    FallBack(SmsJob),
     /// Older than what is known (statuses arrive late and twice).
     Stale,
     UnknownMessage,
@@ -277,6 +286,55 @@ impl GuardCall for Delivery {
             now_ms,
         );
         Ok(match applied {
+            Some(true) if self.status == DeliveryStatus::Failed => {
+                let request_id = self.request_id.or_else(|| state.request_of_message(&self.message_id));
+                match request_id.and_then(|id| state.fall_back_after_failure(&id, now_ms)) {
+                    Some(job) => DeliveryReply::FallBack(job),
+                    None => DeliveryReply::Applied,
+                }
+            }
+            Some(true) => DeliveryReply::Applied,
+            Some(false) => DeliveryReply::Stale,
+            None => DeliveryReply::UnknownMessage,
+        })
+    }
+}
+
+/// How a claimed SMS went (`SmsJob`), reported by whoever sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettleSms {
+    pub number: String,
+    pub request_id: String,
+    pub result: SmsResult,
+}
+
+impl GuardCall for SettleSms {
+    const OP: &'static str = "settle_sms";
+    type Reply = SettleReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<SettleReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        Ok(match state.settle_sms(&self.request_id, self.result, now_ms) {
+            true => SettleReply::Settled,
+            false => SettleReply::UnknownRequest,
+        })
+    }
+}
+
+/// A status callback of the SMS provider for the SMS sent as `sid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsStatus {
+    pub number: String,
+    pub sid: String,
+    pub status: DeliveryStatus,
+    pub error_code: Option<i64>,
+}
+
+impl GuardCall for SmsStatus {
+    const OP: &'static str = "sms_status";
+    type Reply = DeliveryReply;
+    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<DeliveryReply, WrongObject> {
+        let state = object.number(&self.number)?;
+        Ok(match state.sms_status(&self.sid, self.status, self.error_code, now_ms) {
             Some(true) => DeliveryReply::Applied,
             Some(false) => DeliveryReply::Stale,
             None => DeliveryReply::UnknownMessage,
@@ -432,7 +490,12 @@ impl GuardCall for RefundBudget {
 }
 
 /// What the Durable Object runs for every command: age out what is old, then apply.
+/// Afterwards, a sealed code its request can no longer use is gone.
 pub fn execute<C: GuardCall>(object: &mut GuardObject, call: C, now_ms: u64) -> Result<C::Reply, WrongObject> {
     object.prune(now_ms);
-    call.apply(object, now_ms)
+    let reply = call.apply(object, now_ms);
+    if let GuardObject::Number(state) = object {
+        state.drop_spent_seals(now_ms);
+    }
+    reply
 }

@@ -87,6 +87,8 @@ impl Number {
             request_id: request_id.clone(),
             result,
             idempotency_slot: idempotency.map(|k| k.slot),
+            sms: None,
+            fallback: None,
         };
         self.run(settle, now + 400);
         Some((request_id, message_id))

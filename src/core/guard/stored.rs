@@ -10,10 +10,11 @@ use super::budget::{BudgetOutcome, BudgetState};
 use super::number::{KeywordStamp, NumberState, RequestState};
 use super::{Change, LinkState};
 
-/// Version 3 marks test numbers' requests (`test`); version 2 is the same shape
-/// without them and reads with the same reader. The bump is for the code of
-/// version 2: it would read a version 3 state and drop the mark (then send for a
-/// test number), so it must refuse it instead (`NewerVersion`).
+/// Version 3: requests gained the test mark (`test`), their SMS leg and the sealed code
+/// of a possible fallback, all optional fields, so a version 2 state reads with the same
+/// reader. Bumped so that the code of version 2 refuses a version 3 state
+/// (`NewerVersion`) instead of silently stripping those fields (and then sending for a
+/// test number, or sending a second SMS).
 pub const STATE_VERSION: u64 = 3;
 /// The oldest versioned state the reader of `STATE_VERSION` reads as it is.
 const SAME_SHAPE_SINCE: u64 = 2;
@@ -237,6 +238,14 @@ impl GuardObject {
             GuardObject::Number(state) => {
                 state.requests.iter().filter(|r| r.test).map(|r| r.request_id.clone()).collect()
             }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The alarm's fallbacks: the SMS every request past its deadline now gets.
+    pub fn take_due_fallbacks(&mut self, now_ms: u64) -> Vec<super::leg::SmsJob> {
+        match self {
+            GuardObject::Number(state) => state.take_due_fallbacks(now_ms),
             _ => Vec::new(),
         }
     }

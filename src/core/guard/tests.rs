@@ -32,7 +32,18 @@ fn reserve(o: &mut GuardObject, id: &str, now: u64) -> ReserveReply {
 }
 
 fn settle(o: &mut GuardObject, id: &str, result: SendResult, now: u64) -> SettleReply {
-    run(o, Settle { number: NUMBER.into(), request_id: id.into(), result, idempotency_slot: None }, now)
+    run(
+        o,
+        Settle {
+            number: NUMBER.into(),
+            request_id: id.into(),
+            result,
+            idempotency_slot: None,
+            sms: None,
+            fallback: None,
+        },
+        now,
+    )
 }
 
 fn accept(o: &mut GuardObject, id: &str, now: u64) {
@@ -166,7 +177,8 @@ fn failures_on_meta_or_our_side_do_not_use_the_quota() {
         request_id: "user".into(),
         status: DeliveryStatus::Failed,
         error_code: Some(131026),
-        pricing_category: None
+        pricing_category: None,
+        channel: crate::core::guard::Leg::WhatsApp
     }));
 }
 
@@ -561,6 +573,8 @@ fn idempotency_keys_are_scoped_and_bound_to_the_body() {
             request_id: "a".into(),
             result: SendResult::Accepted { message_id: None, response: response.clone(), wa_id: None },
             idempotency_slot: Some("s1".into()),
+            sms: None,
+            fallback: None,
         },
         T0 + 2,
     );

@@ -71,6 +71,7 @@ mod tests {
     use super::*;
     use crate::core::guard::address::Allowance;
     use crate::core::guard::budget::BudgetOutcome;
+    use crate::core::guard::leg::{FallbackArm, SmsJob, SmsResult, SmsSent};
     use crate::core::guard::number::{
         AttemptOutcome, Block, DeliveryView, KeywordStamp, OtherSpellingState, ReserveOk, SendResult,
     };
@@ -93,6 +94,7 @@ mod tests {
         delivery_samples(&mut out);
         keyword_samples(&mut out);
         address_link_and_budget_samples(&mut out);
+        sms_samples(&mut out);
         out
     }
 
@@ -176,6 +178,8 @@ mod tests {
                     wa_id: Some("+551187654321".into()),
                 },
                 idempotency_slot: Some("s".into()),
+                sms: None,
+                fallback: None,
             },
         );
         check(
@@ -186,6 +190,8 @@ mod tests {
                 request_id: "otp_1".into(),
                 result: SendResult::Failed { refund: true, error_code: Some(131026) },
                 idempotency_slot: None,
+                sms: None,
+                fallback: None,
             },
         );
         check(out, "settle reply settled", SettleReply::Settled);
@@ -254,15 +260,26 @@ mod tests {
             attempts_left: 4,
             resend_after_s: 30,
             delivery: Some(DeliveryView {
+                channel: Leg::WhatsApp,
+                fallback_reason: None,
                 status: DeliveryStatus::Failed,
                 error_code: Some(131026),
                 pricing_category: Some("authentication".into()),
                 updated_ms: 3,
             }),
+            deliveries: vec![DeliveryView {
+                channel: Leg::Sms,
+                fallback_reason: Some(FallbackReason::WhatsappFailed),
+                status: DeliveryStatus::Delivered,
+                error_code: None,
+                pricing_category: None,
+                updated_ms: 5,
+            }],
             verified: Some((4, VerifiedVia::Reply)),
             locale: Some("pt_BR".into()),
         };
-        let bare_view = RequestView { delivery: None, verified: None, locale: None, ..view.clone() };
+        let bare_view =
+            RequestView { delivery: None, deliveries: vec![], verified: None, locale: None, ..view.clone() };
         check(out, "status", Status { number: "+1".into(), request_id: "otp_1".into(), policy: POLICY });
         check(out, "status reply found", StatusReply::Found { view });
         check(out, "status reply found bare", StatusReply::Found { view: bare_view });
@@ -305,6 +322,67 @@ mod tests {
         );
         for reply in [DeliveryReply::Applied, DeliveryReply::Stale, DeliveryReply::UnknownMessage] {
             check(out, "delivery reply", reply);
+        }
+        check(out, "delivery reply fall back", DeliveryReply::FallBack(sms_job()));
+    }
+
+    fn sms_job() -> SmsJob {
+        SmsJob {
+            number: "+14155550123".into(),
+            request_id: "otp_1".into(),
+            sealed: "s1.abc".into(),
+            locale: Some("en".into()),
+            expires_ms: 1_800_000_300_000,
+            reason: FallbackReason::NotDeliveredInTime,
+        }
+    }
+
+    /// The SMS fallback: settling with an SMS or an armed fallback, the SMS's result,
+    /// its provider's status callbacks.
+    fn sms_samples(out: &mut Samples) {
+        for reason in FallbackReason::ALL {
+            let sms = SmsSent { sid: Some("SM1".into()), reason: Some(reason), whatsapp_error: Some(131026) };
+            check(
+                out,
+                "settle by sms",
+                Settle {
+                    number: "+1".into(),
+                    request_id: "otp_1".into(),
+                    result: SendResult::Accepted { message_id: None, response: json!({}), wa_id: None },
+                    idempotency_slot: None,
+                    sms: Some(sms),
+                    fallback: None,
+                },
+            );
+        }
+        check(
+            out,
+            "settle armed",
+            Settle {
+                number: "+1".into(),
+                request_id: "otp_1".into(),
+                result: SendResult::Accepted { message_id: Some("wamid.1".into()), response: json!({}), wa_id: None },
+                idempotency_slot: None,
+                sms: Some(SmsSent { sid: None, reason: None, whatsapp_error: None }),
+                fallback: Some(FallbackArm { sealed: "s1.abc".into(), due_ms: 1_800_000_045_000 }),
+            },
+        );
+        for result in [
+            SmsResult::Sent { sid: Some("SM1".into()) },
+            SmsResult::Sent { sid: None },
+            SmsResult::Failed { error_code: Some(21610) },
+        ] {
+            check(out, "settle sms", SettleSms { number: "+1".into(), request_id: "otp_1".into(), result });
+        }
+        for status in [DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Failed] {
+            check(
+                out,
+                "sms status",
+                SmsStatus { number: "+1".into(), sid: "SM1".into(), status, error_code: Some(30003) },
+            );
+        }
+        for leg in [Leg::WhatsApp, Leg::Sms] {
+            check(out, "leg", leg);
         }
     }
 

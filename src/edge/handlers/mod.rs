@@ -6,5 +6,6 @@ mod caller;
 pub mod docs;
 pub mod health;
 pub mod request;
+pub mod twilio;
 pub mod verify;
 pub mod webhook;

@@ -16,19 +16,21 @@ use crate::core::code::{
 use crate::core::config::{Config, MessageMode};
 use crate::core::error::ApiError;
 use crate::core::guard::address::Allowance;
+use crate::core::guard::leg::{FallbackArm, SmsSent};
 use crate::core::guard::number::{ReserveOk, SendResult};
 use crate::core::guard::protocol::{LinkMessage, Reserve, ReserveReply, Settle};
 use crate::core::guard::{LinkState, Mode, RETENTION_MS};
 use crate::core::locale::template_languages;
 use crate::core::phone::{canonical_phone, mask_phone};
 use crate::core::record::CodeRecord;
+use crate::core::sms::{reason_of_refusal, route, seal, Route};
 use crate::core::verification::inbound_business_number;
 use crate::edge::clock::now_ms;
 use crate::edge::guard_client::{call, link_object, other_spelling_state};
 use crate::edge::handlers::caller::{charge_address, client_address};
 use crate::edge::http::{header, read_body, Handled, Reply};
 use crate::edge::log::RequestLog;
-use crate::edge::{budget, codes, degraded, outbound, tokens};
+use crate::edge::{budget, codes, degraded, outbound, sms, tokens};
 
 fn random_failure(e: RandomUnavailable) -> ApiError {
     worker::console_error!("{}", serde_json::json!({ "random": "failed", "error": e.to_string() }));
@@ -42,6 +44,7 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
     log.phone(&otp.phone);
     let idempotency_key = parse_idempotency_key(header(req, "Idempotency-Key").as_deref())?;
     let business_number = inbound_business_number(otp.mode, config)?;
+    let route = route(config, otp.channel, otp.mode, &otp.recipient)?;
     let address = client_address(req)?;
     guard_against_abuse(config, &otp, &address, req, env, log).await?;
 
@@ -82,8 +85,16 @@ pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Confi
         slot: idempotency.map(|i| i.slot),
         budget_spent: false,
     };
-    let issue =
-        Issue { config, otp: &otp, request_id: &request_id, client_secret, reservation, business_number, fixed_code };
+    let issue = Issue {
+        config,
+        otp: &otp,
+        request_id: &request_id,
+        client_secret,
+        reservation,
+        business_number,
+        fixed_code,
+        route,
+    };
     issue.run(ctx, pending, log).await
 }
 
@@ -96,6 +107,7 @@ struct Issue<'a> {
     reservation: ReserveOk,
     business_number: Option<String>,
     fixed_code: Option<String>,
+    route: Route,
 }
 
 impl Issue<'_> {
@@ -136,41 +148,95 @@ impl Issue<'_> {
         let mut body = accepted_body(self.request_id, r.expires_ms, r.resend_after_s, r.attempts_left, now);
         // Only here (and in the guard's stored copy for an idempotent replay, which no
         // event or log line carries): whoever holds it may collect the token.
-        body["client_secret"] = self.client_secret.into();
-        let sent = match &self.business_number {
+        body["client_secret"] = self.client_secret.clone().into();
+        let mut by_sms: Option<SmsSent> = None;
+        let sent = match (&self.business_number, self.route) {
             _ if self.fixed_code.is_some() => {
                 log.note("test number: nothing sent");
                 None
             }
-            Some(number) => {
+            (Some(number), _) => {
                 body["wa_link"] = wa_link(number, &config.meta.service_name, &code).into();
-                body["code"] = code.into();
+                body["code"] = code.clone().into();
                 None
             }
-            None => match send_and_report(config, otp, self.request_id, ctx, env, &code, log).await {
-                Ok((sent, locale)) => {
-                    if config.meta.message_mode == MessageMode::Template {
-                        body["locale"] = locale.into();
-                    }
-                    if sent.wa_id.as_deref().is_some_and(|w| canonical_phone(w) != otp.phone) {
-                        // Meta resolved the number to a spelling our rules do not fold into
-                        // the typed one: replies quoting the message still find it (the link
-                        // keeps the wa_id), others would reach another guard. Worth knowing.
-                        log.field("wa_id_differs", sent.wa_id.as_deref().map(mask_phone));
-                    }
-                    Some(sent)
+            (None, Route::Sms) => match self.send_sms(env, &code).await {
+                Ok(sid) => {
+                    by_sms = Some(SmsSent { sid, reason: None, whatsapp_error: None });
+                    None
                 }
                 Err(failure) => {
-                    log.field("whatsapp_code", failure.meta_code);
-                    log.field("http_status", failure.http_status);
-                    let refund = !failure.costs_the_user();
-                    return Err(pending.fail(refund, failure.meta_code, failure.api_error()).await);
+                    log.field("sms_code", failure.error_code);
+                    // The provider's or our fault costs the person nothing.
+                    let refund = !failure.about_recipient;
+                    let error = ApiError::sms_unavailable(failure.error_code);
+                    return Err(pending.fail(refund, failure.error_code, error).await);
                 }
             },
+            (None, Route::WhatsApp { fallback }) => {
+                match send_and_report(config, otp, self.request_id, ctx, env, &code, log).await {
+                    Ok((sent, locale)) => {
+                        if config.meta.message_mode == MessageMode::Template {
+                            body["locale"] = locale.into();
+                        }
+                        if sent.wa_id.as_deref().is_some_and(|w| canonical_phone(w) != otp.phone) {
+                            // Meta resolved the number to a spelling our rules do not fold into
+                            // the typed one: replies quoting the message still find it (the link
+                            // keeps the wa_id), others would reach another guard. Worth knowing.
+                            log.field("wa_id_differs", sent.wa_id.as_deref().map(mask_phone));
+                        }
+                        Some(sent)
+                    }
+                    Err(failure) => {
+                        log.field("whatsapp_code", failure.meta_code);
+                        log.field("http_status", failure.http_status);
+                        // Meta refused it: the same code goes by SMS at once, where it may.
+                        let fallen_back = match fallback {
+                            true => self.send_sms(env, &code).await.ok(),
+                            false => None,
+                        };
+                        let Some(sid) = fallen_back else {
+                            let refund = !failure.costs_the_user();
+                            return Err(pending.fail(refund, failure.meta_code, failure.api_error()).await);
+                        };
+                        let reason = reason_of_refusal(&failure);
+                        log.field("fallback_reason", reason.as_str());
+                        body["fallback_reason"] = reason.as_str().into();
+                        by_sms = Some(SmsSent { sid, reason: Some(reason), whatsapp_error: failure.meta_code });
+                        None
+                    }
+                }
+            }
+        };
+        if self.business_number.is_none() {
+            body["channel"] = if by_sms.is_some() { "sms" } else { "whatsapp" }.into();
+        }
+        // Only a message WhatsApp took may still fall back (later, by the guard).
+        let fallback = match (self.route, &sent, &config.sms) {
+            (Route::WhatsApp { fallback: true }, Some(_), Some(settings)) => Some(FallbackArm {
+                sealed: seal::seal(config.codes.otp_secret.expose(), self.request_id, &code),
+                due_ms: now_ms() + settings.fallback_after_s * 1000,
+            }),
+            _ => None,
         };
         log.step("send");
-        pending.accept(ctx, sent, r.expires_ms, body.clone()).await;
+        pending.accept(ctx, sent, r.expires_ms, body.clone(), by_sms, fallback).await;
         Ok(Reply::Json(202, body))
+    }
+
+    /// The code by SMS, to the number as typed: `Ok` with the provider's message id.
+    async fn send_sms(&self, env: &Env, code: &str) -> Result<Option<String>, crate::core::sms::SmsFailure> {
+        let Some(settings) = &self.config.sms else {
+            return Err(crate::core::sms::SmsFailure::timeout());
+        };
+        let sms = sms::Sms {
+            to: &self.otp.recipient,
+            request_id: self.request_id,
+            code,
+            locale: self.otp.language.as_deref(),
+            expires_ms: self.reservation.expires_ms,
+        };
+        sms::send(env, self.config, settings, &sms).await
     }
 }
 
@@ -258,11 +324,17 @@ struct Pending<'a> {
 
 impl Pending<'_> {
     fn settle(&self, result: SendResult) -> Settle {
+        self.settle_with(result, None, None)
+    }
+
+    fn settle_with(&self, result: SendResult, sms: Option<SmsSent>, fallback: Option<FallbackArm>) -> Settle {
         Settle {
             number: self.phone.to_string(),
             request_id: self.request_id.to_string(),
             result,
             idempotency_slot: self.slot.clone(),
+            sms,
+            fallback,
         }
     }
 
@@ -278,7 +350,15 @@ impl Pending<'_> {
         error
     }
 
-    async fn accept(self, ctx: &Context, sent: Option<SentMessage>, expires_ms: u64, response: Value) {
+    async fn accept(
+        self,
+        ctx: &Context,
+        sent: Option<SentMessage>,
+        expires_ms: u64,
+        response: Value,
+        by_sms: Option<SmsSent>,
+        fallback: Option<FallbackArm>,
+    ) {
         let wa_id = sent.as_ref().and_then(|s| s.wa_id.clone());
         let message_id = sent.map(|s| s.id);
         let link = message_id.clone().map(|id| {
@@ -290,9 +370,10 @@ impl Pending<'_> {
             };
             (id, LinkMessage { link: state })
         });
-        let accepted = self.settle(SendResult::Accepted { message_id, response, wa_id });
+        let sms_sid = by_sms.as_ref().and_then(|s| s.sid.clone());
+        let accepted = self.settle_with(SendResult::Accepted { message_id, response, wa_id }, by_sms, fallback);
         let awaited = self.slot.is_some();
-        let (env, phone) = (self.env.clone(), self.phone.to_string());
+        let (env, phone, request_id) = (self.env.clone(), self.phone.to_string(), self.request_id.to_string());
         let record_send = async move {
             if let Err(e) = call(&env, &phone, &accepted).await {
                 // The message is out but the guard did not hear of it: the old code
@@ -303,6 +384,9 @@ impl Pending<'_> {
                 if let Err(e) = call(&env, &link_object(&message_id), &link).await {
                     worker::console_error!("linking the message failed: {}", e.code);
                 }
+            }
+            if let Some(sid) = sms_sid {
+                sms::link(&env, &sid, &phone, &request_id, expires_ms).await;
             }
         };
         if awaited {

@@ -11,7 +11,8 @@ use crate::core::code::find_code_in_text;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::guard::protocol::{
-    ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, Status, StatusReply, Word,
+    ChatCandidates, Delivery, DeliveryReply, Keyword, KeywordReply, ResolveMessage, SettleSms, Status, StatusReply,
+    Word,
 };
 use crate::core::guard::{Channel, DeliveryStatus, MessageRef};
 use crate::core::phone::mask_phone;
@@ -184,10 +185,16 @@ async fn handle_event(
             if let Some(id) = request_id {
                 log.request_id(id);
             }
+            if let DeliveryReply::FallBack(job) = &reply {
+                // The guard claimed this request's one SMS: it goes now.
+                let result = crate::edge::sms::run_job(env, Some(config), job).await;
+                let settle = SettleSms { number: number.clone(), request_id: job.request_id.clone(), result };
+                call(env, &number, &settle).await?;
+            }
             if *status == DeliveryStatus::Failed || reply == DeliveryReply::UnknownMessage {
                 worker::console_log!(
                     "{}",
-                    json!({ "status": status.as_str(), "request_id": request_id, "phone": mask_phone(&number), "whatsapp_code": error_code, "applied": reply == DeliveryReply::Applied })
+                    json!({ "status": status.as_str(), "request_id": request_id, "phone": mask_phone(&number), "whatsapp_code": error_code, "applied": reply != DeliveryReply::Stale && reply != DeliveryReply::UnknownMessage })
                 );
             }
             Ok(None)

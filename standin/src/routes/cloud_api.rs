@@ -147,10 +147,39 @@ fn accept(st: &Shared, version: String, phone_number_id: String, acc: Accepted) 
         inner.last_phone_number_id = Some(phone_number_id);
         inner.inbox.push(msg.clone());
     }
-    if st.config.auto_status {
-        tokio::spawn(auto_status(st.clone(), msg));
+    let scripted = st.lock().whatsapp_outcomes.get(msg.to()).cloned();
+    match scripted {
+        Some(outcome) => {
+            tokio::spawn(scripted_status(st.clone(), msg, outcome));
+        }
+        None if st.config.auto_status => {
+            tokio::spawn(auto_status(st.clone(), msg));
+        }
+        None => {}
     }
     json_response(StatusCode::OK, answer)
+}
+
+/// `/control/whatsapp/delivery`: a message that stays `sent`, or fails with 131026.
+async fn scripted_status(st: Shared, msg: InboxMessage, outcome: String) {
+    if st.webhook_url().is_none() {
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, error_code) = if outcome == "fail" { ("failed", Some(131026)) } else { ("sent", None) };
+    let update = StatusUpdate {
+        message_id: msg.id.clone(),
+        recipient_id: Some(msg.wa_id.clone()),
+        recipient_user_id: Some(webhook::user_id_for(&msg.wa_id)),
+        status: status.into(),
+        timestamp: now_secs(),
+        biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
+        pricing: webhook::default_pricing(status, msg.category()),
+        error_code,
+        error_details: error_code.map(|_| "Message undeliverable".to_string()),
+    };
+    let (body, sig) = signed(&st, &webhook::status(&st.business(), &update));
+    let _ = deliver(&st, &format!("scripted-status:{status}"), body, sig).await;
 }
 
 /// `--auto-status`: `sent` shortly after the send, `delivered` ≈200 ms later.

@@ -116,6 +116,9 @@ pub(super) async fn reset(State(st): State<Shared>, body: Bytes) -> Result<Respo
         inner.webhooks.clear();
         inner.wa_ids.clear();
         inner.account = Default::default();
+        inner.sms.clear();
+        inner.sms_scripts.clear();
+        inner.whatsapp_outcomes.clear();
         inner.reset_templates(&st.config);
     }
     Ok(json_response(StatusCode::OK, json!({"ok": true})))
@@ -141,13 +144,16 @@ pub(super) async fn webhook_url(State(st): State<Shared>, body: Bytes) -> Result
 
 pub(super) async fn inbox(State(st): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let want = q.get("to").map(|t| t.trim().trim_start_matches('+').to_string());
-    let messages: Vec<Value> = st
+    let mut messages: Vec<Value> = st
         .lock()
         .inbox
         .iter()
         .filter(|m| want.as_ref().is_none_or(|w| m.to() == w))
         .map(InboxMessage::to_json)
         .collect();
+    // SMS share the inbox, marked `"type":"sms"`, in the order received.
+    messages.extend(super::twilio::sms_json(&st, want.as_deref()));
+    messages.sort_by_key(|m| m["received_at_ms"].as_u64().unwrap_or(0));
     json_response(StatusCode::OK, json!({"messages": messages}))
 }
 

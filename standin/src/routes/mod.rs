@@ -8,6 +8,7 @@ mod control_body;
 mod graph;
 mod message_templates;
 mod turnstile;
+pub mod twilio;
 mod webhooks;
 
 use std::sync::Arc;
@@ -51,6 +52,11 @@ pub fn router(state: Shared) -> Router {
         .route("/control/webhook/raw", post(webhooks::raw))
         .route("/control/templates/review", post(control::template_review))
         .route("/turnstile/v0/siteverify", post(turnstile::siteverify))
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(twilio::send))
+        .route("/control/twilio/fail", post(twilio::fail))
+        .route("/control/twilio/status", post(twilio::status))
+        .route("/control/sms", get(twilio::list))
+        .route("/control/whatsapp/delivery", post(twilio::whatsapp_delivery))
         .fallback(|| async { control_error(StatusCode::NOT_FOUND, "not_found", "No such route") })
         .method_not_allowed_fallback(|| async {
             control_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed on this route")

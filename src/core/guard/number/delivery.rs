@@ -1,9 +1,17 @@
 //! Status webhooks for the messages that carried a number's codes.
 
 use super::{Delivery, NumberState, RequestState};
-use crate::core::guard::{Change, DeliveryStatus, Mode};
+use crate::core::guard::{Change, DeliveryStatus, Leg, Mode};
 
 impl NumberState {
+    /// The request a WhatsApp message carried the code of.
+    pub fn request_of_message(&self, message_id: &str) -> Option<String> {
+        self.requests
+            .iter()
+            .find(|r| r.delivery.as_ref().and_then(|d| d.message_id.as_deref()) == Some(message_id))
+            .map(|r| r.request_id.clone())
+    }
+
     /// A status webhook for one of our messages: `Some(applied)`, or `None` when no
     /// request is known by `request_id` or by the message.
     pub fn delivery(
@@ -39,6 +47,7 @@ impl NumberState {
                 status,
                 error_code: if status == DeliveryStatus::Failed { error_code } else { None },
                 pricing_category,
+                channel: Leg::WhatsApp,
             });
         } else if let (Some(delivery), Some(category)) = (&mut request.delivery, pricing_category) {
             // A late status still tells what was billed.

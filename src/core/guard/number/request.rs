@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{RequestStatus, CLOCK_SLACK_MS};
-use crate::core::guard::{DeliveryStatus, MessageRef, Mode, VerifiedVia};
+use crate::core::guard::leg::{FallbackArm, SmsLeg};
+use crate::core::guard::{DeliveryStatus, Leg, MessageRef, Mode, VerifiedVia};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -93,6 +94,12 @@ pub struct RequestState {
     /// channel; its code is the fixed one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// The SMS leg: at most one per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsLeg>,
+    /// The sealed code, only while a fallback to SMS is still possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackArm>,
 }
 
 impl RequestState {
@@ -104,9 +111,19 @@ impl RequestState {
         self.attempts_used >= self.max_attempts
     }
 
-    /// Outbound codes count from the moment the Cloud API took the message.
+    /// Outbound codes count from the moment the Cloud API (or the SMS provider) took
+    /// the message.
     pub(super) fn accepted(&self) -> bool {
-        self.mode == Mode::Inbound || self.delivery.is_some()
+        self.mode == Mode::Inbound || self.delivery.is_some() || self.sms.is_some()
+    }
+
+    /// The channel of the latest leg, and its status: the SMS once there is one.
+    pub fn latest_leg(&self) -> Option<(Leg, DeliveryStatus)> {
+        match (&self.sms, &self.delivery) {
+            (Some(sms), _) => Some((Leg::Sms, sms.status)),
+            (None, Some(delivery)) => Some((Leg::WhatsApp, delivery.status)),
+            (None, None) => None,
+        }
     }
 
     /// The contract's `status`, strongest fact first.
@@ -119,7 +136,7 @@ impl RequestState {
             Outcome::Expired => RequestStatus::Expired,
             Outcome::Live if self.locked() => RequestStatus::Locked,
             Outcome::Live if now_ms >= self.expires_ms => RequestStatus::Expired,
-            Outcome::Live => match self.delivery.as_ref().map(|d| d.status) {
+            Outcome::Live => match self.latest_leg().map(|(_, status)| status) {
                 None | Some(DeliveryStatus::Accepted) => RequestStatus::Pending,
                 Some(DeliveryStatus::Sent) => RequestStatus::Sent,
                 Some(DeliveryStatus::Delivered) => RequestStatus::Delivered,

@@ -8,7 +8,8 @@ use super::{
     Delivery, IdempotentReply, NumberState, Outcome, RequestState, ReserveOk, ReserveRefusal, MAX_IDEMPOTENCY_KEPT,
     MAX_LIVE_INBOUND, MAX_REQUESTS_KEPT,
 };
-use crate::core::guard::{Change, DeliveryStatus, LimitReason, Mode, SendPolicy, DAY_MS, HOUR_MS};
+use crate::core::guard::leg::{FallbackArm, SmsLeg, SmsSent};
+use crate::core::guard::{Change, DeliveryStatus, Leg, LimitReason, Mode, SendPolicy, DAY_MS, HOUR_MS};
 
 /// How a send ended, reported after the Cloud API answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +105,8 @@ impl NumberState {
             counted_messages: Vec::new(),
             wa_id: None,
             test: false,
+            sms: None,
+            fallback: None,
         });
         if self.requests.len() > MAX_REQUESTS_KEPT {
             // Finished requests go first, then a live outbound one (superseded by the
@@ -156,15 +159,44 @@ impl NumberState {
         self.idempotency.iter().find(|i| i.slot == slot)
     }
 
-    /// The Cloud API answered. Returns false when the request is unknown.
-    pub fn settle(&mut self, request_id: &str, result: SendResult, slot: Option<&str>) -> bool {
+    /// The Cloud API (or the SMS provider) answered. Returns false when the request
+    /// is unknown. `sms`: the code went by SMS instead; `fallback`: the WhatsApp
+    /// message may still fall back to SMS (the sealed code and its deadline).
+    pub fn settle(
+        &mut self,
+        request_id: &str,
+        result: SendResult,
+        slot: Option<&str>,
+        sms: Option<SmsSent>,
+        fallback: Option<FallbackArm>,
+    ) -> bool {
         let Some(index) = self.position(request_id) else {
             return false;
         };
         match result {
             SendResult::Accepted { message_id, response, wa_id } => {
                 self.requests[index].wa_id = wa_id;
-                self.send_accepted(index, message_id, response, slot)
+                let leg = if sms.is_some() { Leg::Sms } else { Leg::WhatsApp };
+                self.send_accepted(index, message_id, response, slot, leg);
+                match sms {
+                    Some(sms) => self.sent_by_sms(index, sms),
+                    // Armed only once WhatsApp took the message, only while live, and
+                    // never for a test number's request (nothing is ever sent for it).
+                    None if self.requests[index].outcome == Outcome::Live && !self.requests[index].test => {
+                        let request = &mut self.requests[index];
+                        // A `failed` status that overtook this answer found nothing armed:
+                        // the alarm sends the SMS at once instead.
+                        let failed_already =
+                            request.delivery.as_ref().is_some_and(|d| d.status == DeliveryStatus::Failed);
+                        request.fallback = fallback.map(|mut arm| {
+                            if failed_already {
+                                arm.due_ms = request.created_ms;
+                            }
+                            arm
+                        });
+                    }
+                    None => {}
+                }
             }
             SendResult::Failed { refund, error_code } => self.send_failed(index, refund, error_code, slot),
         }
@@ -173,7 +205,14 @@ impl NumberState {
 
     /// The Cloud API took the message: its code counts from now, the codes before it
     /// end, and the key's caller gets this answer again.
-    fn send_accepted(&mut self, index: usize, message_id: Option<String>, response: Value, slot: Option<&str>) {
+    fn send_accepted(
+        &mut self,
+        index: usize,
+        message_id: Option<String>,
+        response: Value,
+        slot: Option<&str>,
+        leg: Leg,
+    ) {
         let request = &mut self.requests[index];
         if request.mode == Mode::Outbound {
             // The 202 body names the language the template went out in (after a
@@ -183,6 +222,8 @@ impl NumberState {
             }
             let created_ms = request.created_ms;
             match &mut request.delivery {
+                // The code went by SMS: the WhatsApp leg, if any, is `sent_by_sms`'s.
+                _ if leg == Leg::Sms => {}
                 // A status webhook may have come first: keep it, add the id.
                 Some(delivery) => delivery.message_id = delivery.message_id.take().or(message_id.clone()),
                 None => {
@@ -207,11 +248,43 @@ impl NumberState {
             }
             // A test number's code went nowhere: no `sent` to report.
             if !test {
-                self.changes.push(Change::Sent { request_id, message_id });
+                self.changes.push(Change::Sent { request_id, message_id, channel: leg });
             }
         }
         if let Some(entry) = slot.and_then(|s| self.idempotency.iter_mut().find(|i| i.slot == s)) {
             entry.response = Some(response);
+        }
+    }
+
+    /// The code went out by SMS with the request's own send: an explicit `sms` request,
+    /// or Meta refused the WhatsApp message (its failed leg is kept, with Meta's code).
+    fn sent_by_sms(&mut self, index: usize, sms: SmsSent) {
+        let request = &mut self.requests[index];
+        let at = request.created_ms;
+        let request_id = request.request_id.clone();
+        request.sms = Some(SmsLeg {
+            status: DeliveryStatus::Accepted,
+            error_code: None,
+            reason: sms.reason,
+            sid: sms.sid,
+            updated_ms: at,
+        });
+        if let Some(reason) = sms.reason {
+            request.delivery = Some(Delivery {
+                status: DeliveryStatus::Failed,
+                error_code: sms.whatsapp_error,
+                pricing_category: None,
+                updated_ms: at,
+                message_id: None,
+            });
+            self.changes.push(Change::Delivery {
+                request_id: request_id.clone(),
+                status: DeliveryStatus::Failed,
+                error_code: sms.whatsapp_error,
+                pricing_category: None,
+                channel: Leg::WhatsApp,
+            });
+            self.changes.push(Change::Fallback { request_id, from: Leg::WhatsApp, to: Leg::Sms, reason });
         }
     }
 
@@ -230,6 +303,7 @@ impl NumberState {
             status: DeliveryStatus::Failed,
             error_code,
             pricing_category: None,
+            channel: if request.sms.is_some() { Leg::Sms } else { Leg::WhatsApp },
         });
         let sent_at = request.created_ms;
         // Only outbound requests took a send from the quota (an inbound one made at the

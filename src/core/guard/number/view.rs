@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Delivery, NumberState, Outcome, RequestState, RequestStatus};
-use crate::core::guard::{DeliveryStatus, Mode, SendPolicy, VerifiedVia};
+use crate::core::guard::leg::SmsLeg;
+use crate::core::guard::{DeliveryStatus, FallbackReason, Leg, Mode, SendPolicy, VerifiedVia};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestView {
@@ -15,7 +16,10 @@ pub struct RequestView {
     pub expires_ms: u64,
     pub attempts_left: u32,
     pub resend_after_s: u64,
+    /// The latest leg (the contract's `delivery`).
     pub delivery: Option<DeliveryView>,
+    /// Every leg, WhatsApp first (the contract's `deliveries`).
+    pub deliveries: Vec<DeliveryView>,
     pub verified: Option<(u64, VerifiedVia)>,
     pub locale: Option<String>,
 }
@@ -24,6 +28,8 @@ pub struct RequestView {
 /// stored `Delivery` omits empty fields, which the guard's wire format cannot carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryView {
+    pub channel: Leg,
+    pub fallback_reason: Option<FallbackReason>,
     pub status: DeliveryStatus,
     pub error_code: Option<i64>,
     pub pricing_category: Option<String>,
@@ -33,10 +39,25 @@ pub struct DeliveryView {
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
         DeliveryView {
+            channel: Leg::WhatsApp,
+            fallback_reason: None,
             status: d.status,
             error_code: d.error_code,
             pricing_category: d.pricing_category.clone(),
             updated_ms: d.updated_ms,
+        }
+    }
+}
+
+impl From<&SmsLeg> for DeliveryView {
+    fn from(s: &SmsLeg) -> Self {
+        DeliveryView {
+            channel: Leg::Sms,
+            fallback_reason: s.reason,
+            status: s.status,
+            error_code: s.error_code,
+            pricing_category: None,
+            updated_ms: s.updated_ms,
         }
     }
 }
@@ -52,7 +73,18 @@ impl NumberState {
             expires_ms: request.expires_ms,
             attempts_left: request.attempts_left(),
             resend_after_s: self.send_wait(policy, now_ms).map_or(0, |(wait, _)| wait.div_ceil(1000)),
-            delivery: request.delivery.as_ref().map(DeliveryView::from),
+            delivery: request
+                .sms
+                .as_ref()
+                .map(DeliveryView::from)
+                .or_else(|| request.delivery.as_ref().map(DeliveryView::from)),
+            deliveries: request
+                .delivery
+                .as_ref()
+                .map(DeliveryView::from)
+                .into_iter()
+                .chain(request.sms.as_ref().map(DeliveryView::from))
+                .collect(),
             verified: match request.outcome {
                 Outcome::Verified { at_ms, via } => Some((at_ms, via)),
                 _ => None,
