@@ -353,7 +353,14 @@ impl Env {
             let worker = Worker::start_with(&dir, profile.name, *port, &standin, &vars, &secrets, profile.bindings);
             booting.push((profile, standin, worker));
         }
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        // A fresh connection per request: a kept-alive connection that the dev server
+        // closes while the machine is busy shows as `IncompleteMessage`, not an answer
+        // (seen once on a loaded 2-core run). Loopback connections cost next to nothing.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
         let mut urls = HashMap::new();
         let mut standins = HashMap::new();
         for (profile, standin, worker) in booting {
