@@ -206,10 +206,18 @@ pub fn parse_window(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Re
 macro_rules! channel_of_event {
     ($alias:literal) => {
         concat!(
-            "CASE WHEN ", $alias, ".type = 'verification.verified' THEN COALESCE((SELECT json_extract(f.data, '$.to') \
-               FROM events f WHERE f.request_id = ", $alias, ".request_id AND f.type = 'verification.fallback' \
-               AND f.at_ms <= ", $alias, ".at_ms ORDER BY f.at_ms DESC LIMIT 1), 'whatsapp') \
-             ELSE COALESCE(json_extract(", $alias, ".data, '$.channel'), 'whatsapp') END"
+            "CASE WHEN ",
+            $alias,
+            ".type = 'verification.verified' THEN COALESCE((SELECT json_extract(f.data, '$.to') \
+               FROM events f WHERE f.request_id = ",
+            $alias,
+            ".request_id AND f.type = 'verification.fallback' \
+               AND f.at_ms <= ",
+            $alias,
+            ".at_ms ORDER BY f.at_ms DESC LIMIT 1), 'whatsapp') \
+             ELSE COALESCE(json_extract(",
+            $alias,
+            ".data, '$.channel'), 'whatsapp') END"
         )
     };
 }
