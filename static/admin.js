@@ -169,7 +169,10 @@ const FALLBACK_REASONS = {
 function channels(s) {
   const table = document.createElement("table");
   table.innerHTML = '<thead><tr><th scope="col">Channel</th><th scope="col" class="n">Sent</th><th scope="col" class="n">Delivered</th><th scope="col" class="n">Verified</th></tr></thead><tbody></tbody>';
-  for (const [channel, c] of Object.entries(s.by_channel || {})) {
+  // WhatsApp first, the channel every code tries first (JSON objects keep no order).
+  const byChannel = s.by_channel || {};
+  const order = [...Object.keys(CHANNELS), ...Object.keys(byChannel).filter((c) => !CHANNELS[c])];
+  for (const [channel, c] of order.filter((c) => byChannel[c]).map((c) => [c, byChannel[c]])) {
     const tr = table.tBodies[0].insertRow();
     tr.dataset.channel = channel;
     const head = document.createElement("th");
