@@ -155,6 +155,52 @@ function countries(s) {
   box.replaceChildren(table);
 }
 
+const CHANNELS = { whatsapp: "WhatsApp", sms: "SMS" };
+const FALLBACK_REASONS = {
+  not_on_whatsapp: "Not on WhatsApp (Meta refused the send)",
+  whatsapp_unavailable: "WhatsApp unavailable at Meta",
+  whatsapp_throttled: "Meta's rate limits",
+  whatsapp_auth_failed: "Meta refused our credentials",
+  whatsapp_rejected: "Meta rejected the message",
+  whatsapp_failed: "Meta reported the message failed",
+  not_delivered_in_time: "Not delivered within FALLBACK_AFTER_SECONDS",
+};
+
+function channels(s) {
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th scope="col">Channel</th><th scope="col" class="n">Sent</th><th scope="col" class="n">Delivered</th><th scope="col" class="n">Verified</th></tr></thead><tbody></tbody>';
+  // WhatsApp first, the channel every code tries first (JSON objects keep no order).
+  const byChannel = s.by_channel || {};
+  const order = [...Object.keys(CHANNELS), ...Object.keys(byChannel).filter((c) => !CHANNELS[c])];
+  for (const [channel, c] of order.filter((c) => byChannel[c]).map((c) => [c, byChannel[c]])) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.channel = channel;
+    const head = document.createElement("th");
+    head.scope = "row";
+    head.textContent = CHANNELS[channel] || channel;
+    tr.append(head);
+    for (const v of [c.sent, c.delivered, c.verified]) {
+      const cell = tr.insertCell(); cell.className = "n"; cell.textContent = v;
+    }
+  }
+  $("channels").replaceChildren(table);
+}
+
+function fallbacks(s) {
+  const box = $("fallbacks");
+  const rows = Object.entries(s.fallbacks || {}).sort((a, b) => b[1] - a[1]);
+  if (!rows.length) { box.innerHTML = '<p class="muted">No code went by SMS after WhatsApp.</p>'; return; }
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th scope="col">Reason</th><th scope="col" class="n">Requests</th></tr></thead><tbody></tbody>';
+  for (const [reason, n] of rows) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.reason = reason;
+    tr.insertCell().textContent = FALLBACK_REASONS[reason] || reason;
+    const cell = tr.insertCell(); cell.className = "n"; cell.textContent = n;
+  }
+  box.replaceChildren(table);
+}
+
 function spend(s) {
   $("spend-section").hidden = !s.spend;
   if (!s.spend) return;
@@ -217,7 +263,7 @@ async function load() {
     $("board").hidden = false;
     $("board-error").textContent = "";
     $("window").textContent = `${stats.since} – ${stats.until}`;
-    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats); spend(stats); deadLetters(dead);
+    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats); channels(stats); fallbacks(stats); spend(stats); deadLetters(dead);
   } catch (e) {
     if (e.status === 401) {
       sessionStorage.removeItem(KEY);

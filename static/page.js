@@ -152,7 +152,38 @@ function startExpiry(seconds) {
   expiry = setInterval(tick, 1000);
 }
 
+const CHANNEL_NAMES = { whatsapp: "WhatsApp", sms: "SMS" };
+
+/** Why the code went by SMS, as the person reads it. */
+function fallbackText(reason) {
+  switch (reason) {
+    case "whatsapp_failed":
+    case "not_delivered_in_time":
+      return "WhatsApp did not deliver it; we sent the same code by SMS.";
+    case "not_on_whatsapp":
+      return "This number doesn't seem to use WhatsApp, so we sent the code by SMS.";
+    default:
+      return "WhatsApp could not take the message, so we sent the code by SMS.";
+  }
+}
+
+/** Says which channel carried the code; `announce` reads a change out (a fallback while waiting). */
+function showChannel(channel, reason, announce) {
+  if (!current) return;
+  current.channel = channel;
+  const text = channel === "sms" ? fallbackText(reason) : "The code went by WhatsApp.";
+  $("channel-text").textContent = text;
+  $("channel-text").dataset.channel = channel;
+  document.querySelector("label[for=code]").textContent = channel === "sms" ? "Code from the SMS or WhatsApp" : "Code from WhatsApp";
+  if (announce) say(text);
+}
+
 function showDelivery(view) {
+  // The status names the latest leg: a new channel means the code went again, by SMS.
+  const channel = view.channel || view.delivery?.channel;
+  const switched = !!channel && !!current?.channel && channel !== current.channel;
+  if (switched) showChannel(channel, view.delivery?.fallbackReason, true);
+  const by = CHANNEL_NAMES[current?.channel] || "WhatsApp";
   const order = ["sent", "delivered", "read"];
   const state = view.delivery?.status;
   const reached = order.indexOf(state);
@@ -161,10 +192,12 @@ function showDelivery(view) {
     li.classList.toggle("failed", state === "failed" && li.dataset.step === "sent");
     if (li.dataset.step === "sent") li.textContent = state === "failed" ? "Not delivered" : "Sent";
   }
-  const text = { sent: "sent by WhatsApp.", delivered: "delivered to the phone.", read: "read on the phone.", failed: "not delivered." }[state];
+  const text = { sent: `sent by ${by}.`, delivered: "delivered to the phone.", read: "read on the phone.", failed: "not delivered." }[state]
+    || (state === "accepted" && by === "SMS" ? "on its way by SMS." : undefined);
   if (text && $("delivery-text").textContent !== text) {
     $("delivery-text").textContent = text;
-    if (state !== "failed") say(`Your WhatsApp message was ${text}`);
+    // The fallback's own sentence is the news of this status: not talked over.
+    if (state !== "failed" && !switched) say(`Your ${by} message was ${text}`);
   }
 }
 
@@ -231,12 +264,14 @@ async function send(mode) {
       $("inbound-title").focus();
     } else {
       $("sent-to").textContent = phone;
-      $("delivery-text").textContent = "waiting for WhatsApp…";
+      const channel = res.channel || "whatsapp";
+      showChannel(channel, res.fallbackReason, false);
+      $("delivery-text").textContent = channel === "sms" ? "waiting for the SMS…" : "waiting for WhatsApp…";
       showDelivery({});
       fieldError("code-error", "");
       $("code").value = "";
       show("code-step");
-      say(`Code sent to ${phone}. Check WhatsApp.`);
+      say(channel === "sms" ? `Code sent to ${phone}. ${fallbackText(res.fallbackReason)} Check your text messages.` : `Code sent to ${phone}. Check WhatsApp.`);
       startCountdown(res.resendAfter);
       startExpiry(res.expiresIn);
       $("code").focus();

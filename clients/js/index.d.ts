@@ -14,6 +14,19 @@ export type FinalStatus = "verified" | "expired" | "locked" | "superseded" | "fa
 
 export declare const FINAL_STATUSES: readonly FinalStatus[];
 
+/** Which way a code went. */
+export type Channel = "whatsapp" | "sms";
+
+/** Why the code went by SMS after WhatsApp. */
+export type FallbackReason =
+  | "not_on_whatsapp"
+  | "whatsapp_unavailable"
+  | "whatsapp_throttled"
+  | "whatsapp_auth_failed"
+  | "whatsapp_rejected"
+  | "whatsapp_failed"
+  | "not_delivered_in_time";
+
 export interface RequestOptions {
   /** `"inbound"`: nothing is sent; the answer carries `code` and `waLink` for the user to send. */
   mode?: "outbound" | "inbound";
@@ -44,6 +57,10 @@ export interface RequestResult {
   waLink?: string;
   /** Set when the template was sent in another language than asked for. */
   locale?: string;
+  /** Outbound requests: which way the code went. */
+  channel?: Channel;
+  /** Set when Meta refused the WhatsApp message and the code went by SMS at once. */
+  fallbackReason?: FallbackReason;
 }
 
 export interface VerifyResult {
@@ -59,6 +76,10 @@ export interface Delivery {
   errorCode?: number;
   pricingCategory?: string;
   updatedAt: string;
+  /** The leg's channel. */
+  channel?: Channel;
+  /** On an SMS leg sent after WhatsApp: why. */
+  fallbackReason?: FallbackReason;
 }
 
 export interface StatusResult {
@@ -67,7 +88,12 @@ export interface StatusResult {
   expiresAt: string;
   resendAfter: number;
   attemptsLeft: number;
+  /** The latest leg (the last of `deliveries`). */
   delivery?: Delivery;
+  /** The latest leg's channel: `"sms"` once the code went by SMS. */
+  channel?: Channel;
+  /** Every leg of the request, WhatsApp first. */
+  deliveries?: Delivery[];
   verifiedVia?: "code" | "reply" | "inbound";
   /** Present once `status` is `"verified"`. */
   token?: string;
@@ -88,7 +114,7 @@ export interface WaitOptions extends StatusOptions {
   interval?: number;
   /** Longest polling interval in ms (default 5000). */
   maxInterval?: number;
-  /** Called with each new status (a change of `status` or of `delivery.status`). */
+  /** Called with each new status (a change of `status`, of `channel` or of `delivery.status`). */
   onStatus?: (status: StatusResult) => void;
 }
 

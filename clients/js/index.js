@@ -153,7 +153,8 @@ export function createClient({ baseUrl = defaultBaseUrl(), fetch: fetchImpl } = 
         delay = Math.min(maxInterval, delay * 1.5);
         continue;
       }
-      const key = `${current.status}/${current.delivery?.status || ""}`;
+      // A fallback to SMS is news even when the new leg's status reads like the old one.
+      const key = `${current.status}/${current.channel || ""}/${current.delivery?.status || ""}`;
       if (key !== last) {
         last = key;
         delay = interval;

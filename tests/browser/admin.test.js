@@ -31,7 +31,13 @@ for (const [name, size] of [["desktop", { width: 1280, height: 900 }], ["phone",
         funnel: !!document.querySelector('#funnel svg[role=img][aria-label^="Funnel: Requested"]'),
         failures: !!document.querySelector('#failures svg[aria-label]'),
         letters: [...document.querySelectorAll('#dead-letters tbody tr')].map((tr) => tr.textContent),
+        channels: [...document.querySelectorAll('#channels tbody tr')].map((tr) => [tr.dataset.channel, tr.cells[0].textContent, tr.cells[1].textContent]),
+        fallbacks: document.getElementById('fallbacks').textContent,
       }`);
+      // The analytics worker sends no SMS: every code went by WhatsApp.
+      assert.deepEqual(seen.channels.map(([c, name]) => [c, name]), [["whatsapp", "WhatsApp"], ["sms", "SMS"]], "the channel table");
+      assert.ok(Number(seen.channels[0][2]) >= 1 && seen.channels[1][2] === "0", `sent per channel: ${JSON.stringify(seen.channels)}`);
+      assert.match(seen.fallbacks, /No code went by SMS/);
       assert.ok(seen.funnel, "the funnel chart has a name with its numbers");
       assert.ok(seen.failures, "the failures chart has a name");
       assert.ok(seen.letters.length >= 1 && seen.letters.every((t) => /sent again|Send again/.test(t)), `dead letters: ${seen.letters}`);

@@ -175,12 +175,19 @@ pub const PROFILES: &[Profile] = &[
             ("ALLOWED_COUNTRY_CODES", "1,44,49"),
             ("OTP_TTL_SECONDS", "61"),
             ("FALLBACK_AFTER_SECONDS", "1"),
+            // The reference page, for the browser test of a fallback.
+            ("DEMO_PAGE", "true"),
             ("RESEND_COOLDOWN_SECONDS", "0"),
             ("IP_MAX_REQUESTS_PER_HOUR", "1000000"),
             ("IP_MAX_CHECKS_PER_HOUR", "1000000"),
         ],
-        secrets: &[("TWILIO_AUTH_TOKEN", Some(crate::tests_sms::TWILIO_AUTH_TOKEN))],
+        secrets: &[
+            ("TWILIO_AUTH_TOKEN", Some(crate::tests_sms::TWILIO_AUTH_TOKEN)),
+            ("ADMIN_TOKEN", Some(ADMIN_TOKEN)),
+        ],
         own_standin: true,
+        // Its events reach its own D1, so the stats show the fallbacks.
+        bindings: ANALYTICS_BINDINGS,
         ..BASE
     },
 ];

@@ -13,6 +13,7 @@ e2e_tests! {
     client_package_tests_pass,
     reference_page_in_chromium_at_1280px.limit(360),
     reference_page_in_chromium_at_390px.limit(360),
+    reference_page_shows_the_sms_fallback.limit(240),
 }
 
 /// The package's module file, which the worker must serve unchanged.
@@ -58,6 +59,15 @@ pub async fn reference_page_in_chromium_at_390px(env: Arc<Env>) {
     node(&env, &["--test", "tests/browser/page.test.js"], &[("OTP_VIEWPORT", "phone")]).await;
 }
 
+/// The page against the `sms` worker: WhatsApp never delivers, the code goes by SMS,
+/// and the page says so while it waits (tests/browser/fallback.test.js).
+pub async fn reference_page_shows_the_sms_fallback(env: Arc<Env>) {
+    let _one_at_a_time = CHROMIUM.lock().await;
+    for viewport in ["desktop", "phone"] {
+        node(&env, &["--test", "tests/browser/fallback.test.js"], &[("OTP_VIEWPORT", viewport)]).await;
+    }
+}
+
 /// Runs node with the services' URLs in its environment; fails with its output when it fails.
 async fn node(env: &Env, args: &[&str], vars: &[(&str, &str)]) {
     let mut command = Command::new("node");
@@ -68,6 +78,8 @@ async fn node(env: &Env, args: &[&str], vars: &[(&str, &str)]) {
         .env("OTP_WORKER_URL", &env.main)
         .env("OTP_SHORT_TTL_URL", &env.short_ttl)
         .env("OTP_STANDIN_URL", &env.standin)
+        .env("OTP_SMS_URL", &env.sms)
+        .env("OTP_SMS_STANDIN_URL", &env.sms_standin)
         .env("SCREENSHOT_DIR", root().join("target/screenshots"))
         .envs(vars.iter().copied());
     let label = args.join(" ");

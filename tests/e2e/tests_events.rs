@@ -232,6 +232,8 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
         "by_country",
         "billable",
         "spend",
+        "by_channel",
+        "fallbacks",
         "test_verifications",
     ]
     .into();

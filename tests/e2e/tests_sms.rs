@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use crate::client::{digits, random_phone, send, Env, Resp, CALLBACK_SECRET};
+use crate::client::{digits, into_resp, random_phone, send, Env, Resp, ADMIN_TOKEN, CALLBACK_SECRET};
 use crate::harness::{free_port, root, Worker};
 use crate::tests_hardening::Stopping;
 
@@ -31,6 +31,7 @@ e2e_tests! {
     the_webhook_provider_request_verifies_with_standard_webhooks,
     a_storm_of_fallbacks_sends_one_sms_per_request.alone(),
     an_alarm_racing_verifies_never_texts_a_verified_request.alone(),
+    a_fallback_shows_in_the_stats.limit(180),
 }
 
 fn uk_phone() -> String {
@@ -439,5 +440,47 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
     // The late ones, if any, got at most one.
     for (_, _, phone) in &verified {
         assert!(sms_to(&env, phone).await.len() <= 1);
+    }
+}
+
+async fn sms_stats(env: &Env) -> Value {
+    let request = env.http.get(format!("{}/v1/admin/stats", env.sms)).bearer_auth(ADMIN_TOKEN);
+    let resp = into_resp(request.send().await.expect("GET stats")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    resp.body
+}
+
+fn count(stats: &Value, path: &[&str]) -> u64 {
+    path.iter().fold(stats, |v, key| &v[key]).as_u64().unwrap_or(0)
+}
+
+/// After a fallback, the stats (events through the Queue consumer into D1) count the
+/// WhatsApp send, the SMS send and verification, and the reason. Other tests on this
+/// worker fall back too, meanwhile: each figure must have grown by at least ours.
+pub async fn a_fallback_shows_in_the_stats(env: Arc<Env>) {
+    let before = sms_stats(&env).await;
+    let phone = random_phone();
+    script_whatsapp(&env, &phone, "stay_sent").await;
+    let resp = request(&env, json!({ "phone": phone })).await;
+    assert_eq!(resp.status, 202, "{}", resp.text);
+    let id = resp.body["request_id"].as_str().unwrap().to_string();
+    let sms = wait_for_sms(&env, &phone, 1, Duration::from_secs(15)).await;
+    assert_eq!(verify(&env, &id, sms[0]["code"].as_str().unwrap()).await.status, 200);
+
+    let figures: [&[&str]; 4] = [
+        &["fallbacks", "not_delivered_in_time"],
+        &["by_channel", "whatsapp", "sent"],
+        &["by_channel", "sms", "sent"],
+        &["by_channel", "sms", "verified"],
+    ];
+    let grown = |now: &Value| figures.iter().all(|f| count(now, f) > count(&before, f));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut now = sms_stats(&env).await;
+    while !grown(&now) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        now = sms_stats(&env).await;
+    }
+    for f in figures {
+        assert!(count(&now, f) > count(&before, f), "{f:?} did not grow: {} then {}", before, now);
     }
 }

@@ -230,3 +230,40 @@ test("an unreachable service is a network_error with status 0", async () => {
   assert.equal(err.code, "network_error");
   assert.equal(err.status, 0);
 });
+
+const SMS = process.env.OTP_SMS_URL;
+const SMS_STANDIN = process.env.OTP_SMS_STANDIN_URL;
+
+test("waitForVerification reports a fallback to SMS, with the legs", { skip: !(SMS && SMS_STANDIN) && "OTP_SMS_URL not set" }, async () => {
+  const sms = createClient({ baseUrl: SMS });
+  const control = async (path, body) => {
+    const res = await fetch(SMS_STANDIN + path, body && { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    assert.equal(res.status, 200, `${path}: ${res.status}`);
+    return res.json();
+  };
+  const number = phone();
+  // WhatsApp keeps the message at `sent`: the worker sends the same code by SMS after 1 s.
+  await control("/control/whatsapp/delivery", { to: number.slice(1), outcome: "stay_sent" });
+  const req = await sms.request(number);
+  assert.equal(req.channel, "whatsapp");
+  assert.equal(req.fallbackReason, undefined);
+  const seen = [];
+  const waiting = sms.waitForVerification(req.requestId, { interval: 200, onStatus: (s) => seen.push(s) });
+  let text;
+  for (let i = 0; i < 200 && !text; i++) {
+    const { messages } = await control(`/control/inbox?to=${number.slice(1)}`);
+    text = messages.find((m) => m.type === "sms");
+    if (!text) await sleep(100);
+  }
+  assert.ok(text, "an SMS reached the number");
+  for (let i = 0; i < 150 && !seen.some((s) => s.channel === "sms"); i++) await sleep(100);
+  const fallback = seen.find((s) => s.channel === "sms");
+  assert.ok(fallback, `statuses seen: ${JSON.stringify(seen.map((s) => [s.status, s.channel]))}`);
+  assert.deepEqual(fallback.deliveries.map((d) => d.channel), ["whatsapp", "sms"]);
+  assert.equal(fallback.deliveries[1].fallbackReason, "not_delivered_in_time");
+  assert.equal(fallback.delivery.channel, "sms");
+  await sms.verify(req.requestId, text.code);
+  const done = await waiting;
+  assert.equal(done.status, "verified");
+  assert.equal(done.channel, "sms");
+});

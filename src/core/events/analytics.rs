@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::event::{is_test, Event, EventType};
-use crate::core::guard::VerifiedVia;
+use crate::core::guard::{Leg, VerifiedVia};
 use crate::core::time::{parse_rfc3339, rfc3339, DAY_MS, HOUR_MS};
 
 /// The migrations `wrangler d1 migrations apply` runs, in order; the worker also runs
@@ -196,12 +196,39 @@ pub fn parse_window(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Re
     Ok(Window { since_ms, until_ms })
 }
 
+/// The channel an event of `alias` (a row of `events`) counts for: a send's or a
+/// delivery's own `data.channel` (events from before SMS have none: WhatsApp); a
+/// verification's is the channel of the request's latest leg when it was verified,
+/// that is the `to` of its latest `verification.fallback` before it, else WhatsApp.
+/// (A verification whose fallback lies in an already folded day finds no fallback
+/// left and counts for WhatsApp; the fallback window is minutes, so only one just
+/// after midnight UTC can.)
+macro_rules! channel_of_event {
+    ($alias:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $alias,
+            ".type = 'verification.verified' THEN COALESCE((SELECT json_extract(f.data, '$.to') \
+               FROM events f WHERE f.request_id = ",
+            $alias,
+            ".request_id AND f.type = 'verification.fallback' \
+               AND f.at_ms <= ",
+            $alias,
+            ".at_ms ORDER BY f.at_ms DESC LIMIT 1), 'whatsapp') \
+             ELSE COALESCE(json_extract(",
+            $alias,
+            ".data, '$.channel'), 'whatsapp') END"
+        )
+    };
+}
+pub(crate) use channel_of_event;
+
 /// Every query binds `?1` = since and `?2` = until (milliseconds); each counts
 /// distinct requests (events without a request count themselves). Each reads the
 /// raw events of the window plus the daily rollups (`crate::core::events::retention`)
 /// of the days whose start lies in it: a day's raw events are deleted in the same
 /// transaction that folds them, so nothing is counted twice.
-pub const STATS_QUERIES: [&str; 6] = [
+pub const STATS_QUERIES: [&str; 8] = [
     // 0: per event type
     "SELECT key, SUM(n) AS n FROM ( \
        SELECT type AS key, COUNT(DISTINCT COALESCE(request_id, id)) AS n FROM events \
@@ -254,6 +281,24 @@ pub const STATS_QUERIES: [&str; 6] = [
        WHERE pricing_category IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 GROUP BY pricing_category \
        UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'pricing' AND day_ms >= ?1 AND day_ms < ?2 \
      ) GROUP BY key",
+    // 6: sent, delivered and verified requests per channel (`CHANNEL_OF_EVENT`)
+    concat!(
+        "SELECT channel, type, SUM(n) AS n FROM ( \
+           SELECT ",
+        channel_of_event!("e"),
+        " AS channel, type, COUNT(DISTINCT request_id) AS n FROM events e \
+           WHERE type IN ('verification.sent', 'verification.delivered', 'verification.verified') \
+             AND at_ms >= ?1 AND at_ms < ?2 GROUP BY channel, type \
+           UNION ALL SELECT channel, type, n FROM daily_rollups \
+           WHERE facet = 'channel' AND day_ms >= ?1 AND day_ms < ?2 \
+         ) GROUP BY channel, type"
+    ),
+    // 7: fallbacks by reason
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT json_extract(data, '$.reason') AS key, COUNT(DISTINCT request_id) AS n FROM events \
+       WHERE type = 'verification.fallback' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key \
+       UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'reason' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
 ];
 
 /// Requests and verifications per hour, for the dashboard's conversion chart: raw
@@ -266,6 +311,15 @@ pub const SERIES_QUERY: &str = "SELECT at_ms / 3600000 AS hour, \
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct KeyCount {
     pub key: Option<String>,
+    pub n: u64,
+}
+
+/// One row of the per-channel query: a channel, an event type, its requests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChannelCount {
+    pub channel: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
     pub n: u64,
 }
 
@@ -299,6 +353,8 @@ pub struct StatsRows {
     pub percentiles: Percentiles,
     pub countries: Vec<CountryRow>,
     pub billable: Vec<KeyCount>,
+    pub by_channel: Vec<ChannelCount>,
+    pub fallbacks: Vec<KeyCount>,
 }
 
 /// verified / requested, to four decimals; 0 when nothing was requested.
@@ -315,6 +371,28 @@ fn key_map(rows: &[KeyCount]) -> Map<String, Value> {
 
 fn count_of(rows: &[KeyCount], key: &str) -> u64 {
     rows.iter().find(|r| r.key.as_deref() == Some(key)).map_or(0, |r| r.n)
+}
+
+/// `{"whatsapp":{"sent","delivered","verified"},"sms":{…}}`, every count present.
+fn by_channel(rows: &[ChannelCount]) -> Value {
+    let count = |leg: Leg, kind: EventType| {
+        rows.iter()
+            .filter(|r| r.channel.as_deref() == Some(leg.as_str()) && r.kind == kind.as_str())
+            .map(|r| r.n)
+            .sum::<u64>()
+    };
+    let channels: Map<String, Value> = [Leg::WhatsApp, Leg::Sms]
+        .into_iter()
+        .map(|leg| {
+            let counts = json!({
+                "sent": count(leg, EventType::Sent),
+                "delivered": count(leg, EventType::Delivered),
+                "verified": count(leg, EventType::Verified),
+            });
+            (leg.as_str().to_string(), counts)
+        })
+        .collect();
+    Value::Object(channels)
 }
 
 /// The body of `GET /v1/admin/stats`.
@@ -350,6 +428,8 @@ pub fn shape_stats(window: Window, rows: &StatsRows) -> Value {
             "conversion_rate": conversion_rate(c.verified, c.requested),
         })).collect::<Vec<_>>(),
         "billable": key_map(&rows.billable),
+        "by_channel": by_channel(&rows.by_channel),
+        "fallbacks": key_map(&rows.fallbacks),
         "test_verifications": count_of(&rows.by_type, &format!("{TEST_TYPE_PREFIX}{}", EventType::Verified.as_str())),
     })
 }

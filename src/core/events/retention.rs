@@ -7,7 +7,7 @@
 //! (one that reached D1 after its day was folded) is added at the next run; and a
 //! run repeated for the same day finds no raw rows left, so it adds nothing.
 
-use super::analytics::Param;
+use super::analytics::{channel_of_event, Param};
 use crate::core::time::DAY_MS;
 
 /// How long raw events and dead letters are kept when `ANALYTICS_RETENTION_DAYS`
@@ -23,8 +23,11 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// short loses nothing.
 pub const MAX_DAYS_PER_RUN: usize = 31;
 
-/// The only channel today; the column is there for SMS.
-pub const CHANNEL: &str = "whatsapp";
+/// The `channel` column of rollup rows that count requests across channels (every
+/// facet but `channel`, whose rows carry the channel their events count for:
+/// `analytics::channel_of_event`). A request that fell back to SMS is one request
+/// in those, as in the raw stats.
+pub const ALL_CHANNELS: &str = "*";
 
 /// The first millisecond kept: the start of the UTC day `retention_days` before
 /// `now_ms`. Every day that ends at or before `now - retention` is folded.
@@ -55,24 +58,24 @@ macro_rules! fold_into_rollups {
     };
 }
 
-/// Each binds `?1` = the day's start, `?2` = its end, `?3` = the channel, and counts
+/// Each binds `?1` = the day's start, `?2` = its end, and counts
 /// what the matching stats query counts (`analytics::STATS_QUERIES`), for that day.
 /// (Each `SELECT` has a `WHERE`: SQLite's upsert needs one to parse `ON CONFLICT`.)
-pub const FOLD_DAY: [&str; 5] = [
+pub const FOLD_DAY: [&str; 7] = [
     // '': each type's distinct requests (events without a request count themselves)
     fold_into_rollups!(
-        "SELECT ?1, COALESCE(country_code, ''), ?3, type, '', '', COUNT(DISTINCT COALESCE(request_id, id)) \
+        "SELECT ?1, COALESCE(country_code, ''), '*', type, '', '', COUNT(DISTINCT COALESCE(request_id, id)) \
          FROM events WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY country_code, type"
     ),
     // via: verified requests by the way they were verified
     fold_into_rollups!(
-        "SELECT ?1, COALESCE(country_code, ''), ?3, type, 'via', COALESCE(verified_via, ''), \
+        "SELECT ?1, COALESCE(country_code, ''), '*', type, 'via', COALESCE(verified_via, ''), \
          COUNT(DISTINCT request_id) FROM events \
          WHERE type = 'verification.verified' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY country_code, verified_via"
     ),
     // error_code: failed deliveries by Meta's code
     fold_into_rollups!(
-        "SELECT ?1, COALESCE(country_code, ''), ?3, type, 'error_code', \
+        "SELECT ?1, COALESCE(country_code, ''), '*', type, 'error_code', \
          COALESCE(CAST(error_code AS TEXT), 'unknown') AS code, COUNT(DISTINCT request_id) FROM events \
          WHERE type = 'verification.failed' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY country_code, code"
     ),
@@ -80,7 +83,7 @@ pub const FOLD_DAY: [&str; 5] = [
     // percentiles over folded days stay exact; for all countries together (only the
     // whole is reported), which bounds it by the code's lifetime in rows per day
     fold_into_rollups!(
-        "SELECT ?1, '', ?3, 'verification.verified', 'seconds', CAST(s AS TEXT), COUNT(*) FROM ( \
+        "SELECT ?1, '', '*', 'verification.verified', 'seconds', CAST(s AS TEXT), COUNT(*) FROM ( \
            SELECT MIN(seconds_to_verify) AS s FROM events \
            WHERE type = 'verification.verified' AND seconds_to_verify IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
            GROUP BY request_id) \
@@ -88,9 +91,28 @@ pub const FOLD_DAY: [&str; 5] = [
     ),
     // pricing: billed requests by Meta's pricing category, across every type (`*`)
     fold_into_rollups!(
-        "SELECT ?1, COALESCE(country_code, ''), ?3, '*', 'pricing', pricing_category, COUNT(DISTINCT request_id) \
+        "SELECT ?1, COALESCE(country_code, ''), '*', '*', 'pricing', pricing_category, COUNT(DISTINCT request_id) \
          FROM events WHERE pricing_category IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
          GROUP BY country_code, pricing_category"
+    ),
+    // channel: sent, delivered and verified requests by the channel each counts for
+    concat!(
+        "INSERT INTO daily_rollups (day_ms, country_code, channel, type, facet, value, n) \
+         SELECT ?1, COALESCE(country_code, ''), channel, type, 'channel', '', COUNT(DISTINCT request_id) FROM ( \
+           SELECT country_code, request_id, type, ",
+        channel_of_event!("e"),
+        " AS channel FROM events e \
+           WHERE type IN ('verification.sent', 'verification.delivered', 'verification.verified') \
+             AND at_ms >= ?1 AND at_ms < ?2) \
+         WHERE true GROUP BY country_code, channel, type \
+         ON CONFLICT (day_ms, country_code, channel, type, facet, value) DO UPDATE SET n = n + excluded.n"
+    ),
+    // reason: fallbacks by reason, under the channel they went to
+    fold_into_rollups!(
+        "SELECT ?1, COALESCE(country_code, ''), COALESCE(json_extract(data, '$.to'), 'sms'), type, 'reason', \
+         COALESCE(json_extract(data, '$.reason'), 'unknown') AS reason, COUNT(DISTINCT request_id) FROM events \
+         WHERE type = 'verification.fallback' AND at_ms >= ?1 AND at_ms < ?2 \
+         GROUP BY country_code, json_extract(data, '$.to'), reason"
     ),
 ];
 
@@ -102,7 +124,7 @@ pub const DELETE_DAY: &str = "DELETE FROM events WHERE at_ms >= ?1 AND at_ms < ?
 pub fn fold_day(day_ms: u64) -> Vec<(&'static str, Vec<Param>)> {
     let (start, end) = (Param::Int(day_ms as i64), Param::Int((day_ms + DAY_MS) as i64));
     let mut statements: Vec<(&'static str, Vec<Param>)> =
-        FOLD_DAY.iter().map(|sql| (*sql, vec![start.clone(), end.clone(), Param::Text(CHANNEL.to_string())])).collect();
+        FOLD_DAY.iter().map(|sql| (*sql, vec![start.clone(), end.clone()])).collect();
     statements.push((DELETE_DAY, vec![start, end]));
     statements
 }

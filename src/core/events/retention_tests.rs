@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::analytics::{Window, INSERT_DEAD_LETTER};
 use super::event::events_from_changes;
 use super::retention::*;
-use super::tests::{db, ids, insert, scripted, stats, to_sql, NOW};
+use super::tests::{db, fell_back, ids, insert, scripted, stats, to_sql, NOW};
 use super::{Event, EventType};
 use crate::core::guard::{Change, VerifiedVia};
 use crate::core::time::{DAY_MS, HOUR_MS};
@@ -116,6 +116,34 @@ fn folding_keeps_the_stats_of_whole_days_and_deletes_only_old_raw_events() {
     let again = run(&mut conn, NOW, 5);
     assert_eq!((again.days_folded.len(), again.events_deleted, again.rollup_rows), (0, 0, 0));
     assert_eq!(windows.iter().map(|w| stats(&conn, *w)).collect::<Vec<_>>(), before);
+}
+
+#[test]
+fn folding_keeps_the_channel_split_and_the_fallbacks() {
+    let mut conn = db();
+    let old = day_start(NOW) - 10 * DAY_MS;
+    insert(&conn, &day_of_events(old + 9 * HOUR_MS, "a"));
+    insert(&conn, &fell_back(old + 10 * HOUR_MS));
+    let whole = window(old, old + DAY_MS);
+    let before = stats(&conn, whole);
+    assert_eq!(before["by_channel"]["sms"], json!({ "sent": 1, "delivered": 1, "verified": 1 }));
+    assert_eq!(before["fallbacks"], json!({ "not_delivered_in_time": 1 }));
+
+    let done = run(&mut conn, NOW, 5);
+    assert_eq!(done.days_folded, [old]);
+    assert_eq!(raw_events(&conn, old, old + DAY_MS), 0);
+    assert_eq!(stats(&conn, whole), before);
+    // The rollups carry each channel's own rows; the other facets count across channels.
+    let channels: Vec<String> = conn
+        .prepare("SELECT DISTINCT channel FROM daily_rollups ORDER BY channel")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(channels, [ALL_CHANNELS, "sms", "whatsapp"]);
+    run(&mut conn, NOW, 5);
+    assert_eq!(stats(&conn, whole), before, "a second run adds nothing");
 }
 
 /// `scripted` makes this many events.

@@ -85,6 +85,16 @@ fn key_counts(conn: &Connection, sql: &str, w: Window) -> Vec<KeyCount> {
     rows.map(Result::unwrap).collect()
 }
 
+fn channel_counts(conn: &Connection, w: Window) -> Vec<ChannelCount> {
+    let mut stmt = conn.prepare(STATS_QUERIES[6]).unwrap();
+    let rows = stmt
+        .query_map([w.since_ms as i64, w.until_ms as i64], |r| {
+            Ok(ChannelCount { channel: r.get(0)?, kind: r.get(1)?, n: n(r, 2)? })
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
 pub(super) fn stats(conn: &Connection, w: Window) -> Value {
     let p = [w.since_ms as i64, w.until_ms as i64];
     let percentiles =
@@ -104,6 +114,8 @@ pub(super) fn stats(conn: &Connection, w: Window) -> Value {
         percentiles,
         countries,
         billable: key_counts(conn, STATS_QUERIES[5], w),
+        by_channel: channel_counts(conn, w),
+        fallbacks: key_counts(conn, STATS_QUERIES[7], w),
     };
     shape_stats(w, &rows)
 }
@@ -169,6 +181,84 @@ pub(super) fn scripted(at: u64) -> Vec<Event> {
     all
 }
 
+/// A request whose WhatsApp message was not delivered in time: the same code went by
+/// SMS, was delivered there and typed in 40 s after the request.
+pub(super) fn fell_back(at: u64) -> Vec<Event> {
+    use crate::core::guard::{FallbackReason, Leg};
+    let mut n = 100u8;
+    let mut next = move || {
+        n += 1;
+        event_id([n; 16])
+    };
+    let id = || "f1".to_string();
+    let number = "+14155550105";
+    let steps = [
+        (0, vec![Change::Requested { request_id: id(), mode: Mode::Outbound }]),
+        (0, vec![Change::Sent { request_id: id(), message_id: None, channel: Leg::WhatsApp }]),
+        (
+            30,
+            vec![
+                Change::Fallback {
+                    request_id: id(),
+                    from: Leg::WhatsApp,
+                    to: Leg::Sms,
+                    reason: FallbackReason::NotDeliveredInTime,
+                },
+                Change::Sent { request_id: id(), message_id: None, channel: Leg::Sms },
+            ],
+        ),
+        (
+            35,
+            vec![Change::Delivery {
+                request_id: id(),
+                status: DeliveryStatus::Delivered,
+                error_code: None,
+                pricing_category: None,
+                channel: Leg::Sms,
+            }],
+        ),
+        (40, vec![Change::Verified { request_id: id(), via: VerifiedVia::Code, seconds: 40 }]),
+    ];
+    steps.into_iter().flat_map(|(s, changes)| events_from_changes(number, &changes, at + s * 1000, &mut next)).collect()
+}
+
+#[test]
+fn stats_split_by_channel_and_count_fallbacks_by_reason() {
+    let conn = db();
+    insert(&conn, &scripted(NOW));
+    let window = Window { since_ms: NOW - HOUR_MS, until_ms: NOW + HOUR_MS };
+    let before = stats(&conn, window);
+    assert_eq!(
+        before["by_channel"],
+        json!({
+            "whatsapp": { "sent": 5, "delivered": 2, "verified": 3 },
+            "sms": { "sent": 0, "delivered": 0, "verified": 0 },
+        })
+    );
+    assert_eq!(before["fallbacks"], json!({}));
+
+    insert(&conn, &fell_back(NOW + 700_000));
+    let after = stats(&conn, window);
+    // The WhatsApp leg was sent, the SMS leg delivered and verified.
+    assert_eq!(
+        after["by_channel"],
+        json!({
+            "whatsapp": { "sent": 6, "delivered": 2, "verified": 3 },
+            "sms": { "sent": 1, "delivered": 1, "verified": 1 },
+        })
+    );
+    assert_eq!(after["fallbacks"], json!({ "not_delivered_in_time": 1 }));
+    // The request is one request in the totals, though its code went twice.
+    assert_eq!((after["requested"].as_u64(), after["sent"].as_u64()), (Some(7), Some(6)));
+    assert_eq!((after["delivered"].as_u64(), after["verified"].as_u64()), (Some(3), Some(4)));
+
+    // A verification before the fallback counts for WhatsApp: only a fallback at or
+    // before it moves it.
+    let early = stats(&conn, Window { since_ms: NOW + 700_000, until_ms: NOW + 720_000 });
+    assert_eq!(early["by_channel"]["whatsapp"]["sent"], 1);
+    assert_eq!(early["fallbacks"], json!({}));
+}
+
 #[test]
 fn stats_count_the_scripted_day_exactly() {
     let conn = db();
@@ -189,6 +279,11 @@ fn stats_count_the_scripted_day_exactly() {
             { "country_code": "44", "requested": 2, "verified": 1, "failed": 0, "conversion_rate": 0.5 },
         ],
         "billable": { "authentication": 2 },
+        "by_channel": {
+            "whatsapp": { "sent": 5, "delivered": 2, "verified": 3 },
+            "sms": { "sent": 0, "delivered": 0, "verified": 0 },
+        },
+        "fallbacks": {},
         "test_verifications": 0,
     });
     assert_eq!(stats(&conn, window), expected);

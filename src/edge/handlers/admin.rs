@@ -11,8 +11,8 @@ use worker::{D1Database, D1Result, Env, QueueContentType, RawMessageBuilder, Req
 use crate::core::error::ApiError;
 use crate::core::events::admin::bearer_matches;
 use crate::core::events::analytics::{
-    parse_window, shape_series, shape_stats, CountryRow, DeadLetter, HourRow, KeyCount, Param, Percentiles, StatsRows,
-    Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
+    parse_window, shape_series, shape_stats, ChannelCount, CountryRow, DeadLetter, HourRow, KeyCount, Param,
+    Percentiles, StatsRows, Window, LIST_DEAD_LETTERS, SERIES_QUERY, STATS_QUERIES,
 };
 use crate::core::events::resend::{
     answer, claim_params, decide, is_message_id, shape_with_resends, LetterRow, Resend, ResendRow, CLAIM, FIND,
@@ -76,6 +76,8 @@ pub async fn stats(req: &Request, env: &Env) -> Handled {
         percentiles: rows::<Percentiles>(results.get(3))?.into_iter().next().unwrap_or_default(),
         countries: rows::<CountryRow>(results.get(4))?,
         billable: rows::<KeyCount>(results.get(5))?,
+        by_channel: rows::<ChannelCount>(results.get(6))?,
+        fallbacks: rows::<KeyCount>(results.get(7))?,
     };
     let mut body = shape_stats(window, &stats);
     let prices = &settings(env).events.message_prices;
