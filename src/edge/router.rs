@@ -131,7 +131,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
                 Err(_) => None,
             };
             let degraded = match config {
-                Ok(_) => super::degraded::read(&env).await,
+                Ok(_) => super::degraded::read_for_health(&env).await,
                 Err(_) => None,
             };
             Ok(health::healthz(config, key_problem, &settings.features, degraded.as_ref()))
