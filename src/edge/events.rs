@@ -19,7 +19,7 @@ thread_local! {
     static UNSENT: Cell<u64> = const { Cell::new(0) };
 }
 
-fn new_event_id() -> String {
+pub fn new_event_id() -> String {
     let mut random = [0u8; 16];
     // Without randomness the id still has to be unique: fall back to the clock.
     if getrandom::fill(&mut random).is_err() {

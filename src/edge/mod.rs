@@ -16,6 +16,7 @@ mod http;
 mod isolate;
 mod log;
 mod outbound;
+mod refusals;
 mod retention;
 mod router;
 mod sms;

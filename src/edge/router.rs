@@ -172,6 +172,9 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         if let Some(reason) = e.extra.get("reason") {
             log.field("reason", reason.clone());
         }
+        if matches!(route, Some(Route::OtpRequest)) {
+            super::refusals::count(&env, &ctx, e);
+        }
     }
     let mut resp = to_response(handled)?;
     if !matches!(route, Some(Route::Webhook | Route::TwilioWebhook)) {

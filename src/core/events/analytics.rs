@@ -228,7 +228,7 @@ pub(crate) use channel_of_event;
 /// raw events of the window plus the daily rollups (`crate::core::events::retention`)
 /// of the days whose start lies in it: a day's raw events are deleted in the same
 /// transaction that folds them, so nothing is counted twice.
-pub const STATS_QUERIES: [&str; 8] = [
+pub const STATS_QUERIES: [&str; 9] = [
     // 0: per event type
     "SELECT key, SUM(n) AS n FROM ( \
        SELECT type AS key, COUNT(DISTINCT COALESCE(request_id, id)) AS n FROM events \
@@ -299,6 +299,13 @@ pub const STATS_QUERIES: [&str; 8] = [
        WHERE type = 'verification.fallback' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key \
        UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'reason' AND day_ms >= ?1 AND day_ms < ?2 \
      ) GROUP BY key",
+    // 8: refused code requests by reason: each event stands for `data.count` of them
+    // (`crate::core::events::refused`)
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT json_extract(data, '$.reason') AS key, SUM(COALESCE(json_extract(data, '$.count'), 1)) AS n \
+       FROM events WHERE type = 'verification.refused' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key \
+       UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'refused' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
 ];
 
 /// Requests and verifications per hour, for the dashboard's conversion chart: raw
@@ -355,6 +362,7 @@ pub struct StatsRows {
     pub billable: Vec<KeyCount>,
     pub by_channel: Vec<ChannelCount>,
     pub fallbacks: Vec<KeyCount>,
+    pub refused: Vec<KeyCount>,
 }
 
 /// verified / requested, to four decimals; 0 when nothing was requested.
@@ -430,6 +438,7 @@ pub fn shape_stats(window: Window, rows: &StatsRows) -> Value {
         "billable": key_map(&rows.billable),
         "by_channel": by_channel(&rows.by_channel),
         "fallbacks": key_map(&rows.fallbacks),
+        "refused": key_map(&rows.refused),
         "test_verifications": count_of(&rows.by_type, &format!("{TEST_TYPE_PREFIX}{}", EventType::Verified.as_str())),
     })
 }

@@ -31,10 +31,13 @@ pub enum EventType {
     BudgetWarning,
     /// The code went by SMS after WhatsApp.
     Fallback,
+    /// Code requests refused by a protection (a limit, the country list, the captcha),
+    /// counted by reason: one event stands for `data.count` of them.
+    Refused,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         Self::Requested,
         Self::Sent,
         Self::Delivered,
@@ -48,6 +51,7 @@ impl EventType {
         Self::OptedIn,
         Self::BudgetWarning,
         Self::Fallback,
+        Self::Refused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl EventType {
             Self::OptedIn => "number.opted_in",
             Self::BudgetWarning => "budget.warning",
             Self::Fallback => "verification.fallback",
+            Self::Refused => "verification.refused",
         }
     }
 }
@@ -285,7 +290,8 @@ mod tests {
                 "number.opted_out",
                 "number.opted_in",
                 "budget.warning",
-                "verification.fallback"
+                "verification.fallback",
+                "verification.refused"
             ]
         );
         for kind in EventType::ALL {

@@ -7,6 +7,7 @@
 //! - [`callback`]: how a callback is signed (Standard Webhooks) and retried;
 //! - [`analytics`]: the D1 schema, the rows, the stats queries and their shaping;
 //! - [`retention`]: how old raw events become daily rollups, and are deleted;
+//! - [`refused`]: refused code requests, tallied per isolate and counted by reason;
 //! - [`resend`]: sending a dead letter's event again, once;
 //! - [`spend`]: what the billable messages cost, at the operator's prices;
 //! - [`admin`]: who may read them.
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod analytics;
 pub mod callback;
 pub mod event;
+pub mod refused;
 pub mod resend;
 pub mod retention;
 pub mod spend;

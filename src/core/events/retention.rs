@@ -61,7 +61,7 @@ macro_rules! fold_into_rollups {
 /// Each binds `?1` = the day's start, `?2` = its end, and counts
 /// what the matching stats query counts (`analytics::STATS_QUERIES`), for that day.
 /// (Each `SELECT` has a `WHERE`: SQLite's upsert needs one to parse `ON CONFLICT`.)
-pub const FOLD_DAY: [&str; 7] = [
+pub const FOLD_DAY: [&str; 8] = [
     // '': each type's distinct requests (events without a request count themselves)
     fold_into_rollups!(
         "SELECT ?1, COALESCE(country_code, ''), '*', type, '', '', COUNT(DISTINCT COALESCE(request_id, id)) \
@@ -113,6 +113,13 @@ pub const FOLD_DAY: [&str; 7] = [
          COALESCE(json_extract(data, '$.reason'), 'unknown') AS reason, COUNT(DISTINCT request_id) FROM events \
          WHERE type = 'verification.fallback' AND at_ms >= ?1 AND at_ms < ?2 \
          GROUP BY country_code, json_extract(data, '$.to'), reason"
+    ),
+    // refused: refused code requests by reason, each event counting `data.count`
+    fold_into_rollups!(
+        "SELECT ?1, COALESCE(country_code, ''), '*', type, 'refused', \
+         COALESCE(json_extract(data, '$.reason'), 'unknown') AS reason, \
+         SUM(COALESCE(json_extract(data, '$.count'), 1)) FROM events \
+         WHERE type = 'verification.refused' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY country_code, reason"
     ),
 ];
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::analytics::{Window, INSERT_DEAD_LETTER};
 use super::event::events_from_changes;
+use super::refused::RefusalTally;
 use super::retention::*;
 use super::tests::{db, fell_back, ids, insert, scripted, stats, to_sql, NOW};
 use super::{Event, EventType};
@@ -119,15 +120,27 @@ fn folding_keeps_the_stats_of_whole_days_and_deletes_only_old_raw_events() {
 }
 
 #[test]
-fn folding_keeps_the_channel_split_and_the_fallbacks() {
+fn folding_keeps_the_channel_split_the_fallbacks_and_the_refusals() {
     let mut conn = db();
     let old = day_start(NOW) - 10 * DAY_MS;
     insert(&conn, &day_of_events(old + 9 * HOUR_MS, "a"));
     insert(&conn, &fell_back(old + 10 * HOUR_MS));
+    let mut tally = RefusalTally::default();
+    (0..25).for_each(|_| _ = tally.add("hourly_limit", old + 11 * HOUR_MS));
+    tally.add("captcha_failed", old + 11 * HOUR_MS);
+    let mut n = 0;
+    insert(
+        &conn,
+        &tally.take(|| {
+            n += 1;
+            format!("evt_refused-old-{n}")
+        }),
+    );
     let whole = window(old, old + DAY_MS);
     let before = stats(&conn, whole);
     assert_eq!(before["by_channel"]["sms"], json!({ "sent": 1, "delivered": 1, "verified": 1 }));
     assert_eq!(before["fallbacks"], json!({ "not_delivered_in_time": 1 }));
+    assert_eq!(before["refused"], json!({ "hourly_limit": 25, "captcha_failed": 1 }));
 
     let done = run(&mut conn, NOW, 5);
     assert_eq!(done.days_folded, [old]);

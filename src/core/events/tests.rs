@@ -116,6 +116,7 @@ pub(super) fn stats(conn: &Connection, w: Window) -> Value {
         billable: key_counts(conn, STATS_QUERIES[5], w),
         by_channel: channel_counts(conn, w),
         fallbacks: key_counts(conn, STATS_QUERIES[7], w),
+        refused: key_counts(conn, STATS_QUERIES[8], w),
     };
     shape_stats(w, &rows)
 }
@@ -284,6 +285,7 @@ fn stats_count_the_scripted_day_exactly() {
             "sms": { "sent": 0, "delivered": 0, "verified": 0 },
         },
         "fallbacks": {},
+        "refused": {},
         "test_verifications": 0,
     });
     assert_eq!(stats(&conn, window), expected);

@@ -78,6 +78,7 @@ pub async fn stats(req: &Request, env: &Env) -> Handled {
         billable: rows::<KeyCount>(results.get(5))?,
         by_channel: rows::<ChannelCount>(results.get(6))?,
         fallbacks: rows::<KeyCount>(results.get(7))?,
+        refused: rows::<KeyCount>(results.get(8))?,
     };
     let mut body = shape_stats(window, &stats);
     let prices = &settings(env).events.message_prices;
