@@ -186,19 +186,41 @@ function channels(s) {
   $("channels").replaceChildren(table);
 }
 
-function fallbacks(s) {
-  const box = $("fallbacks");
-  const rows = Object.entries(s.fallbacks || {}).sort((a, b) => b[1] - a[1]);
-  if (!rows.length) { box.innerHTML = '<p class="muted">No code went by SMS after WhatsApp.</p>'; return; }
+/** A table of counts by reason, largest first, or `empty` when there are none. */
+function reasonTable(box, counts, labels, empty) {
+  const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
+  if (!rows.length) { box.innerHTML = `<p class="muted">${empty}</p>`; return; }
   const table = document.createElement("table");
   table.innerHTML = '<thead><tr><th scope="col">Reason</th><th scope="col" class="n">Requests</th></tr></thead><tbody></tbody>';
   for (const [reason, n] of rows) {
     const tr = table.tBodies[0].insertRow();
     tr.dataset.reason = reason;
-    tr.insertCell().textContent = FALLBACK_REASONS[reason] || reason;
+    tr.insertCell().textContent = labels[reason] || reason;
     const cell = tr.insertCell(); cell.className = "n"; cell.textContent = n;
   }
   box.replaceChildren(table);
+}
+
+function fallbacks(s) {
+  reasonTable($("fallbacks"), s.fallbacks, FALLBACK_REASONS, "No code went by SMS after WhatsApp.");
+}
+
+const REFUSAL_REASONS = {
+  resend_cooldown: "Asked again before the resend wait was over",
+  hourly_limit: "The number's hourly limit",
+  daily_limit: "The number's daily limit",
+  ip_limit: "One address's hourly limit",
+  too_many_failures: "The number is paused after too many wrong codes",
+  not_me: "The owner answered NOT ME",
+  country_not_allowed: "Country not allowed",
+  captcha_failed: "Captcha failed or missing",
+  opted_out: "The owner opted out (STOP)",
+  daily_budget_exhausted: "The day's message budget was spent",
+  invalid_phone: "Not a phone number",
+};
+
+function refused(s) {
+  reasonTable($("refused"), s.refused, REFUSAL_REASONS, "No code request was refused.");
 }
 
 function spend(s) {
@@ -263,7 +285,7 @@ async function load() {
     $("board").hidden = false;
     $("board-error").textContent = "";
     $("window").textContent = `${stats.since} – ${stats.until}`;
-    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats); channels(stats); fallbacks(stats); spend(stats); deadLetters(dead);
+    kpis(stats); funnel(stats); hourly(series); failures(stats); countries(stats); channels(stats); fallbacks(stats); refused(stats); spend(stats); deadLetters(dead);
   } catch (e) {
     if (e.status === 401) {
       sessionStorage.removeItem(KEY);

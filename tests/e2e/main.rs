@@ -36,6 +36,7 @@ mod tests_hardening;
 mod tests_numbers;
 mod tests_otp;
 mod tests_platform;
+mod tests_refused;
 mod tests_retention;
 mod tests_sms;
 mod tests_templates;
@@ -88,6 +89,7 @@ impl Test {
 fn all_tests() -> Vec<Test> {
     let tests: Vec<Test> = [
         tests_events::tests(),
+        tests_refused::tests(),
         tests_retention::tests(),
         tests_foundation::tests(),
         tests_otp::tests(),

@@ -153,6 +153,9 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
 
     // E: requested, never answered (expires after the worker's 10 s).
     let (e_id, _, _) = issue(env, &e_phone).await;
+    let resp = env.request(&env.analytics, json!({ "phone": e_phone })).await;
+    assert_eq!((resp.status, resp.code()), (429, "rate_limited"), "{}", resp.text);
+    assert_eq!(resp.body["error"]["reason"], "resend_cooldown");
     // A: typed, delivered and read.
     let (a_id, a_code, a_message) = issue(env, &a_phone).await;
     status(env, &a_message, "delivered", None).await;
@@ -182,6 +185,12 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
     // O: opts out; its callback is never accepted.
     env.receiver.script("number.opted_out", Script::AlwaysFail);
     reply(env, &o_phone, "STOP").await;
+    // Refused: two numbers of a country the worker does not serve (and E, above, asking
+    // again inside its resend wait). None is a request; each is counted by reason.
+    for phone in ["+33612345678", "+4915123456789"] {
+        let resp = env.request(&env.analytics, json!({ "phone": phone })).await;
+        assert_eq!((resp.status, resp.code()), (403, "country_not_allowed"), "{}", resp.text);
+    }
 
     let expected = json!({
         "requested": 6, "sent": 5, "delivered": 1, "read": 1, "failed": 1, "verified": 3,
@@ -205,11 +214,16 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
             "total": 0.0135,
         },
     });
-    let counted = |stats: &Value| expected.as_object().unwrap().iter().all(|(k, v)| &stats[k] == v);
+    // The flood test beside this one adds `invalid_phone` refusals: only these two reasons are ours.
+    let refused = json!({ "country_not_allowed": 2, "resend_cooldown": 1 });
+    let refused_counted = |stats: &Value| refused.as_object().unwrap().iter().all(|(k, v)| &stats["refused"][k] == v);
+    let counted =
+        |stats: &Value| expected.as_object().unwrap().iter().all(|(k, v)| &stats[k] == v) && refused_counted(stats);
     let stats = poll_admin(env, "/v1/admin/stats", counted).await;
     for (key, value) in expected.as_object().unwrap() {
         assert_eq!(&stats[key], value, "stats.{key} in {stats}");
     }
+    assert!(refused_counted(&stats), "stats.refused: {}", stats["refused"]);
     let (p50, p95) = (stats["seconds_to_verify"]["p50"].as_u64(), stats["seconds_to_verify"]["p95"].as_u64());
     assert!(matches!((p50, p95), (Some(a), Some(b)) if a <= b && b <= 30), "seconds_to_verify: {stats}");
     let keys: HashSet<&str> = stats.as_object().unwrap().keys().map(String::as_str).collect();
@@ -234,6 +248,7 @@ pub async fn funnel_stats_callbacks_and_dead_letters(env: Arc<Env>) {
         "spend",
         "by_channel",
         "fallbacks",
+        "refused",
         "test_verifications",
     ]
     .into();
@@ -362,7 +377,15 @@ fn dashboard_renders_with_data(env: &Env) {
         .output()
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&dom.stdout);
-    for needle in ["data-key=\"verified\"", "<polyline", "data-key=\"131026\"", "<td>+44</td>", "Undeliverable"] {
+    let needles = [
+        "data-key=\"verified\"",
+        "<polyline",
+        "data-key=\"131026\"",
+        "<td>+44</td>",
+        "Undeliverable",
+        "data-reason=\"country_not_allowed\"",
+    ];
+    for needle in needles {
         assert!(dom.contains(needle), "dashboard lacks {needle}: {dom}");
     }
     assert!(dom.contains("data-requested=\"6\""), "funnel numbers missing: {dom}");

@@ -32,7 +32,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The analytics worker's D1 database: the one SQLite file of its D1 objects.
-fn d1_file(env: &Env) -> PathBuf {
+pub(crate) fn d1_file(env: &Env) -> PathBuf {
     let dir = env.run_dir.join("analytics/state/v3/d1/miniflare-D1DatabaseObject");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
