@@ -40,14 +40,15 @@ pub async fn read_for_health(env: &Env) -> Option<Degradation> {
 
 pub async fn read(env: &Env) -> Option<Degradation> {
     let kv = env.kv(CODES_BINDING).ok()?;
-    let text = match kv.get(DEGRADED_KEY).text().await {
-        Ok(text) => text?,
+    let state = match kv.get(DEGRADED_KEY).text().await {
+        // No key is the healthy state, and must be remembered like any other look
+        // (returning before noting it made every healthy poll read KV).
+        Ok(text) => text.and_then(|text| serde_json::from_str::<Degradation>(&text).ok()),
         Err(e) => {
             worker::console_error!("{}", serde_json::json!({ "degraded": "unreadable", "error": e.to_string() }));
             return None;
         }
     };
-    let state = serde_json::from_str::<Degradation>(&text).ok();
     LAST_SEEN.with(|s| s.set(Some((state.is_some(), now_ms()))));
     state
 }
