@@ -106,6 +106,9 @@ pub enum LimitReason {
 }
 
 impl LimitReason {
+    pub const ALL: [LimitReason; 6] =
+        [Self::ResendCooldown, Self::HourlyLimit, Self::DailyLimit, Self::IpLimit, Self::TooManyFailures, Self::NotMe];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ResendCooldown => "resend_cooldown",

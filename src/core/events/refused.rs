@@ -22,15 +22,6 @@ pub const FLUSH_AFTER_MS: u64 = 1_000;
 /// background work was cut off): the next refusal schedules another.
 const FLUSH_LOST_AFTER_MS: u64 = 30_000;
 
-const LIMIT_REASONS: [LimitReason; 6] = [
-    LimitReason::ResendCooldown,
-    LimitReason::HourlyLimit,
-    LimitReason::DailyLimit,
-    LimitReason::IpLimit,
-    LimitReason::TooManyFailures,
-    LimitReason::NotMe,
-];
-
 /// Every reason a refusal is counted under: the limits' own reasons (the `reason` of
 /// `429 rate_limited`), then the error codes of the other protections.
 pub const REFUSAL_REASONS: [&str; 11] = [
@@ -53,7 +44,7 @@ pub fn refusal_reason(error: &ApiError) -> Option<&'static str> {
     match error.code {
         ErrorCode::RateLimited => {
             let reason = error.extra.get("reason").and_then(|r| r.as_str())?;
-            LIMIT_REASONS.into_iter().map(LimitReason::as_str).find(|known| *known == reason)
+            LimitReason::ALL.into_iter().map(LimitReason::as_str).find(|known| *known == reason)
         }
         ErrorCode::CountryNotAllowed
         | ErrorCode::CaptchaFailed
@@ -134,7 +125,7 @@ mod tests {
     #[test]
     fn protections_are_refusals_and_other_errors_are_not() {
         let limited = |reason| refusal_reason(&ApiError::rate_limited(30, reason));
-        for reason in LIMIT_REASONS {
+        for reason in LimitReason::ALL {
             assert_eq!(limited(reason), Some(reason.as_str()));
         }
         assert_eq!(refusal_reason(&ApiError::country_not_allowed()), Some("country_not_allowed"));
@@ -152,7 +143,7 @@ mod tests {
             assert_eq!(refusal_reason(&other), None, "{:?}", other.code);
         }
         // Every reason a refusal can have is listed, and only those.
-        let mut listed: Vec<&str> = LIMIT_REASONS.map(LimitReason::as_str).to_vec();
+        let mut listed: Vec<&str> = LimitReason::ALL.map(LimitReason::as_str).to_vec();
         listed.extend([
             "country_not_allowed",
             "captcha_failed",

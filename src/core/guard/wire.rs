@@ -152,14 +152,7 @@ mod tests {
         check(out, "reserve reply in progress", ReserveReply::InProgress);
         check(out, "reserve reply key reused", ReserveReply::KeyReused);
         check(out, "reserve reply opted out", ReserveReply::OptedOut);
-        for reason in [
-            LimitReason::ResendCooldown,
-            LimitReason::HourlyLimit,
-            LimitReason::DailyLimit,
-            LimitReason::IpLimit,
-            LimitReason::TooManyFailures,
-            LimitReason::NotMe,
-        ] {
+        for reason in LimitReason::ALL {
             check(out, "reserve reply limited", ReserveReply::Limited { retry_after_s: 61, reason });
         }
     }
