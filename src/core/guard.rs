@@ -30,6 +30,8 @@ mod model;
 #[cfg(test)]
 mod storage_size;
 #[cfg(test)]
+mod test_calls;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

@@ -25,3 +25,19 @@ pub fn auth_template(code: &str) -> Value {
         "biz_opaque_callback_data": OPAQUE
     })
 }
+
+/// A template creation body (`POST /{WABA}/message_templates`): an authentication
+/// template with a copy-code button, as Meta documents it and `otpctl templates` makes it.
+pub fn copy_code_template(name: &str, language: &str) -> Value {
+    json!({
+        "name": name,
+        "language": language,
+        "category": "AUTHENTICATION",
+        "message_send_ttl_seconds": 300,
+        "components": [
+            {"type": "BODY", "add_security_recommendation": true},
+            {"type": "FOOTER", "code_expiration_minutes": 5},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
+        ]
+    })
+}

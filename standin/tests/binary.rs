@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 #[path = "../src/fixtures.rs"]
 mod fixtures;
-use fixtures::{auth_template, OPAQUE};
+use fixtures::{auth_template, copy_code_template, OPAQUE};
 
 const TOKEN: &str = "test-token";
 const SECRET: &str = "test-secret";
@@ -335,20 +335,6 @@ async fn the_webhook_url_can_be_set_after_start() {
     assert_eq!(signature.as_deref(), Some(expected_signature(&raw).as_str()));
 }
 
-fn auth_template_body(name: &str, language: &str) -> Value {
-    json!({
-        "name": name,
-        "language": language,
-        "category": "AUTHENTICATION",
-        "message_send_ttl_seconds": 300,
-        "components": [
-            {"type": "BODY", "add_security_recommendation": true},
-            {"type": "FOOTER", "code_expiration_minutes": 5},
-            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
-        ]
-    })
-}
-
 fn send_with(name: &str, language: &str) -> Value {
     let mut v = auth_template("123456");
     v["template"]["name"] = json!(name);
@@ -370,10 +356,10 @@ async fn templates_are_reviewed_and_gate_sends() {
     assert_eq!(body["error"]["error_data"]["details"], "template name (otp_auth) does not exist in fr_FR");
 
     // Token first.
-    assert_eq!(s.templates("wrong", Some(auth_template_body("login_code", "en_US")), "").await.0, 401);
+    assert_eq!(s.templates("wrong", Some(copy_code_template("login_code", "en_US")), "").await.0, 401);
 
     // Created PENDING; sends fail until the review ends, then pass.
-    let (status, created) = s.templates(TOKEN, Some(auth_template_body("login_code", "en_US")), "").await;
+    let (status, created) = s.templates(TOKEN, Some(copy_code_template("login_code", "en_US")), "").await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["status"], "PENDING");
     assert_eq!(created["category"], "AUTHENTICATION");
@@ -390,7 +376,7 @@ async fn templates_are_reviewed_and_gate_sends() {
     assert_eq!(s.send(Some(TOKEN), &send_with("login_code", "en_US")).await.0, 200);
 
     // The same name and language again: Meta's 2388024.
-    let (status, again) = s.templates(TOKEN, Some(auth_template_body("login_code", "en_US")), "").await;
+    let (status, again) = s.templates(TOKEN, Some(copy_code_template("login_code", "en_US")), "").await;
     assert_eq!(status, 400);
     assert_eq!(again["error"]["error_subcode"], 2388024);
 
@@ -402,7 +388,7 @@ async fn templates_are_reviewed_and_gate_sends() {
         )
         .await;
     assert_eq!((status, &ans["scripted"]), (200, &json!(true)));
-    assert_eq!(s.templates(TOKEN, Some(auth_template_body("login_code", "es")), "").await.0, 200);
+    assert_eq!(s.templates(TOKEN, Some(copy_code_template("login_code", "es")), "").await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let (_, list) = s.templates(TOKEN, None, "?name=login_code&language=es").await;
     assert_eq!(list["data"][0]["status"], "REJECTED");
@@ -410,7 +396,7 @@ async fn templates_are_reviewed_and_gate_sends() {
     assert_eq!(s.send(Some(TOKEN), &send_with("login_code", "es")).await.1["error"]["code"], 132001);
 
     // Rules: a body with a URL.
-    let mut bad = auth_template_body("with_link", "en_US");
+    let mut bad = copy_code_template("with_link", "en_US");
     bad["components"][0]["text"] = json!("Your code, or log in at https://example.com");
     let (status, refusal) = s.templates(TOKEN, Some(bad), "").await;
     assert_eq!(status, 400);
@@ -420,7 +406,7 @@ async fn templates_are_reviewed_and_gate_sends() {
 
     // Paging follows `next`.
     for lang in ["de", "it", "nl"] {
-        assert_eq!(s.templates(TOKEN, Some(auth_template_body("paged", lang)), "").await.0, 200);
+        assert_eq!(s.templates(TOKEN, Some(copy_code_template("paged", lang)), "").await.0, 200);
     }
     let (_, page) = s.templates(TOKEN, None, "?name=paged&limit=2").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 2);

@@ -3,11 +3,14 @@
 //! the first n attempts, always fail).
 
 use std::collections::HashMap;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::harness::root;
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -22,6 +25,41 @@ impl Received {
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or("")
     }
+
+    /// This request as the Standard Webhooks reference library verifies it:
+    /// `{"body", "headers"}` with the three `webhook-*` headers.
+    pub fn standard_webhook(&self) -> Value {
+        json!({
+            "body": self.body,
+            "headers": {
+                "webhook-id": self.header("webhook-id"),
+                "webhook-timestamp": self.header("webhook-timestamp"),
+                "webhook-signature": self.header("webhook-signature"),
+            },
+        })
+    }
+}
+
+/// What the `standardwebhooks` npm package (the specification's reference
+/// implementation) says of each `{"body", "headers"}` item signed with `secret`: "ok",
+/// or why not. The items reach node through `target/e2e/{file_name}`.
+pub fn standard_webhooks_verdicts(items: &[Value], secret: &str, file_name: &str) -> Vec<String> {
+    let file = root().join("target/e2e").join(file_name);
+    std::fs::write(&file, serde_json::to_string(items).unwrap()).unwrap();
+    let script = r#"
+        const { Webhook } = require(process.argv[1] + "/node_modules/standardwebhooks");
+        const items = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+        const hook = new Webhook(process.argv[3]);
+        console.log(JSON.stringify(items.map((i) => {
+            try { hook.verify(i.body, i.headers); return "ok"; } catch (e) { return String(e.message || e); }
+        })));
+    "#;
+    let output = Command::new("node")
+        .args(["-e", script, &root().display().to_string(), &file.display().to_string(), secret])
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "node: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("verdicts")
 }
 
 /// How to answer callbacks whose event matches a key (a request id or an event type).

@@ -51,6 +51,18 @@ fn date(s: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()[..10].to_string()
 }
 
+/// Meta's "object does not exist" for the business account id.
+const WRONG_BUSINESS_ACCOUNT_ID: &str =
+    "WHATSAPP_BUSINESS_ACCOUNT_ID must be the WhatsApp Business Account id, not the phone number id or the app id.";
+
+/// Graph's answer as JSON when it is a 200; else the failed check [`graph_failure`] makes.
+fn graph_body(name: &'static str, answer: Answer, base: &str, wrong_id: &str) -> Result<Value, Check> {
+    match answer {
+        Some((200, body)) => Ok(json(body)),
+        _ => Err(graph_failure(name, answer, base, wrong_id)),
+    }
+}
+
 /// A Graph refusal (or no answer) as a failed check; `wrong_id` is the sentence for
 /// Meta's "object does not exist" (100, subcode 33), which names the setting to fix.
 fn graph_failure(name: &'static str, answer: Answer, base: &str, wrong_id: &str) -> Check {
@@ -89,9 +101,9 @@ pub fn token(answer: Answer, base: &str, now_s: u64) -> Check {
     let new_token =
         "Create a system user's token with expiry Never (Business settings > System users > Generate new token, \
                      with whatsapp_business_messaging and whatsapp_business_management) and set WHATSAPP_ACCESS_TOKEN.";
-    let body = match answer {
-        Some((200, body)) => json(body),
-        _ => return graph_failure(NAME, answer, base, new_token),
+    let body = match graph_body(NAME, answer, base, new_token) {
+        Ok(body) => body,
+        Err(failed) => return failed,
     };
     let data = &body["data"];
     if data["is_valid"] != Value::Bool(true) {
@@ -126,17 +138,11 @@ fn digits(s: &str) -> String {
 /// `phone_number`: `GET /{version}/{WHATSAPP_PHONE_NUMBER_ID}?fields=…`.
 pub fn phone_number(answer: Answer, base: &str, business_number: Option<&str>) -> Check {
     const NAME: &str = "phone_number";
-    let p = match answer {
-        Some((200, body)) => json(body),
-        _ => {
-            return graph_failure(
-                NAME,
-                answer,
-                base,
-                "WHATSAPP_PHONE_NUMBER_ID must be the phone number id of the App Dashboard's API Setup page, \
-                 not the number itself nor the business account id.",
-            )
-        }
+    let wrong_id = "WHATSAPP_PHONE_NUMBER_ID must be the phone number id of the App Dashboard's API Setup page, \
+                    not the number itself nor the business account id.";
+    let p = match graph_body(NAME, answer, base, wrong_id) {
+        Ok(body) => body,
+        Err(failed) => return failed,
     };
     let health = &p["health_status"];
     let can_send = text(health, "can_send_message");
@@ -225,16 +231,9 @@ pub fn phone_number(answer: Answer, base: &str, business_number: Option<&str>) -
 /// `webhook_subscription`: `GET /{version}/{WABA}/subscribed_apps`.
 pub fn webhook_subscription(answer: Answer, base: &str) -> Check {
     const NAME: &str = "webhook_subscription";
-    let body = match answer {
-        Some((200, body)) => json(body),
-        _ => {
-            return graph_failure(
-                NAME,
-                answer,
-                base,
-                "WHATSAPP_BUSINESS_ACCOUNT_ID must be the WhatsApp Business Account id, not the phone number id or the app id.",
-            )
-        }
+    let body = match graph_body(NAME, answer, base, WRONG_BUSINESS_ACCOUNT_ID) {
+        Ok(body) => body,
+        Err(failed) => return failed,
     };
     let apps: Vec<String> = body["data"]
         .as_array()
@@ -261,16 +260,9 @@ pub fn webhook_subscription(answer: Answer, base: &str) -> Check {
 /// an expiry no shorter than the code's life.
 pub fn template(answer: Answer, base: &str, name: &str, language: &str, ttl_s: u64) -> Check {
     const NAME: &str = "template";
-    let body = match answer {
-        Some((200, body)) => json(body),
-        _ => {
-            return graph_failure(
-                NAME,
-                answer,
-                base,
-                "WHATSAPP_BUSINESS_ACCOUNT_ID must be the WhatsApp Business Account id, not the phone number id or the app id.",
-            )
-        }
+    let body = match graph_body(NAME, answer, base, WRONG_BUSINESS_ACCOUNT_ID) {
+        Ok(body) => body,
+        Err(failed) => return failed,
     };
     let all: Vec<&Value> = body["data"].as_array().into_iter().flatten().filter(|t| t["name"] == name).collect();
     let Some(t) = all.iter().find(|t| t["language"] == language) else {

@@ -70,23 +70,16 @@ impl SmsSettings {
         !self.country_codes.is_empty() && crate::core::phone::country_allowed(e164, &self.country_codes)
     }
 
-    /// `None` when `SMS_PROVIDER` is unset (SMS off). `ttl_s` is `OTP_TTL_SECONDS`.
+    /// `None` when `SMS_PROVIDER` is unset (SMS off), or when the provider lacks a
+    /// setting it cannot do without (then named in the reader's problems, so the
+    /// configuration is refused). `ttl_s` is `OTP_TTL_SECONDS`.
     pub(super) fn read(r: &mut Reader, ttl_s: u64) -> Option<SmsSettings> {
         let provider = r.optional("SMS_PROVIDER", |v| v == "twilio" || v == "webhook");
         // Read even when off, so a wrong value is named rather than ignored.
         let fallback_after_s = r.number("FALLBACK_AFTER_SECONDS", DEFAULT_FALLBACK_AFTER_S, 1, 3_600);
         let provider = match provider?.as_str() {
-            "twilio" => SmsProvider::Twilio(read_twilio(r)),
-            _ => SmsProvider::Webhook(SmsWebhookSettings {
-                url: r.required("SMS_WEBHOOK_URL", http_url),
-                secret: match r.get("SMS_WEBHOOK_SECRET").and_then(|s| CallbackSecret::parse(&s)) {
-                    Some(secret) => secret,
-                    None => {
-                        r.problems.push("SMS_WEBHOOK_SECRET");
-                        CallbackSecret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAA==").expect("a placeholder key")
-                    }
-                },
-            }),
+            "twilio" => Some(SmsProvider::Twilio(read_twilio(r))),
+            _ => read_webhook(r).map(SmsProvider::Webhook),
         };
         if fallback_after_s + MIN_TIME_LEFT_AFTER_FALLBACK_S > ttl_s {
             r.problems.push("FALLBACK_AFTER_SECONDS");
@@ -100,7 +93,8 @@ impl SmsSettings {
             .filter(|c| !c.is_empty())
             .collect();
         Some(SmsSettings {
-            provider,
+            // Only now, so that every other setting above is read and named too.
+            provider: provider?,
             country_codes,
             max_per_day_global: r
                 .optional("MAX_SMS_PER_DAY_GLOBAL", |v| v.parse::<u32>().is_ok_and(|n| n >= 1))
@@ -109,6 +103,16 @@ impl SmsSettings {
             webotp_domain: r.optional("SMS_WEBOTP_DOMAIN", webotp_domain),
         })
     }
+}
+
+/// `None` without a valid `SMS_WEBHOOK_SECRET` (named): no key may stand in for it.
+fn read_webhook(r: &mut Reader) -> Option<SmsWebhookSettings> {
+    let url = r.required("SMS_WEBHOOK_URL", http_url);
+    let secret = r.get("SMS_WEBHOOK_SECRET").and_then(|s| CallbackSecret::parse(&s));
+    if secret.is_none() {
+        r.problems.push("SMS_WEBHOOK_SECRET");
+    }
+    Some(SmsWebhookSettings { url, secret: secret? })
 }
 
 fn read_twilio(r: &mut Reader) -> TwilioSettings {

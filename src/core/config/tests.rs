@@ -317,6 +317,28 @@ fn sms_settings_problems_are_named() {
     );
 }
 
+/// A webhook provider with no usable key refuses the configuration without a
+/// placeholder key, and still names every other problem.
+#[test]
+fn a_webhook_provider_without_a_valid_key_names_it_and_the_rest() {
+    for secret in [None, Some("whsec_c2hvcnQ="), Some("not-a-key")] {
+        let mut m = with_sms(&[
+            ("SMS_PROVIDER", "webhook"),
+            ("SMS_WEBHOOK_URL", "sms.example.com/send"),
+            ("FALLBACK_AFTER_SECONDS", "241"),
+        ]);
+        m.remove("SMS_COUNTRY_CODES");
+        if let Some(secret) = secret {
+            m.insert("SMS_WEBHOOK_SECRET", secret.into());
+        }
+        assert_eq!(
+            parse(&m).unwrap_err(),
+            vec!["SMS_WEBHOOK_URL", "SMS_WEBHOOK_SECRET", "SMS_COUNTRY_CODES", "FALLBACK_AFTER_SECONDS"],
+            "{secret:?}"
+        );
+    }
+}
+
 #[test]
 fn the_fallback_leaves_a_minute_to_type_the_code() {
     // 300 s codes: up to 240 s of waiting.

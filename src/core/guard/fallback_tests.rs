@@ -8,12 +8,12 @@ use super::leg::{FallbackArm, SmsJob, SmsResult, SmsSent};
 use super::number::SendResult;
 use super::protocol::*;
 use super::stored::{load, save, GuardObject};
+use super::test_calls::{delivery_call, reserve_call, NUMBER};
 use super::*;
 
 const POLICY: SendPolicy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 0, max_per_hour: 50, max_per_day: 50 };
 const T0: u64 = 1_800_000_000_000;
 const DUE: u64 = T0 + 45_000;
-const NUMBER: &str = "+14155550123";
 
 fn run<C: GuardCall>(o: &mut GuardObject, call: C, now: u64) -> C::Reply {
     execute(o, call, now).expect("a number object")
@@ -29,16 +29,7 @@ fn reserve(o: &mut GuardObject, id: &str, now: u64) {
 
 /// `test`: a test number's request (`TEST_NUMBERS`).
 fn reserve_marked(o: &mut GuardObject, id: &str, now: u64, test: bool) {
-    let call = Reserve {
-        number: NUMBER.into(),
-        request_id: id.into(),
-        mode: Mode::Outbound,
-        locale: Some("de".into()),
-        policy: POLICY,
-        idempotency: None,
-        other_spelling: None,
-        test,
-    };
+    let call = Reserve { locale: Some("de".into()), test, ..reserve_call(id, Mode::Outbound, POLICY) };
     assert!(matches!(run(o, call, now), ReserveReply::Reserved(_)));
 }
 
@@ -57,12 +48,8 @@ fn armed(o: &mut GuardObject, id: &str) {
 
 fn status_webhook(o: &mut GuardObject, id: &str, status: DeliveryStatus, now: u64) -> DeliveryReply {
     let call = protocol::Delivery {
-        number: NUMBER.into(),
-        message_id: format!("wamid.{id}"),
-        request_id: None,
-        status,
         error_code: (status == DeliveryStatus::Failed).then_some(131026),
-        pricing_category: None,
+        ..delivery_call(&format!("wamid.{id}"), None, status)
     };
     run(o, call, now)
 }
@@ -247,14 +234,8 @@ fn a_failed_status_claims_the_sms_at_once_and_only_once() {
 fn a_failed_status_before_the_settle_still_falls_back_at_once() {
     let mut o = GuardObject::default();
     reserve(&mut o, "a", T0);
-    let early = protocol::Delivery {
-        number: NUMBER.into(),
-        message_id: "wamid.a".into(),
-        request_id: Some("a".into()),
-        status: DeliveryStatus::Failed,
-        error_code: Some(131026),
-        pricing_category: None,
-    };
+    let early =
+        protocol::Delivery { error_code: Some(131026), ..delivery_call("wamid.a", Some("a"), DeliveryStatus::Failed) };
     assert_eq!(run(&mut o, early, T0 + 100), DeliveryReply::Applied, "nothing armed yet");
     settle(&mut o, "a", None, Some(arm()), T0 + 300);
     assert_eq!(o.next_wakeup(), Some(T0), "due at once: the alarm sends it");

@@ -11,10 +11,10 @@ use serde_json::json;
 use super::number::{AttemptOutcome, SendResult};
 use super::protocol::*;
 use super::stored::{load, save, GuardObject, WrongObject};
+use super::test_calls::{delivery_call, reserve_call, NUMBER};
 use super::*;
 
 const POLICY: SendPolicy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
-const NUMBER: &str = "+14155550123";
 const T0: u64 = 1_800_000_000_000;
 /// A number's stored state never grows past this, whatever is thrown at it.
 const MAX_STATE_BYTES: usize = 24 * 1024;
@@ -125,14 +125,7 @@ fn run_sequence(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Status(i, status) => {
                 let Some(id) = pick(&model, i) else { continue };
-                let call = protocol::Delivery {
-                    number: NUMBER.into(),
-                    message_id: format!("wamid.{id}"),
-                    request_id: Some(id),
-                    status,
-                    error_code: None,
-                    pricing_category: None,
-                };
+                let call = delivery_call(&format!("wamid.{id}"), Some(&id), status);
                 execute(&mut object, call, now).unwrap();
             }
             Step::Keyword(word, m) => {
@@ -157,16 +150,7 @@ fn run_reserve(
     mode: Mode,
     now: u64,
 ) -> Result<(), TestCaseError> {
-    let call = Reserve {
-        number: NUMBER.into(),
-        request_id: id.clone(),
-        mode,
-        locale: None,
-        policy: POLICY,
-        idempotency: None,
-        other_spelling: None,
-        test: false,
-    };
+    let call = reserve_call(&id, mode, POLICY);
     if let ReserveReply::Reserved(_) = execute(object, call, now).unwrap() {
         prop_assert!(!(model.opted_out && mode == Mode::Outbound), "a send to an opted-out number");
         match mode {

@@ -8,11 +8,11 @@ use serde_json::json;
 use super::number::SendResult;
 use super::protocol::*;
 use super::stored::{load, save, GuardObject};
+use super::test_calls::{delivery_call, reserve_call, NUMBER};
 use super::*;
 use crate::core::api::accepted_body;
 
 const T0: u64 = 1_800_000_000_000;
-const NUMBER: &str = "+14155550123";
 const DEFAULTS: SendPolicy =
     SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
 /// The loosest policy the settings allow (OTP_MAX_ATTEMPTS=100, MAX_SENDS_PER_*=1000,
@@ -64,14 +64,9 @@ impl Number {
         let idempotency =
             with_key.then(|| IdempotencyKey { slot: format!("{:064x}", self.seq), fingerprint: "f".repeat(64) });
         let reserve = Reserve {
-            number: NUMBER.into(),
-            request_id: request_id.clone(),
-            mode,
             locale: Some("pt_BR".into()),
-            policy: self.policy,
             idempotency: idempotency.clone(),
-            other_spelling: None,
-            test: false,
+            ..reserve_call(&request_id, mode, self.policy)
         };
         let ReserveReply::Reserved(ok) = self.run(reserve, now) else { return None };
         let message_id = self.wamid();
@@ -99,12 +94,8 @@ impl Number {
             [DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read].into_iter().enumerate()
         {
             let delivery = Delivery {
-                number: NUMBER.into(),
-                message_id: message_id.into(),
-                request_id: Some(request_id.into()),
-                status,
-                error_code: None,
                 pricing_category: Some("authentication".into()),
+                ..delivery_call(message_id, Some(request_id), status)
             };
             self.run(delivery, now + 1_000 * i as u64);
         }

@@ -3,28 +3,18 @@ use serde_json::json;
 use super::number::{AttemptOutcome as A, SendResult, KEYWORD_MEMORY_MS, MAX_CONSECUTIVE_FAILURES};
 use super::protocol::*;
 use super::stored::{load, save, GuardObject};
+use super::test_calls::{delivery_call, reserve_call, NUMBER};
 use super::*;
 
 const POLICY: SendPolicy = SendPolicy { ttl_s: 300, max_attempts: 5, cooldown_s: 30, max_per_hour: 5, max_per_day: 10 };
 const T0: u64 = 1_800_000_000_000;
-const NUMBER: &str = "+14155550123";
 
 fn run<C: GuardCall>(o: &mut GuardObject, call: C, now: u64) -> C::Reply {
     execute(o, call, now).expect("a number object")
 }
 
 fn reserve_as(o: &mut GuardObject, id: &str, mode: Mode, now: u64) -> ReserveReply {
-    let call = Reserve {
-        number: NUMBER.into(),
-        request_id: id.into(),
-        mode,
-        locale: None,
-        policy: POLICY,
-        idempotency: None,
-        other_spelling: None,
-        test: false,
-    };
-    run(o, call, now)
+    run(o, reserve_call(id, mode, POLICY), now)
 }
 
 fn reserve(o: &mut GuardObject, id: &str, now: u64) -> ReserveReply {
@@ -267,16 +257,7 @@ fn an_outbound_send_ends_older_outbound_codes_but_no_inbound_one() {
 #[test]
 fn the_chat_speaks_the_language_the_template_went_out_in() {
     let mut o = GuardObject::default();
-    let call = |id: &str, mode, locale: &str| Reserve {
-        number: NUMBER.into(),
-        request_id: id.into(),
-        mode,
-        locale: Some(locale.into()),
-        policy: POLICY,
-        idempotency: None,
-        other_spelling: None,
-        test: false,
-    };
+    let call = |id: &str, mode, locale: &str| Reserve { locale: Some(locale.into()), ..reserve_call(id, mode, POLICY) };
     run(&mut o, call("a", Mode::Outbound, "hi"), T0);
     // Meta had no Hindi translation: the 202 body names the fallback.
     let result = SendResult::Accepted { message_id: None, response: json!({ "locale": "en_US" }), wa_id: None };
@@ -503,12 +484,8 @@ fn delivery_status_never_moves_backwards_and_keeps_the_billing_category() {
     accept(&mut o, "a", T0);
     let update = |o: &mut GuardObject, status, category: Option<&str>| {
         let call = protocol::Delivery {
-            number: NUMBER.into(),
-            message_id: "wamid.a".into(),
-            request_id: None,
-            status,
-            error_code: None,
             pricing_category: category.map(str::to_string),
+            ..delivery_call("wamid.a", None, status)
         };
         run(o, call, T0 + 1)
     };
@@ -519,14 +496,7 @@ fn delivery_status_never_moves_backwards_and_keeps_the_billing_category() {
     let view = status(&mut o, "a", T0 + 2);
     let delivery = view.delivery.unwrap();
     assert_eq!((view.status, delivery.pricing_category.as_deref()), (RequestStatus::Read, Some("authentication")));
-    let unknown = protocol::Delivery {
-        number: NUMBER.into(),
-        message_id: "wamid.other".into(),
-        request_id: None,
-        status: DeliveryStatus::Sent,
-        error_code: None,
-        pricing_category: None,
-    };
+    let unknown = delivery_call("wamid.other", None, DeliveryStatus::Sent);
     assert_eq!(run(&mut o, unknown, T0 + 3), DeliveryReply::UnknownMessage);
 }
 
@@ -534,14 +504,7 @@ fn delivery_status_never_moves_backwards_and_keeps_the_billing_category() {
 fn a_status_that_beats_the_settle_is_kept() {
     let mut o = GuardObject::default();
     reserve(&mut o, "a", T0);
-    let early = protocol::Delivery {
-        number: NUMBER.into(),
-        message_id: "wamid.a".into(),
-        request_id: Some("a".into()),
-        status: DeliveryStatus::Sent,
-        error_code: None,
-        pricing_category: None,
-    };
+    let early = delivery_call("wamid.a", Some("a"), DeliveryStatus::Sent);
     assert_eq!(run(&mut o, early, T0 + 1), DeliveryReply::Applied);
     accept(&mut o, "a", T0 + 2);
     assert_eq!(status(&mut o, "a", T0 + 3).status, RequestStatus::Sent);
@@ -552,16 +515,7 @@ fn idempotency_keys_are_scoped_and_bound_to_the_body() {
     let mut o = GuardObject::default();
     let key =
         |slot: &str, fingerprint: &str| Some(IdempotencyKey { slot: slot.into(), fingerprint: fingerprint.into() });
-    let call = |id: &str, idempotency| Reserve {
-        number: NUMBER.into(),
-        request_id: id.into(),
-        mode: Mode::Outbound,
-        locale: None,
-        policy: POLICY,
-        idempotency,
-        other_spelling: None,
-        test: false,
-    };
+    let call = |id: &str, idempotency| Reserve { idempotency, ..reserve_call(id, Mode::Outbound, POLICY) };
     assert!(is_reserved(&run(&mut o, call("a", key("s1", "f1")), T0)));
     assert_eq!(run(&mut o, call("b", key("s1", "f1")), T0 + 1), ReserveReply::InProgress);
     assert_eq!(run(&mut o, call("b", key("s1", "f2")), T0 + 1), ReserveReply::KeyReused);
@@ -721,16 +675,7 @@ fn state_that_cannot_be_read_is_refused_not_reset() {
 #[test]
 fn a_test_numbers_request_is_marked_and_sends_nothing_to_report() {
     let mut o = GuardObject::default();
-    let call = Reserve {
-        number: NUMBER.into(),
-        request_id: "otp_test".into(),
-        mode: Mode::Outbound,
-        locale: None,
-        policy: POLICY,
-        idempotency: None,
-        other_spelling: None,
-        test: true,
-    };
+    let call = Reserve { test: true, ..reserve_call("otp_test", Mode::Outbound, POLICY) };
     assert!(matches!(run(&mut o, call, T0), ReserveReply::Reserved(_)));
     // Limits still apply: the send counts against the number's quota.
     assert_eq!(limited(reserve(&mut o, "otp_next", T0 + 1_000)).1, LimitReason::ResendCooldown);

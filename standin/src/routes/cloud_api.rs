@@ -167,19 +167,7 @@ async fn scripted_status(st: Shared, msg: InboxMessage, outcome: String) {
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     let (status, error_code) = if outcome == "fail" { ("failed", Some(131026)) } else { ("sent", None) };
-    let update = StatusUpdate {
-        message_id: msg.id.clone(),
-        recipient_id: Some(msg.wa_id.clone()),
-        recipient_user_id: Some(webhook::user_id_for(&msg.wa_id)),
-        status: status.into(),
-        timestamp: now_secs(),
-        biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
-        pricing: webhook::default_pricing(status, msg.category()),
-        error_code,
-        error_details: error_code.map(|_| "Message undeliverable".to_string()),
-    };
-    let (body, sig) = signed(&st, &webhook::status(&st.business(), &update));
-    let _ = deliver(&st, &format!("scripted-status:{status}"), body, sig).await;
+    deliver_status(&st, &msg, status, error_code, "scripted-status").await;
 }
 
 /// `--auto-status`: `sent` shortly after the send, `delivered` ≈200 ms later.
@@ -193,20 +181,26 @@ async fn auto_status(st: Shared, msg: InboxMessage) {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let update = StatusUpdate {
-            message_id: msg.id.clone(),
-            recipient_id: Some(msg.wa_id.clone()),
-            recipient_user_id: Some(webhook::user_id_for(&msg.wa_id)),
-            status: status.into(),
-            timestamp: now_secs(),
-            biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
-            pricing: webhook::default_pricing(status, msg.category()),
-            error_code: None,
-            error_details: None,
-        };
-        let (body, sig) = signed(&st, &webhook::status(&st.business(), &update));
-        let _ = deliver(&st, &format!("auto-status:{status}"), body, sig).await;
+        deliver_status(&st, &msg, status, None, "auto-status").await;
     }
+}
+
+/// Posts a signed `status` webhook for the message, as Meta would, logged as
+/// `{kind}:{status}`; a failed status carries `error_code` ("Message undeliverable").
+async fn deliver_status(st: &Shared, msg: &InboxMessage, status: &str, error_code: Option<i64>, kind: &str) {
+    let update = StatusUpdate {
+        message_id: msg.id.clone(),
+        recipient_id: Some(msg.wa_id.clone()),
+        recipient_user_id: Some(webhook::user_id_for(&msg.wa_id)),
+        status: status.into(),
+        timestamp: now_secs(),
+        biz_opaque_callback_data: msg.message.biz_opaque_callback_data.clone(),
+        pricing: webhook::default_pricing(status, msg.category()),
+        error_code,
+        error_details: error_code.map(|_| "Message undeliverable".to_string()),
+    };
+    let (body, sig) = signed(st, &webhook::status(&st.business(), &update));
+    let _ = deliver(st, &format!("{kind}:{status}"), body, sig).await;
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub(super) async fn wa_id(State(st): State<Shared>, body: Bytes) -> Result<Respo
     let digits = |v: String, key: &str| {
         crate::util::phone_digits(&v).ok_or_else(|| bad_request(format!("'{key}' must be 8 to 15 digits")))
     };
-    let to = digits(body.to.ok_or_else(|| bad_request("'to' is required"))?, "to")?;
+    let to = digits(field::required(body.to, "to")?, "to")?;
     let wa_id = body.wa_id.map(|w| digits(w, "wa_id")).transpose()?;
     let mut inner = st.lock();
     match &wa_id {
@@ -188,17 +188,12 @@ struct ReviewBody {
 /// else as the verdict of a template created later.
 pub(super) async fn template_review(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let body: ReviewBody = read_body(&body)?;
-    let name = body.name.ok_or_else(|| bad_request("'name' is required"))?;
-    let status = body.status.ok_or_else(|| bad_request("'status' is required"))?.to_ascii_uppercase();
-    if !templates::STATUSES.contains(&status.as_str()) {
-        return Err(bad_request(format!("'status' must be one of {}", templates::STATUSES.join(", "))));
-    }
+    let name = field::required(body.name, "name")?;
+    let status =
+        field::one_of(field::required(body.status, "status")?.to_ascii_uppercase(), "status", &templates::STATUSES)?;
     let reason = match body.reason.map(|r| r.to_ascii_uppercase()) {
         Some(r) if status != "REJECTED" => return Err(bad_request(format!("'reason' ({r}) only goes with REJECTED"))),
-        Some(r) if !templates::REJECTED_REASONS.contains(&r.as_str()) => {
-            return Err(bad_request(format!("'reason' must be one of {}", templates::REJECTED_REASONS.join(", "))))
-        }
-        Some(r) => Some(r),
+        Some(r) => Some(field::one_of(r, "reason", &templates::REJECTED_REASONS)?),
         None if status == "REJECTED" => Some("INVALID_FORMAT".to_string()),
         None => None,
     };

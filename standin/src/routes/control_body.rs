@@ -81,6 +81,20 @@ impl serde::de::Error for FieldNameError {
     }
 }
 
+/// A field the call cannot do without: `'name' is required` when it is missing.
+pub(super) fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| bad_request(format!("'{name}' is required")))
+}
+
+/// A value that must be one of `allowed`: `'status' must be one of sent, failed` otherwise.
+pub(super) fn one_of(value: String, name: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(bad_request(format!("'{name}' must be one of {}", allowed.join(", "))))
+    }
+}
+
 /// The field readers below take what the control API has always taken; null is "not given".
 fn read<'de, D: Deserializer<'de>, T>(
     d: D,
@@ -171,5 +185,17 @@ mod tests {
         assert_eq!(message(r#"{"extra":1}"#), "Unknown field 'extra'; allowed: count, from, note, payload");
         assert_eq!(message("[1]"), "Body must be a JSON object");
         assert!(message("{bad").starts_with("Body is not valid JSON: "));
+    }
+
+    #[test]
+    fn required_and_one_of_name_the_field() {
+        assert_eq!(required(Some(3), "count").unwrap(), 3);
+        assert_eq!(required::<u64>(None, "count").unwrap_err().message, "'count' is required");
+        let allowed = ["sent", "failed"];
+        assert_eq!(one_of("sent".into(), "status", &allowed).unwrap(), "sent");
+        assert_eq!(
+            one_of("read".into(), "status", &allowed).unwrap_err().message,
+            "'status' must be one of sent, failed"
+        );
     }
 }

@@ -172,7 +172,7 @@ struct FailBody {
 /// Scripts the next `count` SMS sends (to `to`, or any) to fail with Twilio's `code`.
 pub(super) async fn fail(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let body: FailBody = read_body(&body)?;
-    let code = body.code.ok_or_else(|| bad_request("'code' is required"))?;
+    let code = field::required(body.code, "code")?;
     let http_status = match body.http_status.unwrap_or(400) {
         s @ 400..=599 => s as u16,
         _ => return Err(bad_request("'http_status' must be between 400 and 599")),
@@ -228,11 +228,8 @@ const CALLBACK_STATUSES: [&str; 5] = ["queued", "sent", "delivered", "undelivere
 /// Twilio does; answers with what the worker said.
 pub(super) async fn status(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let body: StatusBody = read_body(&body)?;
-    let sid = body.sid.ok_or_else(|| bad_request("'sid' is required"))?;
-    let status = body.status.ok_or_else(|| bad_request("'status' is required"))?;
-    if !CALLBACK_STATUSES.contains(&status.as_str()) {
-        return Err(bad_request(format!("'status' must be one of {}", CALLBACK_STATUSES.join(", "))));
-    }
+    let sid = field::required(body.sid, "sid")?;
+    let status = field::one_of(field::required(body.status, "status")?, "status", &CALLBACK_STATUSES)?;
     let sms = st.lock().sms.iter().find(|s| s.sid == sid).cloned();
     let sms = sms.ok_or_else(|| bad_request("no SMS with that 'sid'"))?;
     let url = sms.status_callback.clone().ok_or_else(|| bad_request("that SMS had no StatusCallback"))?;
@@ -284,8 +281,8 @@ struct DeliveryBody {
 
 pub(super) async fn whatsapp_delivery(State(st): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let body: DeliveryBody = read_body(&body)?;
-    let to = body.to.map(|t| t.trim_start_matches('+').to_string()).ok_or_else(|| bad_request("'to' is required"))?;
-    let outcome = body.outcome.ok_or_else(|| bad_request("'outcome' is required"))?;
+    let to = field::required(body.to, "to")?.trim_start_matches('+').to_string();
+    let outcome = field::required(body.outcome, "outcome")?;
     let mut inner = st.lock();
     match outcome.as_str() {
         "stay_sent" | "fail" => inner.whatsapp_outcomes.insert(to.clone(), outcome.clone()),

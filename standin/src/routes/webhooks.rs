@@ -137,7 +137,7 @@ pub(super) async fn reply(State(st): State<Shared>, body: Bytes) -> Result<Respo
         (None, Some(f)) => webhook::user_id_for(f),
         (None, None) => return Err(bad_request("'from' or 'user_id' is required")),
     };
-    let text = body.text.ok_or_else(|| bad_request("'text' is required"))?;
+    let text = field::required(body.text, "text")?;
     let id = body.id.unwrap_or_else(|| new_wamid(from.as_deref().unwrap_or(&user_id)));
     let incoming = webhook::Incoming {
         from: if body.no_phone.unwrap_or(false) { None } else { from.clone() },
@@ -205,11 +205,8 @@ pub(super) async fn status(State(st): State<Shared>, body: Bytes) -> Result<Resp
 
 /// The update a status command describes; what it leaves out comes from the inbox.
 fn status_update(st: &AppState, body: StatusBody) -> Result<StatusUpdate, ApiError> {
-    let message_id = body.message_id.ok_or_else(|| bad_request("'message_id' is required"))?;
-    let status = body.status.ok_or_else(|| bad_request("'status' is required"))?;
-    if !STATUSES.contains(&status.as_str()) {
-        return Err(bad_request(format!("'status' must be one of {}", STATUSES.join(", "))));
-    }
+    let message_id = field::required(body.message_id, "message_id")?;
+    let status = field::one_of(field::required(body.status, "status")?, "status", &STATUSES)?;
     let known = st.lock().inbox.iter().find(|x| x.id == message_id).cloned();
     let recipient = match body.recipient_id {
         Some(r) => Some(phone_digits(&r).ok_or_else(|| bad_request("'recipient_id' must be 8 to 15 digits"))?),

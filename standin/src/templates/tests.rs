@@ -3,23 +3,14 @@ use serde_json::{json, Value};
 use super::creation::{contains_emoji, contains_url};
 use super::refusal::Refusal;
 use super::*;
+use crate::fixtures::copy_code_template;
 
 fn body(v: Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
 fn copy_code() -> Value {
-    json!({
-        "name": "otp_code",
-        "language": "en_US",
-        "category": "AUTHENTICATION",
-        "message_send_ttl_seconds": 300,
-        "components": [
-            {"type": "BODY", "add_security_recommendation": true},
-            {"type": "FOOTER", "code_expiration_minutes": 5},
-            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
-        ]
-    })
+    copy_code_template("otp_code", "en_US")
 }
 
 fn refused(v: Value) -> Refusal {
