@@ -68,5 +68,6 @@ pub async fn a_flood_of_refused_requests_is_counted_in_a_few_events(env: Arc<Env
     // One isolate, one event per reason per second of refusals: the flood's seconds,
     // plus one for a flush that straddles its start.
     let bound = flood_s.ceil() as u64 + 1;
+    println!("refused: {FLOOD} refusals in {flood_s:.1} s became {rows} events");
     assert!(rows >= 1 && rows <= bound, "{rows} events for {FLOOD} refusals in {flood_s:.1} s (at most {bound})");
 }

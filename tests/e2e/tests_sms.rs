@@ -30,7 +30,7 @@ e2e_tests! {
     a_twilio_outage_costs_the_user_nothing,
     the_webhook_provider_request_verifies_with_standard_webhooks,
     a_storm_of_fallbacks_sends_one_sms_per_request.alone(),
-    an_alarm_racing_verifies_never_texts_a_verified_request.alone(),
+    an_alarm_racing_verifies_never_texts_a_verified_request.alone().limit(300),
     a_fallback_shows_in_the_stats.limit(180),
 }
 
@@ -389,29 +389,28 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
     // Each request is verified at a different moment of the second before its fallback
     // is due, while the alarms of the others fire around it. A verify answered within
     // 950 ms of sending the request was applied before the deadline (set while the
-    // request was handled): that request must never get an SMS.
-    let phones: Vec<String> = (0..30).map(|_| random_phone()).collect();
-    let runs = stream::iter(phones.clone().into_iter().enumerate()).map(|(i, phone)| {
-        let env = env.clone();
-        async move {
-            let asked = Instant::now();
-            let resp = request(&env, json!({ "phone": phone })).await;
-            assert_eq!(resp.status, 202, "{}", resp.text);
-            let id = resp.body["request_id"].as_str().unwrap().to_string();
-            let code = whatsapp_to(&env, &phone).await[0]["code"].as_str().unwrap().to_string();
-            tokio::time::sleep(Duration::from_millis((i as u64 * 37) % 900)).await;
-            let verified = verify(&env, &id, &code).await;
-            (verified.status, asked.elapsed(), phone)
+    // request was handled): that request must never get an SMS. A loaded machine makes
+    // many verifies late, which tests nothing: rounds of 30 go on until ten were in time.
+    let mut verified: Vec<(u16, Duration, String)> = Vec::new();
+    let in_time = |verified: &[(u16, Duration, String)]| -> Vec<String> {
+        verified.iter().filter(|(_, took, _)| *took < Duration::from_millis(950)).map(|(_, _, p)| p.clone()).collect()
+    };
+    for round in 1..=6 {
+        verified.extend(race_round(&env).await);
+        println!(
+            "race: round {round}, {} of {} verified before their deadline",
+            in_time(&verified).len(),
+            verified.len()
+        );
+        if in_time(&verified).len() >= 10 {
+            break;
         }
-    });
-    let verified: Vec<(u16, Duration, String)> = runs.buffer_unordered(10).collect().await;
+    }
     assert!(
         verified.iter().all(|(status, _, _)| *status == 200),
         "every code verified (the SMS, if any, carries the same one)"
     );
-    let in_time: Vec<&String> =
-        verified.iter().filter(|(_, took, _)| *took < Duration::from_millis(950)).map(|(_, _, p)| p).collect();
-    println!("race: {} of 30 verified before their deadline", in_time.len());
+    let in_time = in_time(&verified);
     assert!(in_time.len() >= 10, "too few verifies beat their deadline to test anything: {}", in_time.len());
     // Past every deadline and alarm: still no SMS for them.
     let started = Instant::now();
@@ -424,6 +423,26 @@ pub async fn an_alarm_racing_verifies_never_texts_a_verified_request(env: Arc<En
     for (_, _, phone) in &verified {
         assert!(sms_to(&env, phone).await.len() <= 1);
     }
+}
+
+/// 30 requests, ten at a time, each verified at its own moment of the second after
+/// its code arrived: (the verify's status, the time from request to verified, phone).
+async fn race_round(env: &Arc<Env>) -> Vec<(u16, Duration, String)> {
+    let phones: Vec<String> = (0..30).map(|_| random_phone()).collect();
+    let runs = stream::iter(phones.into_iter().enumerate()).map(|(i, phone)| {
+        let env = env.clone();
+        async move {
+            let asked = Instant::now();
+            let resp = request(&env, json!({ "phone": phone })).await;
+            assert_eq!(resp.status, 202, "{}", resp.text);
+            let id = resp.body["request_id"].as_str().unwrap().to_string();
+            let code = whatsapp_to(&env, &phone).await[0]["code"].as_str().unwrap().to_string();
+            tokio::time::sleep(Duration::from_millis((i as u64 * 37) % 900)).await;
+            let verified = verify(&env, &id, &code).await;
+            (verified.status, asked.elapsed(), phone)
+        }
+    });
+    runs.buffer_unordered(10).collect().await
 }
 
 async fn sms_stats(env: &Env) -> Value {
