@@ -96,7 +96,7 @@ fn template_for<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
 
 const METHODS: [&str; 8] = ["get", "head", "post", "put", "patch", "delete", "options", "trace"];
 
-fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
+pub fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
     // A response read without its request: only HEAD answers (and 204) have no body.
     if x.method.is_none() && x.body.is_empty() && x.status != 204 {
         let head = Exchange { method: Some("HEAD".into()), ..x.clone() };

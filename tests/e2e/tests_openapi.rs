@@ -12,13 +12,14 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::{send, Env, Resp};
-use crate::conformance::document;
+use crate::conformance::{conforms, document, Exchange};
 use crate::harness::root;
 
 e2e_tests! {
     openapi_operations_are_named_once_for_generators,
     openapi_head_and_options_answer_as_stated_once,
     openapi_typescript_types_compile,
+    conformance_reads_head_and_options_by_the_stated_rule,
 }
 
 async fn run(mut command: Command) -> Output {
@@ -285,5 +286,61 @@ pub async fn openapi_typescript_types_compile(env: Arc<Env>) {
     assert!(!out.status.success(), "tsc accepted a misuse of the generated types");
     for error in ["Type 'number' is not assignable to type 'string'", "Property 'token' does not exist"] {
         assert!(said.contains(error), "tsc did not say {error:?}:\n{said}");
+    }
+}
+
+fn exchange(method: &str, path: &str, status: u16, headers: &[(&str, &str)], body: &str) -> Exchange {
+    Exchange {
+        method: Some(method.to_string()),
+        url: format!("http://127.0.0.1:8787{path}"),
+        status,
+        content_type: headers.iter().find(|(n, _)| *n == "content-type").map(|(_, v)| v.to_string()),
+        headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        body: body.to_string(),
+    }
+}
+
+/// The conformance check holds HEAD and OPTIONS answers to `x-every-path`: it accepts
+/// what the worker sends and refuses each kind of departure from the stated rule.
+pub async fn conformance_reads_head_and_options_by_the_stated_rule(_env: Arc<Env>) {
+    let doc = document();
+    let json = ("content-type", "application/json; charset=utf-8");
+    let mut preflight: Vec<(&str, &str)> = PREFLIGHT_HEADERS.to_vec();
+    preflight.push(("cache-control", "no-store"));
+    let fits = [
+        exchange("OPTIONS", "/v1/otp/request", 204, &preflight, ""),
+        exchange("OPTIONS", "/v1/admin/stats", 204, &[("cache-control", "no-store")], ""),
+        exchange("HEAD", "/healthz", 200, &[json], ""),
+        exchange("HEAD", "/openapi.json", 200, &[json, ("cache-control", "public, max-age=300")], ""),
+        exchange("HEAD", "/v1/otp/request", 405, &[json, ("allow", "POST, OPTIONS")], ""),
+        exchange("HEAD", "/v1/otp/status/otp_00000000000000000000aa", 429, &[json, ("retry-after", "30")], ""),
+    ];
+    for x in &fits {
+        assert_eq!(conforms(&doc, x), Ok(()), "{} {}", x.method.as_deref().unwrap_or("?"), x.url);
+    }
+    let only_origin = [("access-control-allow-origin", ALLOWED_ORIGIN)];
+    let long_max_age: Vec<(&str, &str)> = PREFLIGHT_HEADERS
+        .iter()
+        .map(|&(n, v)| if n == "access-control-max-age" { (n, "600") } else { (n, v) })
+        .collect();
+    let departures = [
+        ("a preflight's CORS headers in part", exchange("OPTIONS", "/v1/otp/verify", 204, &only_origin, "")),
+        ("a Max-Age other than stated", exchange("OPTIONS", "/v1/otp/verify", 204, &long_max_age, "")),
+        ("a preflight that is not 204", exchange("OPTIONS", "/healthz", 200, &[json], "{}")),
+        ("a preflight with a body", exchange("OPTIONS", "/healthz", 204, &[], "x")),
+        ("a HEAD answer with a body", exchange("HEAD", "/healthz", 200, &[json], "{\"ok\":true}")),
+        ("a HEAD status GET does not document", exchange("HEAD", "/openapi.json", 404, &[json], "")),
+        (
+            "a HEAD content type GET does not send",
+            exchange("HEAD", "/healthz", 200, &[("content-type", "text/html")], ""),
+        ),
+        (
+            "a HEAD header GET does not send",
+            exchange("HEAD", "/openapi.json", 200, &[json, ("cache-control", "no-store")], ""),
+        ),
+        ("a HEAD 405 without JSON's type", exchange("HEAD", "/v1/otp/request", 405, &[], "")),
+    ];
+    for (what, x) in &departures {
+        assert!(conforms(&doc, x).is_err(), "the conformance check let through {what}");
     }
 }
