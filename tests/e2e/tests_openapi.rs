@@ -187,9 +187,12 @@ pub async fn openapi_head_and_options_answer_as_stated_once(env: Arc<Env>) {
             }
         }
     }
-    // An unknown path answers OPTIONS with the documented 404.
+    // An unknown path answers OPTIONS with the documented 404, CORS headers and all.
     let unknown = preflight(&env, &format!("{}/nope", env.main), Some(ALLOWED_ORIGIN)).await;
     assert_eq!((unknown.status, unknown.code()), (404, "not_found"), "{}", unknown.text);
+    for (name, value) in PREFLIGHT_HEADERS {
+        assert_eq!(unknown.header(name), Some(value), "OPTIONS /nope from an allowed origin: {name}");
+    }
 }
 
 /// The TypeScript a client author writes against the generated types: a typed request
@@ -200,6 +203,7 @@ type RequestCode = paths["/v1/otp/request"]["post"];
 type RequestBody = RequestCode["requestBody"]["content"]["application/json"];
 type Accepted = RequestCode["responses"][202]["content"]["application/json"];
 type Problem = components["schemas"]["Error"];
+type VerifyBody = paths["/v1/otp/verify"]["post"]["requestBody"]["content"]["application/json"];
 type Verified = operations["verifyCode"]["responses"][200]["content"]["application/json"];
 
 export async function requestCode(baseUrl: string, phone: string): Promise<Accepted> {
@@ -223,6 +227,10 @@ export function followUp(accepted: Accepted): { id: string; secret: string; wait
   return { id: accepted.request_id, secret: accepted.client_secret, waitSeconds: accepted.resend_after, pending };
 }
 
+// By the request id or by the phone, and the code.
+export const byId = (accepted: Accepted, code: string): VerifyBody => ({ request_id: accepted.request_id, code });
+export const byPhone = (phone: string, code: string): VerifyBody => ({ phone, code });
+
 export function tokenOf(verified: Verified): string {
   return verified.token;
 }
@@ -233,7 +241,8 @@ export const noHead: Absent<paths["/healthz"]["head"]> = true;
 export const noPreflight: Absent<paths["/v1/otp/request"]["options"]> = true;
 "#;
 
-/// Misuses the compile must refuse: a number for the phone, a field the 202 lacks.
+/// Misuses the compile must refuse: a number for the phone, a field the 202 lacks, a
+/// verify body with neither the request id nor the phone.
 const MISUSES_THE_TYPES: &str = r#"import type { paths } from "./api";
 
 type RequestCode = paths["/v1/otp/request"]["post"];
@@ -241,6 +250,7 @@ export const body: RequestCode["requestBody"]["content"]["application/json"] = {
 export function wrong(a: RequestCode["responses"][202]["content"]["application/json"]): string {
   return a.token;
 }
+export const verify: paths["/v1/otp/verify"]["post"]["requestBody"]["content"]["application/json"] = { code: "123456" };
 "#;
 
 async fn tsc(dir: &Path) -> Output {
@@ -284,7 +294,10 @@ pub async fn openapi_typescript_types_compile(env: Arc<Env>) {
     let out = tsc(&dir).await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "tsc accepted a misuse of the generated types");
-    for error in ["Type 'number' is not assignable to type 'string'", "Property 'token' does not exist"] {
+    // Line 8 is the verify body with neither the request id nor the phone.
+    let refusals =
+        ["Type 'number' is not assignable to type 'string'", "Property 'token' does not exist", "client.ts(8,"];
+    for error in refusals {
         assert!(said.contains(error), "tsc did not say {error:?}:\n{said}");
     }
 }
