@@ -125,6 +125,11 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         (None, _) => Err(ApiError::not_found("route")),
         (Some(route), _) if !known_method => Err(ApiError::method_not_allowed(route.allow())),
         (Some(_), Method::Options) => Ok(Reply::NoContent),
+        // A method the route does not list is refused whatever the settings (as documented),
+        // not answered `503 misconfigured` by a worker whose settings do not load.
+        (Some(route), _) if !route.allow().split(',').any(|m| m.trim() == method_name) => {
+            Err(ApiError::method_not_allowed(route.allow()))
+        }
         (Some(Route::Health), Method::Get) => {
             let key_problem = match config {
                 Ok(c) => super::tokens::key_problem(c).await,

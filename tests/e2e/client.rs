@@ -305,7 +305,18 @@ async fn read(method: Option<String>, response: reqwest::Response) -> Resp {
     let url = response.url().to_string();
     let text = response.text().await.unwrap_or_default();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
-    conformance::record(conformance::Exchange { method, url, status, content_type, body: text.clone() });
+    let recorded_headers = headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    conformance::record(conformance::Exchange {
+        method,
+        url,
+        status,
+        content_type,
+        headers: recorded_headers,
+        body: text.clone(),
+    });
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if let (Some(id), Some(secret)) = (body["request_id"].as_str(), body["client_secret"].as_str()) {
         CLIENT_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), secret.to_string());

@@ -1,8 +1,10 @@
 //! The worker against its OpenAPI document: every response a test saw is recorded by
 //! the client, and at the end of the run each one is checked against
 //! `openapi/openapi.json`: a documented path and method (or the documented 404/405), a
-//! documented status, the documented content type, and a body that validates against
-//! the documented schema (JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+//! documented status, the documented content type, documented headers whose values fit
+//! their schemas, and a body that validates against the documented schema (JSON Schema
+//! 2020-12, the dialect of OpenAPI 3.1). `HEAD` and `OPTIONS` are not operations of each
+//! path: they are checked against the rule the document states once, in `x-every-path`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,7 +19,15 @@ pub struct Exchange {
     pub url: String,
     pub status: u16,
     pub content_type: Option<String>,
+    /// Every response header, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+impl Exchange {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 static RECORDED: Mutex<Vec<Exchange>> = Mutex::new(Vec::new());
@@ -86,11 +96,18 @@ fn template_for<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
 
 const METHODS: [&str; 8] = ["get", "head", "post", "put", "patch", "delete", "options", "trace"];
 
-fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
+pub fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
     // A response read without its request: only HEAD answers (and 204) have no body.
     if x.method.is_none() && x.body.is_empty() && x.status != 204 {
         let head = Exchange { method: Some("HEAD".into()), ..x.clone() };
         return conforms(doc, &head);
+    }
+    // A 204 read without its request: a preflight, or else one of the path's operations.
+    if x.method.is_none() && x.status == 204 {
+        let preflight = Exchange { method: Some("OPTIONS".into()), ..x.clone() };
+        if conforms(doc, &preflight).is_ok() {
+            return Ok(());
+        }
     }
     let path = path_of(&x.url);
     let Some(template) = template_for(doc, &path) else {
@@ -101,6 +118,11 @@ fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
         return check_response(doc, &doc["components"]["responses"]["NotFound"], x).map_err(|e| format!("404: {e}"));
     };
     let item = &doc["paths"][template];
+    match x.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("HEAD") => return conforms_as_head(doc, item, x),
+        Some("OPTIONS") => return conforms_as_preflight(doc, x),
+        _ => {}
+    }
     let operations: Vec<(&str, &Value)> = match &x.method {
         Some(m) => {
             let m = m.to_ascii_lowercase();
@@ -130,6 +152,41 @@ fn conforms(doc: &Value, x: &Exchange) -> Result<(), String> {
     Err(reasons.join("; "))
 }
 
+/// `HEAD`, by the document's rule: `GET`'s answer (status, headers, content type), no body.
+fn conforms_as_head(doc: &Value, item: &Value, x: &Exchange) -> Result<(), String> {
+    if doc.pointer("/x-every-path/head").is_none() {
+        return Err("the document states no rule for HEAD (x-every-path.head)".into());
+    }
+    let Some(get) = item.get("get") else {
+        // No GET operation: GET, and so HEAD, answers the documented 405.
+        return check_response(doc, &doc["components"]["responses"]["MethodNotAllowed"], x)
+            .map_err(|e| format!("HEAD as GET's 405: {e}"));
+    };
+    let responses = &get["responses"];
+    let response = responses
+        .get(x.status.to_string())
+        .or_else(|| responses.get("default"))
+        .ok_or_else(|| format!("HEAD as GET: status {} is not documented for GET", x.status))?;
+    check_response(doc, response, x).map_err(|e| format!("HEAD as GET: {e}"))
+}
+
+/// `OPTIONS`, by the document's preflight rule (`x-every-path.options`): its statuses
+/// and headers, and the CORS headers all together or none at all.
+fn conforms_as_preflight(doc: &Value, x: &Exchange) -> Result<(), String> {
+    let rule = doc.pointer("/x-every-path/options").ok_or("the document states no rule for OPTIONS")?;
+    let response = rule["responses"]
+        .get(x.status.to_string())
+        .ok_or_else(|| format!("OPTIONS: status {} is not the preflight's", x.status))?;
+    check_response(doc, response, x).map_err(|e| format!("OPTIONS: {e}"))?;
+    let documented: Vec<&String> =
+        resolve(doc, response)["headers"].as_object().map(|h| h.keys().collect()).unwrap_or_default();
+    let (present, missing): (Vec<&String>, Vec<&String>) = documented.iter().partition(|name| x.header(name).is_some());
+    if !present.is_empty() && !missing.is_empty() {
+        return Err(format!("OPTIONS: CORS headers {present:?} without {missing:?}"));
+    }
+    Ok(())
+}
+
 fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
     match value.get("$ref").and_then(Value::as_str) {
         Some(pointer) => doc.pointer(pointer.trim_start_matches('#')).map_or(value, |target| resolve(doc, target)),
@@ -143,16 +200,22 @@ fn media_type(content_type: &str) -> String {
 
 fn check_response(doc: &Value, response: &Value, x: &Exchange) -> Result<(), String> {
     let response = resolve(doc, response);
+    check_headers(doc, response, x)?;
+    let head = x.method.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
+    if head && !x.body.is_empty() {
+        return Err("a body in an answer to HEAD".into());
+    }
     let Some(content) = response.get("content").and_then(Value::as_object) else {
         return if x.body.is_empty() { Ok(()) } else { Err("a body where none is documented".into()) };
     };
-    if x.method.as_deref() == Some("HEAD") {
-        return if x.body.is_empty() { Ok(()) } else { Err("a body in an answer to HEAD".into()) };
-    }
     let got = x.content_type.as_deref().map(media_type).ok_or("no Content-Type")?;
     let Some((_, media)) = content.iter().find(|(k, _)| media_type(k) == got) else {
         return Err(format!("Content-Type {got} is not one of {:?}", content.keys().collect::<Vec<_>>()));
     };
+    if head {
+        // GET's headers, GET's content type; the body GET would have sent is not there to check.
+        return Ok(());
+    }
     let Some(schema) = media.get("schema") else {
         return Ok(());
     };
@@ -162,6 +225,34 @@ fn check_response(doc: &Value, response: &Value, x: &Exchange) -> Result<(), Str
         Value::String(x.body.clone())
     };
     validate(doc, schema, &instance)
+}
+
+/// Every documented header the response carries fits its schema (an integer schema
+/// reads the value as a number); a `required` one must be there.
+fn check_headers(doc: &Value, response: &Value, x: &Exchange) -> Result<(), String> {
+    let Some(headers) = response.get("headers").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (name, header) in headers {
+        let header = resolve(doc, header);
+        let Some(value) = x.header(name) else {
+            if header["required"] == true {
+                return Err(format!("no {name} header"));
+            }
+            continue;
+        };
+        let schema = resolve(doc, &header["schema"]);
+        if schema.is_null() {
+            continue;
+        }
+        let numeric = matches!(schema["type"].as_str(), Some("integer" | "number"));
+        let instance = match value.trim().parse::<serde_json::Number>() {
+            Ok(number) if numeric => Value::Number(number),
+            _ => Value::String(value.to_string()),
+        };
+        validate(doc, schema, &instance).map_err(|e| format!("header {name}: {value:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Validates `instance` against `schema`, whose `$ref`s point into the document.

@@ -34,6 +34,7 @@ mod tests_foundation;
 mod tests_golive;
 mod tests_hardening;
 mod tests_numbers;
+mod tests_openapi;
 mod tests_otp;
 mod tests_platform;
 mod tests_refused;
@@ -104,6 +105,7 @@ fn all_tests() -> Vec<Test> {
         tests_golive::tests(),
         tests_browser::tests(),
         tests_sms::tests(),
+        tests_openapi::tests(),
     ]
     .into_iter()
     .flatten()
