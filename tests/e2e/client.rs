@@ -343,29 +343,31 @@ pub fn digits(phone: &str) -> String {
 impl Env {
     pub async fn start() -> Env {
         let dir = run_dir();
-        let ports: Vec<u16> = PROFILES.iter().map(|_| free_port()).collect();
-        let webhook_url = |name: &str| {
-            let at = PROFILES.iter().position(|p| p.name == name).expect("a profile");
-            format!("http://127.0.0.1:{}/webhook", ports[at])
-        };
-        let shared = StandIn::start(&dir, &webhook_url("main"));
+        // Everything that binds a port of the system's choosing (the receiver, the
+        // stand-ins) binds it before the workers' ports are picked: a port picked and
+        // released can be the next one the system hands out, and the receiver once got
+        // `main`'s, so the harness's readiness poll for `main` landed among the callbacks.
+        // The stand-ins learn their worker's address once it is up (below); until then
+        // they point nowhere.
+        let receiver = Receiver::start().await;
+        let nowhere = "http://127.0.0.1:9/webhook";
+        let shared = StandIn::start(&dir, nowhere);
         let api = shared.url.clone();
         SERVICES.lock().unwrap().push(shared.service);
-        let receiver = Receiver::start().await;
+        let mut own_standins: HashMap<&str, String> = HashMap::new();
+        for profile in PROFILES.iter().filter(|p| p.own_standin) {
+            let own_dir = dir.join(format!("{}-standin", profile.name));
+            std::fs::create_dir_all(&own_dir).expect("stand-in dir");
+            let own = StandIn::start(&own_dir, nowhere);
+            own_standins.insert(profile.name, own.url.clone());
+            SERVICES.lock().unwrap().push(own.service);
+        }
+        let ports: Vec<u16> = PROFILES.iter().map(|_| free_port()).collect();
         // Every worker boots at once; each is then driven on workerd directly, and the
         // stand-ins deliver their webhooks there too.
         let mut booting = Vec::new();
         for (profile, port) in PROFILES.iter().zip(&ports) {
-            let standin = if profile.own_standin {
-                let own_dir = dir.join(format!("{}-standin", profile.name));
-                std::fs::create_dir_all(&own_dir).expect("stand-in dir");
-                let own = StandIn::start(&own_dir, &webhook_url(profile.name));
-                let url = own.url.clone();
-                SERVICES.lock().unwrap().push(own.service);
-                url
-            } else {
-                api.clone()
-            };
+            let standin = own_standins.get(profile.name).cloned().unwrap_or_else(|| api.clone());
             let (vars, secrets) = profile.settings(&standin, &receiver.url, &format!("http://127.0.0.1:{port}"));
             let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let worker = Worker::start_with(&dir, profile.name, *port, &standin, &vars, &secrets, profile.bindings);
