@@ -246,10 +246,12 @@ for (const viewport of chosen) {
     const number = phone();
     await enterPhone(page, number);
     // Count the page's code requests, then click Continue twice in one go.
-    await page.run(`window.requests = 0; const f = window.fetch;
+    // Whether Continue is disabled is read right after the first click, in the same
+    // script: read later, a fast answer could already have enabled it again.
+    const disabledDuringCall = await page.run(`window.requests = 0; const f = window.fetch;
       window.fetch = (...a) => { if (String(a[0].url || a[0]).includes("/v1/otp/request")) window.requests++; return f(...a); };
-      const b = document.getElementById("send"); b.click(); b.click();`);
-    assert.equal(await page.run("return document.getElementById('send').disabled"), true, "Continue waits for the call");
+      const b = document.getElementById("send"); b.click(); const held = b.disabled; b.click(); return held;`);
+    assert.equal(disabledDuringCall, true, "Continue waits for the call");
     await page.waitFor(visible("code-step"), "the code step");
     await templates(number);
     assert.equal(await page.run("return window.requests"), 1, "one click's worth of requests");
