@@ -22,6 +22,7 @@ macro_rules! e2e_tests {
 }
 
 mod client;
+mod commands;
 mod conformance;
 mod harness;
 mod receiver;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::client::{digits, random_phone, send, Env, Resp, ADMIN_TOKEN};
+use crate::commands::run;
 use crate::harness::{
     deliver_webhooks_to, free_port, root, Service, StandIn, Worker, APP_SECRET, OTP_SECRET, TOKEN_SECRET,
 };
@@ -60,12 +61,6 @@ fn tool(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(path.exists(), "{} is missing: run ./test (scripts/setup.sh installs it)", path.display());
     path
-}
-
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("the command starts"))
-        .await
-        .expect("the command finishes")
 }
 
 /// `otpctl keys generate --kid K`: (private JWK, public JWK).

@@ -3,13 +3,14 @@
 //! against `./dev` itself, and the client installed as a package.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::client::{digits, random_phone, send, Env, Resp};
+use crate::commands::{ok_or_show, run};
 use crate::harness::{free_port, root, Service, Worker, ACCESS_TOKEN, BUSINESS_ACCOUNT_ID, TOKEN_SECRET};
 
 e2e_tests! {
@@ -18,18 +19,6 @@ e2e_tests! {
     the_client_package_installs_imports_and_type_checks,
     readme_quick_starts_run_against_dev.limit(300),
     hs256_snippets_check_a_workers_token,
-}
-
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("the command starts"))
-        .await
-        .expect("the command finishes")
-}
-
-fn ok_or_show(out: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
 }
 
 async fn healthz(env: &Env, worker: &str) -> Resp {

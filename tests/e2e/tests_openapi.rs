@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::{send, Env, Resp};
+use crate::commands::{ok_or_show, run};
 use crate::conformance::{conforms, document, Exchange};
 use crate::harness::root;
 
@@ -20,18 +21,6 @@ e2e_tests! {
     openapi_head_and_options_answer_as_stated_once,
     openapi_typescript_types_compile,
     conformance_reads_head_and_options_by_the_stated_rule,
-}
-
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("the command starts"))
-        .await
-        .expect("the command finishes")
-}
-
-fn ok_or_show(out: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
 }
 
 const OPERATION_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
