@@ -78,20 +78,26 @@ impl Route {
         }
     }
 
+    /// Every route answers `OPTIONS` (a preflight, `204`), so every `Allow` lists it.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Demo | Route::Script(_) | Route::OtpStatus(_) | Route::OpenApi | Route::Jwks => {
-                "GET, HEAD, OPTIONS"
-            }
-            Route::OtpRequest | Route::OtpVerify | Route::OtpStatusWithToken => "POST, OPTIONS",
-            Route::AdminResend(_) => "POST",
-            Route::Webhook => "GET, HEAD, POST",
-            Route::TwilioWebhook => "POST",
-            Route::AdminStats
+            Route::Health
+            | Route::Demo
+            | Route::Script(_)
+            | Route::OtpStatus(_)
+            | Route::OpenApi
+            | Route::Jwks
+            | Route::AdminStats
             | Route::AdminSeries
             | Route::AdminDeadLetters
             | Route::AdminPage
-            | Route::AdminScript => "GET, HEAD",
+            | Route::AdminScript => "GET, HEAD, OPTIONS",
+            Route::OtpRequest
+            | Route::OtpVerify
+            | Route::OtpStatusWithToken
+            | Route::AdminResend(_)
+            | Route::TwilioWebhook => "POST, OPTIONS",
+            Route::Webhook => "GET, HEAD, POST, OPTIONS",
         }
     }
 }

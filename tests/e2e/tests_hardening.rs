@@ -229,7 +229,8 @@ pub async fn unknown_methods_get_405_and_head_works_like_get(env: Arc<Env>) {
         ("PROPFIND", "/healthz", "GET, HEAD, OPTIONS"),
         ("PUT", "/v1/otp/verify", "POST, OPTIONS"),
         ("PATCH", "/v1/otp/request", "POST, OPTIONS"),
-        ("REPORT", "/webhook", "GET, HEAD, POST"),
+        ("REPORT", "/webhook", "GET, HEAD, POST, OPTIONS"),
+        ("PUT", "/webhook/twilio", "POST, OPTIONS"),
     ] {
         let url = format!("{}{path}", env.main);
         let resp = call(&env, Method::from_bytes(method.as_bytes()).unwrap(), &url, ip, None).await;
