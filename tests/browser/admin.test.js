@@ -1,7 +1,8 @@
 // The operator dashboard in a real headless Chromium, with data (the analytics
 // worker after the end-to-end funnel test): at 1280 and 390 px, axe-core finds no
-// serious or critical violation, nothing scrolls sideways, the refused requests are
-// shown by reason and the dead letters are listed with the resend done.
+// serious or critical violation, nothing scrolls sideways, the spend estimate and the
+// refused requests by reason are shown, and the dead letters are listed with the
+// resend done.
 // OTP_ADMIN_URL, OTP_ADMIN_TOKEN; SCREENSHOT_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -34,12 +35,19 @@ for (const [name, size] of [["desktop", { width: 1280, height: 900 }], ["phone",
         letters: [...document.querySelectorAll('#dead-letters tbody tr')].map((tr) => tr.textContent),
         channels: [...document.querySelectorAll('#channels tbody tr')].map((tr) => [tr.dataset.channel, tr.cells[0].textContent, tr.cells[1].textContent]),
         fallbacks: document.getElementById('fallbacks').textContent,
+        spendShown: !document.getElementById('spend-section').hidden,
+        spend: [...document.querySelectorAll('#spend tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+        spendTotal: document.querySelector('#spend tfoot td:last-child')?.textContent,
         refused: Object.fromEntries([...document.querySelectorAll('#refused tbody tr')].map((tr) => [tr.dataset.reason, [tr.cells[0].textContent, tr.cells[1].textContent]])),
       }`);
       // The analytics worker sends no SMS: every code went by WhatsApp.
       assert.deepEqual(seen.channels.map(([c, name]) => [c, name]), [["whatsapp", "WhatsApp"], ["sms", "SMS"]], "the channel table");
       assert.ok(Number(seen.channels[0][2]) >= 1 && seen.channels[1][2] === "0", `sent per channel: ${JSON.stringify(seen.channels)}`);
       assert.match(seen.fallbacks, /No code went by SMS/);
+      // MESSAGE_PRICES: the one billable message at its price, a priced category never billed at zero.
+      assert.ok(seen.spendShown, "the spend estimate is shown");
+      assert.deepEqual(seen.spend, [["authentication", "1", "0.0135", "0.0135"], ["authentication-international", "0", "0.0467", "0"]], "the spend table");
+      assert.equal(seen.spendTotal, "0.0135", "the spend total");
       // The funnel test's refusals, each under its own words (the flood test beside it adds invalid_phone).
       assert.deepEqual(seen.refused.country_not_allowed, ["Country not allowed", "2"], `refused: ${JSON.stringify(seen.refused)}`);
       assert.deepEqual(seen.refused.resend_cooldown, ["Asked again before the resend wait was over", "1"], `refused: ${JSON.stringify(seen.refused)}`);
