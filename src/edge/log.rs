@@ -5,12 +5,17 @@ use serde_json::{json, Map, Value};
 
 use crate::core::phone::mask_phone;
 
+/// At most this many request ids on one line.
+const MAX_LOGGED_IDS: usize = 50;
+
 pub struct RequestLog {
     pub route: &'static str,
     pub phone: Option<String>,
     pub outcome: Option<String>,
     pub detail: Vec<String>,
-    pub request_id: Option<String>,
+    /// Every request the line's work touched, in order, each once (a webhook delivery
+    /// can touch many); the first is `request_id`, all are `request_ids` when several.
+    request_ids: Vec<String>,
     /// Extra facts as fields (`whatsapp_code`, `http_status`, `locale`...).
     fields: Map<String, Value>,
     started_ms: u64,
@@ -25,7 +30,7 @@ impl RequestLog {
             phone: None,
             outcome: None,
             detail: Vec::new(),
-            request_id: None,
+            request_ids: Vec::new(),
             fields: Map::new(),
             started_ms,
             steps: Vec::new(),
@@ -42,7 +47,9 @@ impl RequestLog {
     }
 
     pub fn request_id(&mut self, id: &str) {
-        self.request_id = Some(id.to_string());
+        if !self.request_ids.iter().any(|known| known == id) {
+            self.request_ids.push(id.to_string());
+        }
     }
 
     pub fn field(&mut self, name: &str, value: impl Into<Value>) {
@@ -54,11 +61,11 @@ impl RequestLog {
     }
 
     /// Takes in what a part of the request noted on its own log (a lane of a webhook
-    /// delivery): its notes, and its request id when this log has none yet.
+    /// delivery): its notes and the requests it touched.
     pub fn absorb(&mut self, part: RequestLog) {
         self.detail.extend(part.detail);
-        if self.request_id.is_none() {
-            self.request_id = part.request_id;
+        for id in &part.request_ids {
+            self.request_id(id);
         }
     }
 
@@ -69,12 +76,20 @@ impl RequestLog {
             "method": method,
             "status": status,
             "outcome": self.outcome.as_deref().unwrap_or(if status < 400 { "ok" } else { "error" }),
-            "request_id": self.request_id,
+            "request_id": self.request_ids.first(),
             "phone": self.phone,
             "ms": elapsed_ms,
         });
         for (name, value) in &self.fields {
             line[name] = value.clone();
+        }
+        if self.request_ids.len() > 1 {
+            // Bounded: one line stays readable (and within Workers Logs' line size)
+            // whatever a delivery carried.
+            line["request_ids"] = json!(self.request_ids.iter().take(MAX_LOGGED_IDS).collect::<Vec<_>>());
+            if self.request_ids.len() > MAX_LOGGED_IDS {
+                line["request_ids_more"] = json!(self.request_ids.len() - MAX_LOGGED_IDS);
+            }
         }
         if !self.steps.is_empty() {
             line["steps"] = self.steps.iter().map(|(name, ms)| (name.to_string(), json!(ms))).collect();

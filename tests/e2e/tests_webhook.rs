@@ -16,6 +16,7 @@ e2e_tests! {
     handshake_echoes_the_challenge_only_for_the_right_token,
     bad_signatures_are_refused_and_change_nothing,
     a_reply_with_the_code_verifies,
+    a_delivery_for_several_requests_logs_every_request_id,
     wrong_replies_spend_nothing_and_typed_ones_lock,
     a_retried_delivery_is_processed_once,
     inbound_mode_verifies_only_from_the_right_number,
@@ -106,6 +107,41 @@ pub async fn a_reply_with_the_code_verifies(env: Arc<Env>) {
     assert_eq!(messages[1]["type"], "text");
     assert!(messages[1]["text"].as_str().unwrap().contains("verified"), "{}", messages[1]);
     assert!(!messages[1]["text"].as_str().unwrap().contains(&code));
+}
+
+/// One delivery with the replies of two numbers: both verify, and the delivery's log
+/// line names both requests (`request_id` the first, `request_ids` all), so an operator
+/// who searches the logs for either finds the line.
+pub async fn a_delivery_for_several_requests_logs_every_request_id(env: Arc<Env>) {
+    let (first, second) = (random_phone(), random_phone());
+    let (first_id, first_code) = env.issue(&first).await;
+    let (second_id, second_code) = env.issue(&second).await;
+    let mut delivery: Value = serde_json::from_str(&incoming(&first, &first_code, &fresh_id())).unwrap();
+    let other: Value = serde_json::from_str(&incoming(&second, &second_code, &fresh_id())).unwrap();
+    let (value, other) = (&mut delivery["entry"][0]["changes"][0]["value"], &other["entry"][0]["changes"][0]["value"]);
+    value["contacts"].as_array_mut().unwrap().push(other["contacts"][0].clone());
+    value["messages"].as_array_mut().unwrap().push(other["messages"][0].clone());
+    let answer = env.raw_delivery(Value::String(delivery.to_string()), "valid").await;
+    assert_eq!(answer["webhook_status"], 200, "{answer}");
+    for id in [&first_id, &second_id] {
+        assert_eq!(status_of(&env, id).await["status"], "verified", "{id}");
+    }
+    let names_both = |line: &Value| {
+        let ids: Vec<&str> =
+            line["request_ids"].as_array().map_or(Vec::new(), |a| a.iter().flat_map(Value::as_str).collect());
+        line["route"] == "webhook" && ids.contains(&first_id.as_str()) && ids.contains(&second_id.as_str())
+    };
+    let mut logged = None;
+    for _ in 0..50 {
+        let log = std::fs::read_to_string(&env.main_log).unwrap_or_default();
+        logged = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|line| names_both(line));
+        if logged.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = logged.expect("a webhook line naming both requests");
+    assert!(line["request_id"] == first_id.as_str() || line["request_id"] == second_id.as_str(), "{line}");
 }
 
 /// A wrong code from the number's WhatsApp matches none of its requests: it spends no
