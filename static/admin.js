@@ -186,23 +186,24 @@ function channels(s) {
   $("channels").replaceChildren(table);
 }
 
-/** A table of counts by reason, largest first, or `empty` when there are none. */
-function reasonTable(box, counts, labels, empty) {
+/** A table of counts by key (a reason, a calling code), largest first, or `empty`
+ *  when there are none; `label` names a key for people. */
+function countTable(box, counts, heading, label, empty) {
   const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
   if (!rows.length) { box.innerHTML = `<p class="muted">${empty}</p>`; return; }
   const table = document.createElement("table");
-  table.innerHTML = '<thead><tr><th scope="col">Reason</th><th scope="col" class="n">Requests</th></tr></thead><tbody></tbody>';
-  for (const [reason, n] of rows) {
+  table.innerHTML = `<thead><tr><th scope="col">${heading}</th><th scope="col" class="n">Requests</th></tr></thead><tbody></tbody>`;
+  for (const [key, n] of rows) {
     const tr = table.tBodies[0].insertRow();
-    tr.dataset.reason = reason;
-    tr.insertCell().textContent = labels[reason] || reason;
+    tr.dataset.key = key;
+    tr.insertCell().textContent = label(key);
     const cell = tr.insertCell(); cell.className = "n"; cell.textContent = n;
   }
   box.replaceChildren(table);
 }
 
 function fallbacks(s) {
-  reasonTable($("fallbacks"), s.fallbacks, FALLBACK_REASONS, "No code went by SMS after WhatsApp.");
+  countTable($("fallbacks"), s.fallbacks, "Reason", (r) => FALLBACK_REASONS[r] || r, "No code went by SMS after WhatsApp.");
 }
 
 const REFUSAL_REASONS = {
@@ -220,7 +221,8 @@ const REFUSAL_REASONS = {
 };
 
 function refused(s) {
-  reasonTable($("refused"), s.refused, REFUSAL_REASONS, "No code request was refused.");
+  countTable($("refused"), s.refused, "Reason", (r) => REFUSAL_REASONS[r] || r, "No code request was refused.");
+  countTable($("refused-countries"), s.refused_by_country, "Calling code", (c) => "+" + c, "No refused number had a country.");
 }
 
 function spend(s) {

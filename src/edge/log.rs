@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::core::events::event::calling_code;
 use crate::core::phone::mask_phone;
 
 /// At most this many request ids on one line.
@@ -11,6 +12,9 @@ const MAX_LOGGED_IDS: usize = 50;
 pub struct RequestLog {
     pub route: &'static str,
     pub phone: Option<String>,
+    /// The calling code of the number the request is about, once known (not logged:
+    /// the masked number shows it; refused requests are counted by it).
+    pub country_code: Option<String>,
     pub outcome: Option<String>,
     pub detail: Vec<String>,
     /// Every request the line's work touched, in order, each once (a webhook delivery
@@ -28,6 +32,7 @@ impl RequestLog {
         RequestLog {
             route: "unknown",
             phone: None,
+            country_code: None,
             outcome: None,
             detail: Vec::new(),
             request_ids: Vec::new(),
@@ -44,6 +49,7 @@ impl RequestLog {
 
     pub fn phone(&mut self, e164: &str) {
         self.phone = Some(mask_phone(e164));
+        self.country_code = calling_code(e164);
     }
 
     pub fn request_id(&mut self, id: &str) {

@@ -17,8 +17,9 @@ thread_local! {
     static TALLY: RefCell<RefusalTally> = RefCell::new(RefusalTally::default());
 }
 
-/// Counts `error` when it is a refusal and the `EVENTS` queue is bound.
-pub fn count(env: &Env, ctx: &Context, error: &ApiError) {
+/// Counts `error` when it is a refusal and the `EVENTS` queue is bound, under the
+/// calling code of the number refused when it is known.
+pub fn count(env: &Env, ctx: &Context, error: &ApiError, country_code: Option<&str>) {
     let Some(reason) = refusal_reason(error) else {
         return;
     };
@@ -26,7 +27,7 @@ pub fn count(env: &Env, ctx: &Context, error: &ApiError) {
         return;
     };
     // The borrow ends before anything awaits.
-    if !TALLY.with(|tally| tally.borrow_mut().add(reason, now_ms())) {
+    if !TALLY.with(|tally| tally.borrow_mut().add(reason, country_code, now_ms())) {
         return;
     }
     ctx.wait_until(async move {

@@ -184,7 +184,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             log.field("reason", reason.clone());
         }
         if matches!(route, Some(Route::OtpRequest)) {
-            super::refusals::count(&env, &ctx, e);
+            super::refusals::count(&env, &ctx, e, log.country_code.as_deref());
         }
     }
     let mut resp = to_response(handled)?;

@@ -38,7 +38,8 @@ for (const [name, size] of [["desktop", { width: 1280, height: 900 }], ["phone",
         spendShown: !document.getElementById('spend-section').hidden,
         spend: [...document.querySelectorAll('#spend tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
         spendTotal: document.querySelector('#spend tfoot td:last-child')?.textContent,
-        refused: Object.fromEntries([...document.querySelectorAll('#refused tbody tr')].map((tr) => [tr.dataset.reason, [tr.cells[0].textContent, tr.cells[1].textContent]])),
+        refused: Object.fromEntries([...document.querySelectorAll('#refused tbody tr')].map((tr) => [tr.dataset.key, [tr.cells[0].textContent, tr.cells[1].textContent]])),
+        refusedCountries: Object.fromEntries([...document.querySelectorAll('#refused-countries tbody tr')].map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])),
       }`);
       // The analytics worker sends no SMS: every code went by WhatsApp.
       assert.deepEqual(seen.channels.map(([c, name]) => [c, name]), [["whatsapp", "WhatsApp"], ["sms", "SMS"]], "the channel table");
@@ -51,6 +52,7 @@ for (const [name, size] of [["desktop", { width: 1280, height: 900 }], ["phone",
       // The funnel test's refusals, each under its own words (the flood test beside it adds invalid_phone).
       assert.deepEqual(seen.refused.country_not_allowed, ["Country not allowed", "2"], `refused: ${JSON.stringify(seen.refused)}`);
       assert.deepEqual(seen.refused.resend_cooldown, ["Asked again before the resend wait was over", "1"], `refused: ${JSON.stringify(seen.refused)}`);
+      assert.deepEqual(seen.refusedCountries, { "+1": "1", "+33": "1", "+49": "1" }, "refused by calling code");
       assert.ok(seen.funnel, "the funnel chart has a name with its numbers");
       assert.ok(seen.failures, "the failures chart has a name");
       assert.ok(seen.letters.length >= 1 && seen.letters.every((t) => /sent again|Send again/.test(t)), `dead letters: ${seen.letters}`);

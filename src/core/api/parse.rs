@@ -7,9 +7,10 @@ use sha2::{Digest, Sha256};
 use crate::core::code::{is_request_id, normalize_typed_code};
 use crate::core::config::Config;
 use crate::core::error::ApiError;
+use crate::core::events::event::calling_code;
 use crate::core::guard::protocol::IdempotencyKey;
 use crate::core::guard::Mode;
-use crate::core::phone::{canonical_phone, parse_phone, PhoneError};
+use crate::core::phone::{canonical_phone, normalize_phone, parse_phone, PhoneError};
 use crate::core::sms::ChannelChoice;
 
 pub const API_BODY_LIMIT: usize = 4 * 1024;
@@ -101,6 +102,14 @@ fn language_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError>
     } else {
         Err(ApiError::invalid_request("locale", "`locale` must look like en_US."))
     }
+}
+
+/// The calling code of the `phone` a body carries, however the rest of it reads: for
+/// counting a number refused for its country under its country.
+pub fn typed_calling_code(body: &[u8]) -> Option<String> {
+    let body: Map<String, Value> = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
+    let phone = normalize_phone(body.get("phone")?.as_str()?)?;
+    calling_code(&phone)
 }
 
 pub fn parse_otp_request(content_type: Option<&str>, body: &[u8], config: &Config) -> Result<OtpRequest, ApiError> {
@@ -244,6 +253,18 @@ mod tests {
         }
         let big = format!(r#"{{"phone":"+14155550123","pad":"{}"}}"#, "x".repeat(API_BODY_LIMIT));
         assert_eq!(request(&big).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn a_refused_number_keeps_its_calling_code() {
+        // A shared (satellite) range, refused unless listed.
+        let refused = r#"{"phone":"+882 16 123456"}"#;
+        assert_eq!(request(refused).unwrap_err().code.as_str(), "country_not_allowed");
+        assert_eq!(typed_calling_code(refused.as_bytes()).as_deref(), Some("882"));
+        assert_eq!(typed_calling_code(br#"{"phone":"+33 6 12 34 56 78"}"#).as_deref(), Some("33"));
+        for none in [&b"{"[..], br#"{"phone":"+999 1234"}"#, br#"{"phone":5}"#, br#"[]"#, b"\xff"] {
+            assert_eq!(typed_calling_code(none), None, "{}", String::from_utf8_lossy(none));
+        }
     }
 
     #[test]

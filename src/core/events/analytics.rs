@@ -228,7 +228,7 @@ pub(crate) use channel_of_event;
 /// raw events of the window plus the daily rollups (`crate::core::events::retention`)
 /// of the days whose start lies in it: a day's raw events are deleted in the same
 /// transaction that folds them, so nothing is counted twice.
-pub const STATS_QUERIES: [&str; 9] = [
+pub const STATS_QUERIES: [&str; 10] = [
     // 0: per event type
     "SELECT key, SUM(n) AS n FROM ( \
        SELECT type AS key, COUNT(DISTINCT COALESCE(request_id, id)) AS n FROM events \
@@ -306,6 +306,14 @@ pub const STATS_QUERIES: [&str; 9] = [
        FROM events WHERE type = 'verification.refused' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY key \
        UNION ALL SELECT value, n FROM daily_rollups WHERE facet = 'refused' AND day_ms >= ?1 AND day_ms < ?2 \
      ) GROUP BY key",
+    // 9: refused code requests by calling code (numbers that did not parse have none)
+    "SELECT key, SUM(n) AS n FROM ( \
+       SELECT country_code AS key, SUM(COALESCE(json_extract(data, '$.count'), 1)) AS n FROM events \
+       WHERE type = 'verification.refused' AND country_code IS NOT NULL AND at_ms >= ?1 AND at_ms < ?2 \
+       GROUP BY country_code \
+       UNION ALL SELECT country_code, n FROM daily_rollups \
+       WHERE facet = 'refused' AND country_code != '' AND day_ms >= ?1 AND day_ms < ?2 \
+     ) GROUP BY key",
 ];
 
 /// Requests and verifications per hour, for the dashboard's conversion chart: raw
@@ -363,6 +371,7 @@ pub struct StatsRows {
     pub by_channel: Vec<ChannelCount>,
     pub fallbacks: Vec<KeyCount>,
     pub refused: Vec<KeyCount>,
+    pub refused_by_country: Vec<KeyCount>,
 }
 
 /// verified / requested, to four decimals; 0 when nothing was requested.
@@ -439,6 +448,7 @@ pub fn shape_stats(window: Window, rows: &StatsRows) -> Value {
         "by_channel": by_channel(&rows.by_channel),
         "fallbacks": key_map(&rows.fallbacks),
         "refused": key_map(&rows.refused),
+        "refused_by_country": key_map(&rows.refused_by_country),
         "test_verifications": count_of(&rows.by_type, &format!("{TEST_TYPE_PREFIX}{}", EventType::Verified.as_str())),
     })
 }

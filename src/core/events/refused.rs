@@ -6,7 +6,8 @@
 //! that matter (a verification and its callback) behind them. So each isolate tallies
 //! its refusals and puts at most one `verification.refused` event per reason on the
 //! queue per [`FLUSH_AFTER_MS`], carrying how many refusals it stands for
-//! (`data.count`). The stats add the counts up.
+//! (`data.count`), and per calling code when the number was read far enough to have
+//! one (not for `invalid_phone`). The stats add the counts up.
 
 use serde_json::{json, Map};
 
@@ -55,10 +56,11 @@ pub fn refusal_reason(error: &ApiError) -> Option<&'static str> {
     }
 }
 
-/// The refusals of one reason counted since the last flush.
+/// The refusals of one reason and calling code counted since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Counted {
     reason: &'static str,
+    country_code: Option<String>,
     first_ms: u64,
     count: u64,
 }
@@ -72,13 +74,19 @@ pub struct RefusalTally {
 }
 
 impl RefusalTally {
-    /// Counts one refusal at `now_ms`. `true` when the caller must schedule a flush
-    /// ([`RefusalTally::take`]) in [`FLUSH_AFTER_MS`]: the first refusal since the
-    /// last flush, or one after a flush that never came.
-    pub fn add(&mut self, reason: &'static str, now_ms: u64) -> bool {
-        match self.counted.iter_mut().find(|c| c.reason == reason) {
+    /// Counts one refusal at `now_ms`, of a number of `country_code` when known.
+    /// `true` when the caller must schedule a flush ([`RefusalTally::take`]) in
+    /// [`FLUSH_AFTER_MS`]: the first refusal since the last flush, or one after a
+    /// flush that never came.
+    pub fn add(&mut self, reason: &'static str, country_code: Option<&str>, now_ms: u64) -> bool {
+        match self.counted.iter_mut().find(|c| c.reason == reason && c.country_code.as_deref() == country_code) {
             Some(counted) => counted.count += 1,
-            None => self.counted.push(Counted { reason, first_ms: now_ms, count: 1 }),
+            None => self.counted.push(Counted {
+                reason,
+                country_code: country_code.map(str::to_string),
+                first_ms: now_ms,
+                count: 1,
+            }),
         }
         let schedule = match self.flush_due_ms {
             None => true,
@@ -90,8 +98,8 @@ impl RefusalTally {
         schedule
     }
 
-    /// Everything counted so far as events, one per reason, dated at its first
-    /// refusal; the tally starts again empty.
+    /// Everything counted so far as events, one per reason and calling code, dated at
+    /// its first refusal; the tally starts again empty.
     pub fn take(&mut self, mut new_id: impl FnMut() -> String) -> Vec<Event> {
         self.flush_due_ms = None;
         std::mem::take(&mut self.counted)
@@ -105,7 +113,7 @@ impl RefusalTally {
                     kind: EventType::Refused,
                     at: rfc3339_millis(c.first_ms),
                     request_id: None,
-                    country_code: None,
+                    country_code: c.country_code,
                     data,
                 }
             })
@@ -157,11 +165,11 @@ mod tests {
     #[test]
     fn a_burst_becomes_one_event_per_reason_with_its_count() {
         let mut tally = RefusalTally::default();
-        assert!(tally.add("ip_limit", NOW), "the first refusal schedules the flush");
+        assert!(tally.add("ip_limit", None, NOW), "the first refusal schedules the flush");
         for i in 1..500 {
-            assert!(!tally.add("ip_limit", NOW + i), "one flush at a time");
+            assert!(!tally.add("ip_limit", None, NOW + i), "one flush at a time");
         }
-        assert!(!tally.add("country_not_allowed", NOW + 700));
+        assert!(!tally.add("country_not_allowed", Some("33"), NOW + 700));
         let events = tally.take(ids());
         let summary: Vec<_> = events.iter().map(|e| (e.kind, e.at.as_str(), e.data.clone())).collect();
         assert_eq!(summary.len(), 2);
@@ -173,30 +181,31 @@ mod tests {
             serde_json::Value::Object(summary[1].2.clone()),
             json!({"reason": "country_not_allowed", "count": 1})
         );
-        assert!(events.iter().all(|e| e.request_id.is_none() && e.country_code.is_none()));
+        assert!(events.iter().all(|e| e.request_id.is_none()));
+        assert_eq!((events[0].country_code.as_deref(), events[1].country_code.as_deref()), (None, Some("33")));
 
         // Taken: empty, and the next refusal schedules the next flush.
         assert!(tally.take(ids()).is_empty());
-        assert!(tally.add("opted_out", NOW + 2_000));
+        assert!(tally.add("opted_out", Some("44"), NOW + 2_000));
         assert_eq!(tally.take(ids())[0].data["count"], json!(1));
     }
 
     #[test]
     fn a_flush_that_never_came_is_scheduled_again() {
         let mut tally = RefusalTally::default();
-        assert!(tally.add("hourly_limit", NOW));
-        assert!(!tally.add("hourly_limit", NOW + FLUSH_AFTER_MS + FLUSH_LOST_AFTER_MS));
-        assert!(tally.add("hourly_limit", NOW + FLUSH_AFTER_MS + FLUSH_LOST_AFTER_MS + 1));
+        assert!(tally.add("hourly_limit", Some("1"), NOW));
+        assert!(!tally.add("hourly_limit", Some("1"), NOW + FLUSH_AFTER_MS + FLUSH_LOST_AFTER_MS));
+        assert!(tally.add("hourly_limit", Some("1"), NOW + FLUSH_AFTER_MS + FLUSH_LOST_AFTER_MS + 1));
         // Nothing counted was lost meanwhile.
         assert_eq!(tally.take(ids())[0].data["count"], json!(3));
     }
 
     /// A tally of `counts` (reason, how many) taken at `at`; the ids are unique per `at`.
-    fn refusals(at: u64, counts: &[(&'static str, u64)]) -> Vec<Event> {
+    fn refusals(at: u64, counts: &[(&'static str, Option<&str>, u64)]) -> Vec<Event> {
         let mut tally = RefusalTally::default();
-        for (reason, n) in counts {
+        for (reason, country, n) in counts {
             for _ in 0..*n {
-                tally.add(reason, at);
+                tally.add(reason, *country, at);
             }
         }
         let mut n = 0;
@@ -212,17 +221,32 @@ mod tests {
         insert(&conn, &scripted(NOW));
         let window = Window { since_ms: NOW - HOUR_MS, until_ms: NOW + HOUR_MS };
         let before = stats(&conn, window);
-        assert_eq!(before["refused"], json!({}));
+        assert_eq!((&before["refused"], &before["refused_by_country"]), (&json!({}), &json!({})));
 
         // Two isolates' flushes of the same minute, and a repeated delivery of one.
-        let first = refusals(NOW + 1_000, &[("ip_limit", 40), ("country_not_allowed", 2)]);
+        let first = refusals(
+            NOW + 1_000,
+            &[("ip_limit", Some("1"), 30), ("ip_limit", Some("44"), 10), ("country_not_allowed", Some("882"), 2)],
+        );
         insert(&conn, &first);
         insert(&conn, &first);
-        insert(&conn, &refusals(NOW + 2_000, &[("ip_limit", 7), ("resend_cooldown", 1)]));
+        insert(
+            &conn,
+            &refusals(
+                NOW + 2_000,
+                &[("ip_limit", Some("1"), 7), ("resend_cooldown", Some("44"), 1), ("invalid_phone", None, 5)],
+            ),
+        );
         let after = stats(&conn, window);
-        assert_eq!(after["refused"], json!({ "ip_limit": 47, "country_not_allowed": 2, "resend_cooldown": 1 }));
+        assert_eq!(
+            after["refused"],
+            json!({ "ip_limit": 47, "country_not_allowed": 2, "resend_cooldown": 1, "invalid_phone": 5 })
+        );
+        // By calling code: a number that did not parse has none, and counts only by reason.
+        assert_eq!(after["refused_by_country"], json!({ "1": 37, "44": 11, "882": 2 }));
         let mut funnel = after.clone();
         funnel["refused"] = json!({});
+        funnel["refused_by_country"] = json!({});
         assert_eq!(funnel, before, "refusals are no requests");
     }
 

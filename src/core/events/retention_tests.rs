@@ -126,8 +126,8 @@ fn folding_keeps_the_channel_split_the_fallbacks_and_the_refusals() {
     insert(&conn, &day_of_events(old + 9 * HOUR_MS, "a"));
     insert(&conn, &fell_back(old + 10 * HOUR_MS));
     let mut tally = RefusalTally::default();
-    (0..25).for_each(|_| _ = tally.add("hourly_limit", old + 11 * HOUR_MS));
-    tally.add("captcha_failed", old + 11 * HOUR_MS);
+    (0..25).for_each(|_| _ = tally.add("hourly_limit", Some("44"), old + 11 * HOUR_MS));
+    tally.add("captcha_failed", None, old + 11 * HOUR_MS);
     let mut n = 0;
     insert(
         &conn,
@@ -141,6 +141,7 @@ fn folding_keeps_the_channel_split_the_fallbacks_and_the_refusals() {
     assert_eq!(before["by_channel"]["sms"], json!({ "sent": 1, "delivered": 1, "verified": 1 }));
     assert_eq!(before["fallbacks"], json!({ "not_delivered_in_time": 1 }));
     assert_eq!(before["refused"], json!({ "hourly_limit": 25, "captcha_failed": 1 }));
+    assert_eq!(before["refused_by_country"], json!({ "44": 25 }));
 
     let done = run(&mut conn, NOW, 5);
     assert_eq!(done.days_folded, [old]);

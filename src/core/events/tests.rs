@@ -117,6 +117,7 @@ pub(super) fn stats(conn: &Connection, w: Window) -> Value {
         by_channel: channel_counts(conn, w),
         fallbacks: key_counts(conn, STATS_QUERIES[7], w),
         refused: key_counts(conn, STATS_QUERIES[8], w),
+        refused_by_country: key_counts(conn, STATS_QUERIES[9], w),
     };
     shape_stats(w, &rows)
 }
@@ -286,6 +287,7 @@ fn stats_count_the_scripted_day_exactly() {
         },
         "fallbacks": {},
         "refused": {},
+        "refused_by_country": {},
         "test_verifications": 0,
     });
     assert_eq!(stats(&conn, window), expected);

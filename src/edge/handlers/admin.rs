@@ -79,6 +79,7 @@ pub async fn stats(req: &Request, env: &Env) -> Handled {
         by_channel: rows::<ChannelCount>(results.get(6))?,
         fallbacks: rows::<KeyCount>(results.get(7))?,
         refused: rows::<KeyCount>(results.get(8))?,
+        refused_by_country: rows::<KeyCount>(results.get(9))?,
     };
     let mut body = shape_stats(window, &stats);
     let prices = &settings(env).events.message_prices;

@@ -5,8 +5,8 @@ use serde_json::Value;
 use worker::{Context, Env, Request};
 
 use crate::core::api::{
-    accepted_body, idempotency_scope, parse_idempotency_key, parse_otp_request, reserve_error, reserved, wa_link,
-    OtpRequest, API_BODY_LIMIT,
+    accepted_body, idempotency_scope, parse_idempotency_key, parse_otp_request, reserve_error, reserved,
+    typed_calling_code, wa_link, OtpRequest, API_BODY_LIMIT,
 };
 use crate::core::cloud_api::{otp_message, SendFailure, SentMessage};
 use crate::core::code::{
@@ -14,7 +14,7 @@ use crate::core::code::{
     RandomUnavailable,
 };
 use crate::core::config::{Config, MessageMode};
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorCode};
 use crate::core::guard::address::Allowance;
 use crate::core::guard::leg::{FallbackArm, SmsSent};
 use crate::core::guard::number::{ReserveOk, SendResult};
@@ -40,7 +40,12 @@ fn random_failure(e: RandomUnavailable) -> ApiError {
 pub async fn request(req: &mut Request, env: &Env, ctx: &Context, config: &Config, log: &mut RequestLog) -> Handled {
     tokens::require_usable_key(config).await?;
     let body = read_body(req, API_BODY_LIMIT).await?;
-    let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config)?;
+    let otp = parse_otp_request(header(req, "Content-Type").as_deref(), &body, config).inspect_err(|e| {
+        // A number refused for its country is counted under it (`edge::refusals`).
+        if e.code == ErrorCode::CountryNotAllowed {
+            log.country_code = typed_calling_code(&body);
+        }
+    })?;
     log.phone(&otp.phone);
     let idempotency_key = parse_idempotency_key(header(req, "Idempotency-Key").as_deref())?;
     let business_number = inbound_business_number(otp.mode, config)?;
