@@ -6,7 +6,7 @@
 // OTP_SMS_URL, OTP_SMS_STANDIN_URL; OTP_VIEWPORT: desktop or phone; SCREENSHOT_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Driver, KEY } from "./webdriver.js";
 
@@ -16,7 +16,6 @@ if (!WORKER || !STANDIN) throw new Error("set OTP_SMS_URL and OTP_SMS_STANDIN_UR
 const SHOTS = process.env.SCREENSHOT_DIR || fileURLToPath(new URL("../../target/screenshots/", import.meta.url));
 const SIZES = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844, mobile: true } };
 const viewport = process.env.OTP_VIEWPORT || "desktop";
-const axeSource = readFile(fileURLToPath(new URL("node_modules/axe-core/axe.min.js", import.meta.url)), "utf8");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const phone = () => `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
 
@@ -72,11 +71,7 @@ test(`${viewport}: WhatsApp does not deliver, the page says the code went by SMS
     await writeFile(`${SHOTS}/${viewport}-fallback.png`, await page.screenshot());
     const layout = await page.run("return { scrollWidth: document.documentElement.scrollWidth, innerWidth }");
     assert.ok(layout.scrollWidth <= layout.innerWidth, `sideways scroll (${layout.scrollWidth} > ${layout.innerWidth})`);
-    await page.run(await axeSource);
-    const violations = await page.runAsync(`return (await axe.run(document, { resultTypes: ["violations"] })).violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));`);
-    assert.deepEqual(violations, [], "axe-core violations");
+    assert.deepEqual(await page.axeViolations(), [], "axe-core violations");
 
     // The SMS carries the WhatsApp message's code; typed in, it verifies.
     const messages = await withSms(number);

@@ -1,9 +1,14 @@
 // A tiny W3C WebDriver client for chromedriver: just the commands the page tests use.
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const AXE_SOURCE = readFile(fileURLToPath(new URL("node_modules/axe-core/axe.min.js", import.meta.url)), "utf8");
+// Read once, on first use: a run that never asks axe-core does not fail for its absence.
+AXE_SOURCE.catch(() => {});
 
 export const KEY = { TAB: "\uE004", ENTER: "\uE007", DOWN: "\uE015", SHIFT: "\uE008" };
 
@@ -126,6 +131,15 @@ export class Session {
     } catch {
       return Buffer.from(await this.cmd("/screenshot"), "base64");
     }
+  }
+
+  /** The serious and critical axe-core findings on the page as it is now, each as
+   *  "rule: targets" (axe-core is loaded into the page the first time). */
+  async axeViolations() {
+    if (!(await this.run("return !!window.axe"))) await this.run(await AXE_SOURCE);
+    return this.runAsync(`return (await axe.run(document, { resultTypes: ["violations"] })).violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));`);
   }
 
   async quit() {
