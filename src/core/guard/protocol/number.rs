@@ -1,35 +1,7 @@
-//! The guard's protocol: one request type and one reply type per command, so every
-//! caller handles exactly the answers its command can give (no catch-all arm can let
-//! an unexpected reply through), and every refusal is an explicit variant.
+//! Commands for a number's guard object: reserving and settling sends, attempts,
+//! statuses, chat keywords, the SMS leg, reading the other spelling's restrictions.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::address::Allowance;
-use super::budget::BudgetOutcome;
-use super::leg::{FallbackArm, SmsJob, SmsResult, SmsSent};
-use super::number::{AttemptOutcome, NotMeOutcome, OtherSpellingState, ReserveOk, ReserveRefusal, SendResult};
-use super::stored::{GuardObject, WrongObject};
-use super::{Channel, DeliveryStatus, LimitReason, LinkState, MessageRef, Mode, RequestView, SendPolicy};
-
-/// A command for one guard object, with the reply it gets.
-pub trait GuardCall: Serialize + DeserializeOwned {
-    /// The path the Durable Object dispatches on.
-    const OP: &'static str;
-    type Reply: Serialize + DeserializeOwned;
-    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<Self::Reply, WrongObject>;
-}
-
-/// An `Idempotency-Key`, scoped: `slot` hashes the caller's address key with the key,
-/// `fingerprint` hashes the normalised request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyKey {
-    pub slot: String,
-    pub fingerprint: String,
-}
-
-// ---- number objects -------------------------------------------------------------
+use super::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reserve {
@@ -53,7 +25,7 @@ pub enum ReserveReply {
     Reserved(ReserveOk),
     /// The same key and body from the same address: the first answer again.
     Replay {
-        #[serde(with = "super::wire::json_text")]
+        #[serde(with = "crate::core::guard::wire::json_text")]
         response: Value,
     },
     /// The same key while the first call is still sending.
@@ -409,93 +381,4 @@ impl GuardCall for ReadOtherSpelling {
             _ => Err(WrongObject),
         }
     }
-}
-
-// ---- address objects ------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AddressHit {
-    pub allowance: Allowance,
-    pub max_per_hour: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AddressReply {
-    Allowed,
-    Limited { retry_after_s: u64 },
-}
-
-impl GuardCall for AddressHit {
-    const OP: &'static str = "address_hit";
-    type Reply = AddressReply;
-    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<AddressReply, WrongObject> {
-        Ok(match object.address()?.hit(self.allowance, self.max_per_hour, now_ms) {
-            Ok(()) => AddressReply::Allowed,
-            Err(retry_after_s) => AddressReply::Limited { retry_after_s },
-        })
-    }
-}
-
-// ---- message links --------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkMessage {
-    pub link: LinkState,
-}
-
-impl GuardCall for LinkMessage {
-    const OP: &'static str = "link_message";
-    type Reply = ();
-    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<(), WrongObject> {
-        object.set_link(self.link)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResolveMessage {}
-
-impl GuardCall for ResolveMessage {
-    const OP: &'static str = "resolve_message";
-    type Reply = Option<LinkState>;
-    fn apply(self, object: &mut GuardObject, _now_ms: u64) -> Result<Option<LinkState>, WrongObject> {
-        object.link()
-    }
-}
-
-// ---- the day's send budget ------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpendBudget {
-    pub max: u32,
-}
-
-impl GuardCall for SpendBudget {
-    const OP: &'static str = "spend_budget";
-    type Reply = BudgetOutcome;
-    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<BudgetOutcome, WrongObject> {
-        object.budget_spend(self.max, now_ms)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RefundBudget {}
-
-impl GuardCall for RefundBudget {
-    const OP: &'static str = "refund_budget";
-    type Reply = ();
-    fn apply(self, object: &mut GuardObject, now_ms: u64) -> Result<(), WrongObject> {
-        object.budget_refund(now_ms)
-    }
-}
-
-/// What the Durable Object runs for every command: age out what is old, then apply.
-/// Afterwards, a sealed code its request can no longer use is gone.
-pub fn execute<C: GuardCall>(object: &mut GuardObject, call: C, now_ms: u64) -> Result<C::Reply, WrongObject> {
-    object.prune(now_ms);
-    let reply = call.apply(object, now_ms);
-    if let GuardObject::Number(state) = object {
-        state.drop_spent_seals(now_ms);
-    }
-    reply
 }
